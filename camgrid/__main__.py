@@ -1,0 +1,3 @@
+from camgrid.cli import main
+
+main()

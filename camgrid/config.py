@@ -1,0 +1,168 @@
+"""Typed settings. Every field carries a description; `camgrid config show` prints them.
+
+Sources, lowest to highest priority: defaults, a YAML file (``<data_dir>/camgrid.yaml`` or
+``--config``), environment variables ``CAMGRID__SECTION__FIELD`` (e.g. ``CAMGRID__SIP__PORT``),
+then command-line flags.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ENV_PREFIX = "CAMGRID__"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SipSettings(_Section):
+    id: str = Field(
+        "34020000002000000001",
+        description="This platform's 20-digit GB/T 28181 ID (type 200). Its first 10 digits are the SIP domain and digest realm.",
+    )
+    host: str = Field("0.0.0.0", description="Address the SIP listeners bind to.")
+    port: int = Field(5060, ge=0, le=65535, description="SIP port for both UDP and TCP (0 picks a free port).")
+    transports: list[Literal["udp", "tcp"]] = Field(["udp", "tcp"], description="Transports to listen on.")
+    advertised_host: str | None = Field(
+        None, description="Address put in Via/Contact when it differs from the bind address (NAT). Defaults to the address the peer reached us on."
+    )
+    max_message_bytes: int = Field(65536, ge=1024, description="Messages larger than this are refused (413 on TCP, dropped on UDP).")
+    register_expires_min: int = Field(60, ge=10, description="Shortest registration accepted, in seconds (shorter requests get 423).")
+    register_expires_max: int = Field(86400, ge=60, description="Longest registration granted, in seconds (longer requests are clamped).")
+    nonce_ttl_s: int = Field(300, ge=10, description="How long a digest nonce stays valid, in seconds.")
+    digest_algorithm: Literal["MD5", "SHA-256"] = Field(
+        "MD5", description="Digest algorithm offered in the 401 challenge. Devices answering with either MD5 or SHA-256 are accepted."
+    )
+    digest_qop: bool = Field(True, description="Offer qop=auth in challenges. Devices that ignore qop are still accepted.")
+    unknown_devices: Literal["refuse", "pending"] = Field(
+        "refuse", description="What to do with a REGISTER from an ID that is not in the registry: refuse (403) or hold it as pending for an operator to approve."
+    )
+    ban_failures: int = Field(5, ge=1, description="Digest failures from one address or device ID within ban_window_s that trigger a temporary ban.")
+    ban_window_s: int = Field(60, ge=1, description="Window in which digest failures are counted, in seconds.")
+    ban_duration_s: int = Field(300, ge=1, description="How long a ban lasts, in seconds.")
+    gb_version: Literal["2.0", "3.0"] = Field("2.0", description="X-GB-Ver sent when the peer did not send one (2.0 = 2016 edition, 3.0 = 2022).")
+
+    @field_validator("id")
+    @classmethod
+    def _twenty_digits(cls, v: str) -> str:
+        if len(v) != 20 or not v.isdigit():
+            raise ValueError("the platform ID must be 20 digits, e.g. 34020000002000000001")
+        return v
+
+    @property
+    def realm(self) -> str:
+        return self.id[:10]
+
+
+class HealthSettings(_Section):
+    keepalive_interval_s: int = Field(60, ge=1, description="Keepalive interval assumed when a device does not state its own.")
+    keepalive_count: int = Field(3, ge=1, description="Missed keepalives before a device is offline (timeout = interval x count).")
+    restart_grace_s: int = Field(
+        0, ge=0, description="Extra time after a platform start before stored-online devices may be marked offline. 0 means one full keepalive timeout."
+    )
+    flush_interval_s: float = Field(5.0, gt=0, description="How often last-seen times are written back to the database, in seconds.")
+    sweep_interval_s: float = Field(1.0, gt=0, description="How often the timeout sweep runs, in seconds.")
+
+
+class CatalogSettings(_Section):
+    page_timeout_s: float = Field(15.0, gt=0, description="A catalog answer that stops arriving for this long is closed and flagged partial.")
+    subscribe_expires_s: int = Field(3600, ge=60, description="Catalog SUBSCRIBE duration; refreshed before it expires.")
+    query_on_register: bool = Field(True, description="Ask a device for its catalog when it registers.")
+    transaction_timeout_s: float = Field(32.0, gt=0, description="Timer F/B: how long a request may wait for a final answer.")
+
+
+class HttpSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address the HTTP API and console bind to.")
+    port: int = Field(8080, ge=0, le=65535, description="HTTP port (0 picks a free port).")
+    token_ttl_s: int = Field(8 * 3600, ge=60, description="Lifetime of a bearer token, in seconds.")
+    login_max_failures: int = Field(5, ge=1, description="Failed logins per username or address within login_window_s before login is throttled.")
+    login_window_s: int = Field(300, ge=1, description="Window for counting failed logins, in seconds.")
+
+
+class StoreSettings(_Section):
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL. Unset means SQLite at <data_dir>/camgrid.db. PostgreSQL: postgresql+psycopg://user@host:5432/db"
+    )
+
+
+class Settings(_Section):
+    data_dir: Path = Field(Path("./data"), description="Directory for the database, recordings and state. Nothing is written outside it.")
+    sip: SipSettings = Field(default_factory=SipSettings, description="SIP / GB/T 28181 signaling.")
+    health: HealthSettings = Field(default_factory=HealthSettings, description="Online/offline detection.")
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings, description="Catalog queries and subscriptions.")
+    http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP API and console.")
+    store: StoreSettings = Field(default_factory=StoreSettings, description="Database.")
+
+    @property
+    def database_url(self) -> str:
+        if self.store.database_url:
+            return self.store.database_url
+        return f"sqlite:///{(self.data_dir / 'camgrid.db').resolve()}"
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in key[len(ENV_PREFIX):].split("__") if p]
+        if not path:
+            continue
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(value) if value else value
+    return out
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in top.items():
+        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = _merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def load_settings(
+    data_dir: Path | str | None = None,
+    config_file: Path | str | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Build settings from defaults, YAML, environment and explicit overrides (in that order)."""
+    environ = dict(os.environ) if environ is None else environ
+    layers: dict[str, Any] = {}
+    env = _env_overrides(environ)
+    dd = Path(data_dir) if data_dir else Path(env.get("data_dir", "./data"))
+    path = Path(config_file) if config_file else dd / "camgrid.yaml"
+    if path.exists():
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: expected a mapping at the top level")
+        layers = _merge(layers, loaded)
+    elif config_file:
+        raise FileNotFoundError(f"config file {path} does not exist")
+    layers = _merge(layers, env)
+    layers = _merge(layers, overrides or {})
+    layers["data_dir"] = str(dd)
+    return Settings.model_validate(layers)
+
+
+def describe(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted name, type, description) for every field, for docs and `config show --help`."""
+    rows = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            rows.extend(describe(ann, f"{prefix}{name}."))
+        else:
+            rows.append((f"{prefix}{name}", getattr(ann, "__name__", str(ann)), field.description or ""))
+    return rows

@@ -1,0 +1,177 @@
+"""All tables. The single MetaData here is what Alembic migrations are checked against.
+
+Times are stored as timezone-aware UTC. GB/T 28181 IDs are 20-character strings.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Devices that register to us: IPCs, NVRs, DVRs, lower platforms.
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(20), primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("manufacturer", String(100), nullable=False, default=""),
+    Column("model", String(100), nullable=False, default=""),
+    Column("firmware", String(100), nullable=False, default=""),
+    # Digest secrets are never stored in clear: HA1 for each algorithm, for the realm noted.
+    Column("ha1_md5", String(32), nullable=True),
+    Column("ha1_sha256", String(64), nullable=True),
+    Column("realm", String(20), nullable=True),
+    Column("approval", String(10), nullable=False, default="approved"),  # approved | pending
+    Column("status", String(10), nullable=False, default="offline"),  # online | offline
+    Column("transport", String(4), nullable=True),  # udp | tcp
+    Column("remote_addr", String(64), nullable=True),  # host:port the device reached us from
+    Column("contact", String(300), nullable=True),
+    Column("gb_version", String(8), nullable=True),
+    Column("keepalive_interval_s", Integer, nullable=True),
+    Column("register_expires_at", DateTime(timezone=True), nullable=True),
+    Column("registered_at", DateTime(timezone=True), nullable=True),
+    Column("last_seen_at", DateTime(timezone=True), nullable=True),
+    Column("status_changed_at", DateTime(timezone=True), nullable=True),
+    Column("channel_count", Integer, nullable=False, default=0),
+    Column("catalog_partial", Boolean, nullable=False, default=False),
+    Column("catalog_at", DateTime(timezone=True), nullable=True),
+    Column("extra", JSON, nullable=False, default=dict),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_devices_status", devices.c.status)
+
+# Organisations: civil regions (GB/T 2260 codes), business groups (type 215),
+# virtual organisations (type 216) and departments that own points.
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", String(20), primary_key=True),
+    Column("kind", String(16), nullable=False),  # region | business_group | virtual_org | department
+    Column("name", String(200), nullable=False, default=""),
+    Column("parent_id", String(20), nullable=True),
+    Column("business_group_id", String(20), nullable=True),
+    Column("source_device_id", String(20), nullable=True),  # the device whose catalog reported it
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_organisations_parent_id", organisations.c.parent_id)
+
+# Channels: the video points (and alarm inputs etc.) a device reports in its catalog.
+channels = Table(
+    "channels",
+    metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", String(20), nullable=False),
+    Column("device_id", String(20), ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False, default=""),
+    Column("manufacturer", String(100), nullable=False, default=""),
+    Column("model", String(100), nullable=False, default=""),
+    Column("owner", String(100), nullable=False, default=""),
+    Column("civil_code", String(20), nullable=False, default=""),
+    Column("block", String(100), nullable=False, default=""),
+    Column("address", String(300), nullable=False, default=""),
+    Column("parental", SmallInteger, nullable=False, default=0),
+    Column("parent_id", String(20), nullable=True),
+    Column("business_group_id", String(20), nullable=True),
+    Column("safety_way", SmallInteger, nullable=True),
+    Column("register_way", SmallInteger, nullable=True),
+    Column("secrecy", SmallInteger, nullable=True),
+    Column("ip_address", String(64), nullable=True),
+    Column("port", Integer, nullable=True),
+    Column("status", String(10), nullable=False, default="offline"),  # online | offline
+    Column("fault", String(10), nullable=True),  # VLOST | DEFECT from catalog events
+    Column("longitude", Float, nullable=True),
+    Column("latitude", Float, nullable=True),
+    Column("ptz_type", SmallInteger, nullable=True),
+    Column("resolution", String(60), nullable=True),
+    Column("point_class", SmallInteger, nullable=True),  # 1 = class one, 2 = class two
+    Column("organisation_id", String(20), nullable=True),
+    Column("type_code", String(3), nullable=False, default=""),  # digits 10-13 of the ID
+    Column("extra", JSON, nullable=False, default=dict),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("device_id", "id", name="uq_channels_device_id_id"),
+)
+Index("ix_channels_id_pk", channels.c.id, channels.c.pk)
+Index("ix_channels_status_id", channels.c.status, channels.c.id)
+Index("ix_channels_civil_code", channels.c.civil_code)
+Index("ix_channels_business_group_id", channels.c.business_group_id)
+Index("ix_channels_parent_id", channels.c.parent_id)
+Index("ix_channels_name", channels.c.name)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),  # argon2id
+    Column("role", String(20), nullable=False),  # admin | operator | viewer
+    Column("department_id", String(20), nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("must_change_password", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_login_at", DateTime(timezone=True), nullable=True),
+)
+
+# Bearer tokens: only the SHA-256 of the token is stored.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_tokens_expires_at", tokens.c.expires_at)
+
+# Every fact the platform publishes on its event bus, kept for the API and audits.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(64), nullable=False),  # e.g. device.online, device.offline, sip.ban
+    Column("subject", String(64), nullable=False, default=""),  # usually a device or channel ID
+    Column("data", JSON, nullable=False, default=dict),
+)
+Index("ix_events_at", events.c.at)
+Index("ix_events_kind_at", events.c.kind, events.c.at)
+Index("ix_events_subject_at", events.c.subject, events.c.at)
+
+# Who did what through the API or CLI (views, exports, shares, admin changes).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200), nullable=False, default=""),
+    Column("detail", JSON, nullable=False, default=dict),
+    Column("source_addr", String(64), nullable=True),
+)
+Index("ix_audit_log_at", audit_log.c.at)
+
