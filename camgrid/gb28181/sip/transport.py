@@ -1,0 +1,196 @@
+"""SIP transports on asyncio: UDP datagrams and TCP streams framed by Content-Length.
+
+Transports only move bytes. Each received message goes to a callback with the Peer it came
+from; nothing raised by the callback escapes into the event loop's transport machinery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from camgrid.gb28181.sip.message import MessageTooLarge, SipError, frame_stream
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    transport: str  # "udp" | "tcp"
+    host: str
+    port: int
+    conn: TcpConnection | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def addr(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+Receiver = Callable[[bytes, Peer], None]
+
+
+class UdpTransport(asyncio.DatagramProtocol):
+    def __init__(self, receiver: Receiver, max_size: int) -> None:
+        self._receiver = receiver
+        self._max_size = max_size
+        self.transport: asyncio.DatagramTransport | None = None
+        self.dropped_oversize = 0
+
+    def connection_made(self, transport) -> None:  # noqa: ANN001
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
+        if len(data) > self._max_size:
+            self.dropped_oversize += 1
+            return
+        if data in (b"\r\n\r\n", b"\r\n", b"\x00\x00\x00\x00"):
+            return  # NAT keep-alive pings
+        try:
+            self._receiver(data, Peer("udp", addr[0], addr[1]))
+        except Exception:
+            log.exception("unhandled error for a datagram from %s:%s", addr[0], addr[1])
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("udp error: %s", exc)
+
+    def send(self, data: bytes, host: str, port: int) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, (host, port))
+
+    @property
+    def local_address(self) -> tuple[str, int]:
+        assert self.transport is not None
+        return self.transport.get_extra_info("sockname")[:2]
+
+
+class TcpConnection(asyncio.Protocol):
+    def __init__(self, receiver: Receiver, max_size: int, registry: dict[tuple[str, int], TcpConnection]) -> None:
+        self._receiver = receiver
+        self._max_size = max_size
+        self._registry = registry
+        self._buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Peer | None = None
+        self.closed = asyncio.get_event_loop().create_future()
+
+    def connection_made(self, transport) -> None:  # noqa: ANN001
+        self.transport = transport
+        host, port = transport.get_extra_info("peername")[:2]
+        self.peer = Peer("tcp", host, port, self)
+        self._registry[(host, port)] = self
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while True:
+            try:
+                message = frame_stream(self._buffer, max_size=self._max_size)
+            except MessageTooLarge:
+                self._reject(413, "Request Entity Too Large")
+                return
+            except SipError:
+                self._reject(400, "Bad Request")
+                return
+            if message is None:
+                return
+            try:
+                assert self.peer is not None
+                self._receiver(message, self.peer)
+            except Exception:
+                log.exception("unhandled error for a message from %s", self.peer)
+
+    def _reject(self, status: int, reason: str) -> None:
+        # The stream cannot be re-synchronised after a framing error: answer and close.
+        if self.transport is not None:
+            self.transport.write(f"SIP/2.0 {status} {reason}\r\nContent-Length: 0\r\n\r\n".encode())
+            self.transport.close()
+        self._buffer.clear()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self._registry.get((self.peer.host, self.peer.port)) is self:
+            del self._registry[(self.peer.host, self.peer.port)]
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Transports:
+    """The UDP socket and TCP listener of one SIP endpoint, plus its TCP connections."""
+
+    def __init__(self, receiver: Receiver, *, host: str, port: int, kinds: list[str], max_size: int) -> None:
+        self._receiver = receiver
+        self.host = host
+        self.port = port
+        self.kinds = kinds
+        self.max_size = max_size
+        self.udp: UdpTransport | None = None
+        self._tcp_server: asyncio.Server | None = None
+        self.tcp_connections: dict[tuple[str, int], TcpConnection] = {}
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        port = self.port
+        if "udp" in self.kinds:
+            _, proto = await loop.create_datagram_endpoint(
+                lambda: UdpTransport(self._receiver, self.max_size), local_addr=(self.host, port)
+            )
+            self.udp = proto
+            port = proto.local_address[1]
+            sock = proto.transport.get_extra_info("socket")  # type: ignore[union-attr]
+            with contextlib.suppress(OSError):
+                import socket
+
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+        if "tcp" in self.kinds:
+            self._tcp_server = await loop.create_server(
+                lambda: TcpConnection(self._receiver, self.max_size, self.tcp_connections),
+                self.host, port, reuse_address=True, backlog=4096,
+            )
+            port = self._tcp_server.sockets[0].getsockname()[1]
+        self.port = port
+
+    async def stop(self) -> None:
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+        for conn in list(self.tcp_connections.values()):
+            conn.close()
+        if self._tcp_server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._tcp_server.wait_closed(), 2)
+        if self.udp is not None and self.udp.transport is not None:
+            self.udp.transport.close()
+
+    def send(self, data: bytes, peer: Peer) -> bool:
+        """Send to a peer; False if there is no way to reach it right now."""
+        if peer.transport == "udp":
+            if self.udp is None:
+                return False
+            self.udp.send(data, peer.host, peer.port)
+            return True
+        conn = peer.conn if peer.conn is not None and not peer.conn.closed.done() else self.tcp_connections.get((peer.host, peer.port))
+        if conn is None:
+            return False
+        conn.send(data)
+        return True
+
+    async def connect_tcp(self, host: str, port: int) -> Peer:
+        """Open (or reuse) a TCP connection to host:port, for requests we originate."""
+        existing = self.tcp_connections.get((host, port))
+        if existing is not None and existing.peer is not None:
+            return existing.peer
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(
+            lambda: TcpConnection(self._receiver, self.max_size, self.tcp_connections), host, port
+        )
+        assert conn.peer is not None
+        return conn.peer
