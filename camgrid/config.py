@@ -46,6 +46,10 @@ class SipSettings(_Section):
     ban_failures: int = Field(5, ge=1, description="Digest failures from one address or device ID within ban_window_s that trigger a temporary ban.")
     ban_window_s: int = Field(60, ge=1, description="Window in which digest failures are counted, in seconds.")
     ban_duration_s: int = Field(300, ge=1, description="How long a ban lasts, in seconds.")
+    timezone: str = Field(
+        "Asia/Shanghai", description="Zone of the local times GB/T 28181 carries (Date on REGISTER answers, AlarmTime, RecordInfo times)."
+    )
+    user_agent: str = Field("camgrid", description="Server / User-Agent header value.")
     gb_version: Literal["2.0", "3.0"] = Field("2.0", description="X-GB-Ver sent when the peer did not send one (2.0 = 2016 edition, 3.0 = 2022).")
 
     @field_validator("id")
@@ -66,12 +70,22 @@ class HealthSettings(_Section):
     restart_grace_s: int = Field(
         0, ge=0, description="Extra time after a platform start before stored-online devices may be marked offline. 0 means one full keepalive timeout."
     )
-    flush_interval_s: float = Field(5.0, gt=0, description="How often last-seen times are written back to the database, in seconds.")
+    flush_interval_s: float = Field(5.0, gt=0, description="How often queued last-seen times are written back to the database, in seconds.")
+    last_seen_resolution_s: float = Field(
+        300.0, ge=0, description="A device's stored last-seen time is rewritten only when the stored one is older than this, so a "
+        "keepalive every 60 s costs one row write per 5 minutes, not one per keepalive. Status changes always store the exact "
+        "time; the live value is in memory. 0 writes every flush."
+    )
     sweep_interval_s: float = Field(1.0, gt=0, description="How often the timeout sweep runs, in seconds.")
+    transition_batch_s: float = Field(
+        0.2, ge=0, description="Online/offline changes are published at once and stored within this many seconds, so a "
+        "registration storm costs one database transaction per batch, not one per device."
+    )
 
 
 class CatalogSettings(_Section):
-    page_timeout_s: float = Field(15.0, gt=0, description="A catalog answer that stops arriving for this long is closed and flagged partial.")
+    page_timeout_s: float = Field(15.0, gt=0, description="A paged answer (Catalog, RecordInfo) that stops arriving for this long is closed and flagged partial.")
+    answer_timeout_s: float = Field(10.0, gt=0, description="How long to wait for a device's Response (DeviceInfo, DeviceStatus, DeviceControl, DeviceConfig) after it accepted the request.")
     subscribe_expires_s: int = Field(3600, ge=60, description="Catalog SUBSCRIBE duration; refreshed before it expires.")
     query_on_register: bool = Field(True, description="Ask a device for its catalog when it registers.")
     transaction_timeout_s: float = Field(32.0, gt=0, description="Timer F/B: how long a request may wait for a final answer.")
@@ -95,7 +109,7 @@ class Settings(_Section):
     data_dir: Path = Field(Path("./data"), description="Directory for the database, recordings and state. Nothing is written outside it.")
     sip: SipSettings = Field(default_factory=SipSettings, description="SIP / GB/T 28181 signaling.")
     health: HealthSettings = Field(default_factory=HealthSettings, description="Online/offline detection.")
-    catalog: CatalogSettings = Field(default_factory=CatalogSettings, description="Catalog queries and subscriptions.")
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings, description="Device queries, commands and catalog subscriptions.")
     http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP API and console.")
     store: StoreSettings = Field(default_factory=StoreSettings, description="Database.")
 

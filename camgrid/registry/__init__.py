@@ -1,0 +1,1 @@
+"""Registry: devices, channels, organisations, inventory import/export and the online-state machine."""

@@ -59,6 +59,13 @@ devices = Table(
     Column("channel_count", Integer, nullable=False, default=0),
     Column("catalog_partial", Boolean, nullable=False, default=False),
     Column("catalog_at", DateTime(timezone=True), nullable=True),
+    # Operator-owned inventory attributes (import/export); a catalog never overwrites them.
+    Column("civil_code", String(20), nullable=False, default=""),
+    Column("address", String(300), nullable=False, default=""),
+    Column("longitude", Float, nullable=True),
+    Column("latitude", Float, nullable=True),
+    Column("point_class", SmallInteger, nullable=True),  # 1 = class one, 2 = class two; new channels inherit it
+    Column("organisation_id", String(20), nullable=True),  # new channels inherit it
     Column("extra", JSON, nullable=False, default=dict),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),

@@ -463,3 +463,40 @@ def test_smaller_sumnum_never_ends_early() -> None:
     asm.feed(_page(1, 3, ["34020000001310000001"]), now=0.1)
     asm.feed(_page(1, 1, ["34020000001310000002"]), now=0.2)
     assert asm.expected == 3 and not asm.complete
+
+
+# -- the keepalive fast path ---------------------------------------------------------------------
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+from camgrid.gb28181.manscdp import codec  # noqa: E402
+
+_space = st.sampled_from(["", "\r\n", "\n", " ", "\r\n  ", "\t"])
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(decl=st.sampled_from(["", '<?xml version="1.0" encoding="GB2312"?>', '<?xml version="1.0" encoding="UTF-8"?>',
+                             "<?xml version='1.0'?>", '<?xml version="1.0" encoding="gb18030" standalone="yes"?>']),
+       sn=st.integers(min_value=0, max_value=10**16 - 1), device=st.from_regex(r"[0-9A-Za-z]{1,32}", fullmatch=True),
+       status=st.sampled_from(["OK", "ERROR", "ok", "Online"]), gaps=st.lists(_space, min_size=8, max_size=8),
+       tail=st.sampled_from(["", "\r\n", "\x00\x00", " \r\n"]), sn_pad=st.sampled_from(["", " ", "00"]))
+def test_keepalive_fast_path_equals_the_xml_parse(decl, sn, device, status, gaps, tail, sn_pad):
+    g = gaps
+    body = (f"{g[0]}{decl}{g[1]}<Notify>{g[2]}<CmdType>Keepalive</CmdType>{g[3]}<SN>{sn_pad}{sn}</SN>{g[4]}"
+            f"<DeviceID>{device}</DeviceID>{g[5]}<Status>{status}</Status>{g[6]}</Notify>{g[7]}{tail}").encode()
+    fast = codec._plain_keepalive(body)
+    assert fast is not None, body
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(codec, "_plain_keepalive", lambda data: None)
+        slow = manscdp.parse_manscdp(body)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("body", [
+    b"<Notify><CmdType>Keepalive</CmdType><SN>1</SN><DeviceID>34020000001320000001</DeviceID><Status>OK</Status>"
+    b"<Info><DeviceID>34020000001310000001</DeviceID></Info></Notify>",  # fault list: needs the XML parser
+    b"<Notify><CmdType>Keepalive</CmdType><SN>1</SN><DeviceID>3402&amp;</DeviceID><Status>OK</Status></Notify>",
+    b"<Notify><CmdType>Keepalive</CmdType><SN>1</SN><DeviceID>34020000001320000001</DeviceID><Status>OK</Status>",
+    b'<!DOCTYPE x [<!ENTITY a "b">]><Notify><CmdType>Keepalive</CmdType><SN>1</SN><DeviceID>1</DeviceID><Status>OK</Status></Notify>',
+])
+def test_other_keepalive_shapes_take_the_xml_path(body):
+    assert codec._plain_keepalive(body) is None

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from camgrid.gb28181.manscdp.codec import ManscdpMessage
+from camgrid.gb28181.manscdp.paging import PagedAssembler
 
 ONLINE_VALUES = {"ON", "ONLINE", "OK"}
 
@@ -94,52 +94,9 @@ def catalog_item_to_channel(item: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-class CatalogAssembler:
-    """Pages of one catalog answer → the full item list.
+class CatalogAssembler(PagedAssembler):
+    """Pages of one catalog answer → the full item list, keyed by DeviceID (a later copy
+    replaces an earlier one, keeping its position); items without a DeviceID are dropped."""
 
-    Items are keyed by DeviceID (a later copy replaces an earlier one, keeping its position);
-    items without a DeviceID are dropped. Any SN is accepted, since devices answer with the
-    query's SN or their own; `sns` records what arrived. The largest SumNum seen is expected,
-    so a page with a smaller count never ends the catalog early.
-    """
-
-    def __init__(self, device_id: str, sn: int, started_at: float) -> None:
-        self.device_id = device_id
-        self.sn = sn
-        self.started_at = started_at
-        self.last_page_at = started_at
-        self.expected: int | None = None
-        self.pages = 0
-        self.sns: list[int] = []
-        self.dropped = 0
-        self._items: dict[str, dict[str, str]] = {}
-
-    def feed(self, msg: ManscdpMessage, now: float) -> None:
-        self.pages += 1
-        self.last_page_at = now
-        if msg.sn not in self.sns:
-            self.sns.append(msg.sn)
-        if msg.sum_num is not None and msg.sum_num >= 0:
-            self.expected = msg.sum_num if self.expected is None else max(self.expected, msg.sum_num)
-        for item in msg.items:
-            device_id = (item.get("DeviceID") or "").strip()
-            if not device_id:
-                self.dropped += 1
-                continue
-            self._items[device_id] = dict(item)
-
-    @property
-    def received(self) -> int:
-        return len(self._items)
-
-    @property
-    def complete(self) -> bool:
-        return self.expected is not None and (self.expected == 0 or len(self._items) >= self.expected)
-
-    def timed_out(self, now: float, page_timeout_s: float) -> bool:
-        """True when the catalog is incomplete and no page has arrived for page_timeout_s."""
-        return not self.complete and now - self.last_page_at >= page_timeout_s
-
-    def result(self) -> tuple[list[dict[str, str]], bool, int | None]:
-        """(items, partial, expected SumNum or None if no page said)."""
-        return list(self._items.values()), not self.complete, self.expected
+    def key(self, item: Mapping[str, str]) -> str | None:
+        return (item.get("DeviceID") or "").strip() or None

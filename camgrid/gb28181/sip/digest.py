@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import struct
 import time
@@ -44,35 +45,26 @@ def compute_response(
     return _h(algorithm, f"{ha1_hex}:{nonce}:{ha2}")
 
 
+_PARAM = re.compile(r'[\s,]*([^=\s,]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"?|([^,]*))', re.DOTALL)
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+
+
 def parse_params(value: str) -> tuple[str, dict[str, str]]:
     """Parse `Digest k="v", k2=v2` into ("digest", {k: v}). Keys are lower-cased."""
     value = value.strip()
     scheme, _, rest = value.partition(" ")
     params: dict[str, str] = {}
-    i, n = 0, len(rest)
-    while i < n:
-        while i < n and rest[i] in " ,\t":
-            i += 1
-        eq = rest.find("=", i)
-        if eq < 0:
+    pos, n = 0, len(rest)
+    while pos < n:
+        m = _PARAM.match(rest, pos)
+        if m is None:
             break
-        key = rest[i:eq].strip().lower()
-        i = eq + 1
-        if i < n and rest[i] == '"':
-            end = i + 1
-            buf = []
-            while end < n and rest[end] != '"':
-                if rest[end] == "\\" and end + 1 < n:
-                    end += 1
-                buf.append(rest[end])
-                end += 1
-            params[key] = "".join(buf)
-            i = end + 1
+        key, quoted, bare = m.groups()
+        if quoted is not None:
+            params[key.lower()] = _ESCAPED.sub(r"\1", quoted) if "\\" in quoted else quoted
         else:
-            end = rest.find(",", i)
-            end = n if end < 0 else end
-            params[key] = rest[i:end].strip()
-            i = end
+            params[key.lower()] = bare.strip()
+        pos = m.end()
     return scheme.lower(), params
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from dataclasses import dataclass, field
 
@@ -109,6 +110,23 @@ class NameAddr:
         return f"{display}<{self.uri}>{_format_params(self.params)}"
 
 
+def user_of(name_addr: str) -> str:
+    """The user part of a From/To/Contact value's URI ("" when there is none).
+
+    The common shape `<sip:user@host>;tag=x` is cut out directly (this runs for every keepalive);
+    anything else goes through the full parser, which raises SipParseError when malformed.
+    """
+    start = name_addr.find("<sip:")
+    if start >= 0:
+        at = name_addr.find("@", start + 5)
+        end = name_addr.find(">", start + 5)
+        if 0 < at < end:
+            user = name_addr[start + 5:at]
+            if user and not any(c in user for c in ";:?<\"\\"):
+                return user
+    return NameAddr.parse(name_addr).uri.user
+
+
 @dataclass(slots=True)
 class Via:
     transport: str
@@ -153,8 +171,13 @@ def new_branch() -> str:
     return MAGIC_COOKIE + secrets.token_hex(8)
 
 
+_TAG_PREFIX = secrets.token_hex(3)
+_tag_counter = itertools.count(secrets.randbelow(1 << 24))
+
+
 def new_tag() -> str:
-    return secrets.token_hex(5)
+    """A tag unique to this process run (tags must be unique, not secret; RFC 3261 19.3)."""
+    return f"{_TAG_PREFIX}{next(_tag_counter):x}"
 
 
 def new_call_id(host: str) -> str:

@@ -59,7 +59,7 @@ REASONS = {
 }
 
 
-def canonical_name(name: str) -> str:
+def _canonicalise(name: str) -> str:
     low = name.strip().lower()
     if len(low) == 1 and low in COMPACT:
         return COMPACT[low]
@@ -67,6 +67,22 @@ def canonical_name(name: str) -> str:
     if known:
         return known
     return "-".join(p.capitalize() for p in low.split("-"))
+
+
+# Every spelling seen so far, to its canonical form: the hot path is one dict lookup. Bounded,
+# because the names come from the network.
+_NAME_CACHE: dict[str, str] = {name: name for name in _CANONICAL.values()}
+_NAME_CACHE_MAX = 4096
+
+
+def canonical_name(name: str) -> str:
+    known = _NAME_CACHE.get(name)
+    if known is not None:
+        return known
+    canonical = _canonicalise(name)
+    if len(_NAME_CACHE) < _NAME_CACHE_MAX:
+        _NAME_CACHE[name] = canonical
+    return canonical
 
 
 @dataclass(slots=True)
@@ -79,6 +95,9 @@ class SipMessage:
     reason: str = ""
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    # Set by the SIP stack on received requests (transaction key, where answers go), so that
+    # answering does not parse the Via again. Not part of the message.
+    stack_data: object = field(default=None, repr=False, compare=False)
 
     @property
     def is_request(self) -> bool:
@@ -86,7 +105,7 @@ class SipMessage:
 
     # -- header access -------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:
-        name = canonical_name(name)
+        name = _NAME_CACHE.get(name) or canonical_name(name)
         for k, v in self.headers:
             if k == name:
                 return v
@@ -214,6 +233,7 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_BYTES, stream: boo
     msg = _parse_start_line(start)
 
     headers: list[tuple[str, str]] = []
+    append = headers.append
     for line in raw_lines[1:]:
         line = line.rstrip("\r")
         if not line:
@@ -227,15 +247,16 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_BYTES, stream: boo
         name, colon, value = line.partition(":")
         if not colon or not name.strip() or " " in name.strip():
             raise SipParseError(f"malformed header line: {line[:80]!r}")
-        cname = canonical_name(name)
+        cname = _NAME_CACHE.get(name) or canonical_name(name)
         value = value.strip()
         if cname in _LIST_HEADERS and "," in value:
             headers.extend((cname, part) for part in split_list(value))
         else:
-            headers.append((cname, value))
+            append((cname, value))
     msg.headers = headers
+    present = {k: v for k, v in reversed(headers)}  # first occurrence of each name wins
 
-    length_text = msg.get("Content-Length")
+    length_text = present.get("Content-Length")
     if length_text is not None:
         try:
             length = int(length_text)
@@ -252,14 +273,14 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_BYTES, stream: boo
 
     if msg.is_request:
         for name in _REQUIRED:
-            if msg.get(name) is None:
+            if name not in present:
                 raise SipParseError(f"request lacks the {name} header")
         num, method = msg.cseq
         if method != msg.method:
             raise SipParseError(f"CSeq method {method} does not match request method {msg.method}")
     else:
         for name in ("Via", "CSeq", "Call-ID"):
-            if msg.get(name) is None:
+            if name not in present:
                 raise SipParseError(f"response lacks the {name} header")
         msg.cseq  # noqa: B018 - validates
     return msg

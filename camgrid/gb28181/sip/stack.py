@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from camgrid.gb28181.sip.headers import NameAddr, Via, new_branch, new_call_id, new_tag
-from camgrid.gb28181.sip.message import REASONS, SipError, SipMessage, parse_message
+from camgrid.gb28181.sip.message import REASONS, SipError, SipMessage, canonical_name, parse_message
 from camgrid.gb28181.sip.transport import Peer, Transports
 
 log = logging.getLogger(__name__)
 
 RequestHandler = Callable[[SipMessage, Peer], None]
+_STATUS_COUNTER = {n: f"out.{n}xx" for n in range(1, 7)}
 
 
 class TransactionTimeout(Exception):
@@ -79,7 +80,7 @@ class SipStack:
         self.user_agent = user_agent
         self.t1, self.t2 = t1, t2
         self._clock = clock
-        self._server_txs: dict[tuple[str, str], _ServerTx] = {}
+        self._server_txs: dict[tuple[str, str, str], _ServerTx] = {}
         self._server_expiry: deque[tuple[float, tuple[str, str]]] = deque()
         self._client_txs: dict[str, _ClientTx] = {}
         self._reaper: asyncio.Task[None] | None = None
@@ -166,8 +167,13 @@ class SipStack:
             changed = True
         if changed:
             msg.headers[[k for k, _ in msg.headers].index("Via")] = ("Via", str(via))
-        method = "INVITE" if msg.method == "ACK" else msg.method
-        key = (via.branch or f"{msg.call_id}|{msg.get('CSeq')}", method or "")
+        key = _server_key(msg, via.branch)
+        reply_to = peer
+        if peer.transport == "udp":
+            host, port = via.response_address(peer.port)
+            if host != peer.host or port != peer.port:
+                reply_to = Peer("udp", host, port)
+        msg.stack_data = (key, reply_to)
         if msg.method == "ACK":
             self._server_txs.pop(key, None)
             self._handler(msg, peer)
@@ -212,24 +218,31 @@ class SipStack:
     def respond(
         self, request: SipMessage, peer: Peer, status: int, reason: str | None = None, *,
         headers: Iterable[tuple[str, str]] = (), body: bytes = b"", to_tag: str | None = None,
+        idempotent: bool = False,
     ) -> SipMessage:
+        """Answer a request. `idempotent=True` (REGISTER, keepalive) keeps no transaction state
+        after a final answer, so retransmissions of the request reach the handler again."""
         response = make_response(request, status, reason, headers=headers, body=body, to_tag=to_tag, server=self.user_agent)
         data = response.to_bytes()
-        dest = peer
-        if peer.transport == "udp":
+        if request.stack_data is not None:
+            key, dest = request.stack_data
+        else:  # a request that did not come through _receive_request (tests, stateless answers)
             try:
-                host, port = Via.parse(request.top_via).response_address(peer.port)
-                dest = Peer("udp", host, port)
+                via = Via.parse(request.top_via)
             except SipError:
-                pass
-        self.transports.send(data, dest)
-        self.counters[f"out.{status // 100}xx"] += 1
-        if status >= 200 and request.method != "ACK":
-            try:
-                branch = Via.parse(request.top_via).branch
-            except SipError:
+                self.transports.send(data, peer)
                 return response
-            key = (branch or f"{request.call_id}|{request.get('CSeq')}", request.method or "")
+            key, dest = _server_key(request, via.branch), peer
+            if peer.transport == "udp":
+                dest = Peer("udp", *via.response_address(peer.port))
+        self.transports.send(data, dest)
+        self.counters[_STATUS_COUNTER[status // 100]] += 1
+        if status >= 200 and request.method != "ACK":
+            if idempotent:
+                # Nothing to remember: a retransmission is simply handled again (as a stateless
+                # proxy would), which saves holding the answer for Timer J (32 s over UDP).
+                self._server_txs.pop(key, None)
+                return response
             tx = self._server_txs.get(key)
             if tx is not None:
                 tx.response = data
@@ -351,23 +364,24 @@ def make_response(
     request: SipMessage, status: int, reason: str | None = None, *, headers: Iterable[tuple[str, str]] = (),
     body: bytes = b"", to_tag: str | None = None, server: str | None = None,
 ) -> SipMessage:
-    resp = SipMessage(status=status, reason=reason or REASONS.get(status, ""))
-    for name in ("Via", "Record-Route"):
-        for value in request.get_all(name):
-            resp.add(name, value)
-    resp.add("From", request.get("From") or "")
-    to = request.get("To") or ""
-    if status > 100 and ";tag=" not in to.replace(" ", "") and "tag=" not in to:
+    # RFC 3261 8.2.6.2: Via and Record-Route in order, then From, To (with our tag), Call-ID, CSeq.
+    copied = [(k, v) for k, v in request.headers if k in ("Via", "Record-Route")]
+    first: dict[str, str] = {}
+    for k, v in request.headers:
+        if k in _ECHOED and k not in first:
+            first[k] = v
+    to = first.get("To", "")
+    if status > 100 and "tag=" not in to:
         to = f"{to};tag={to_tag or new_tag()}"
-    resp.add("To", to)
-    resp.add("Call-ID", request.call_id)
-    resp.add("CSeq", request.get("CSeq") or "")
+    copied += [("From", first.get("From", "")), ("To", to), ("Call-ID", first.get("Call-ID", "")),
+               ("CSeq", first.get("CSeq", ""))]
     if server:
-        resp.add("Server", server)
-    for k, v in headers:
-        resp.add(k, v)
-    resp.body = body
-    return resp
+        copied.append(("Server", server))
+    copied += [(canonical_name(k), v) for k, v in headers]
+    return SipMessage(status=status, reason=reason or REASONS.get(status, ""), headers=copied, body=body)
+
+
+_ECHOED = frozenset(("From", "To", "Call-ID", "CSeq"))
 
 
 def tag_of(header_value: str | None) -> str | None:
@@ -397,3 +411,12 @@ def _guess_local_ip(remote: str) -> str:
     if len(_LOCAL_IP_CACHE) < 1024:
         _LOCAL_IP_CACHE[remote] = ip
     return ip
+
+
+def _server_key(msg: SipMessage, branch: str | None) -> tuple[str, str, str]:
+    """Server transaction key. RFC 3261 matches on branch and method only; the CSeq number joins
+    the key because some devices reuse one branch for every keepalive, and those are new requests,
+    not retransmissions. ACK matches the INVITE it acknowledges."""
+    method = "INVITE" if msg.method == "ACK" else (msg.method or "")
+    cseq_number = (msg.get("CSeq") or "").split(" ", 1)[0]
+    return (branch or msg.call_id or "", method, cseq_number)

@@ -61,6 +61,52 @@ async def test_retransmitted_request_is_answered_from_the_transaction_not_the_ha
         await server.stop()
 
 
+async def test_a_reused_branch_with_a_new_cseq_is_a_new_request():
+    # Some devices send every keepalive with the same branch; only the CSeq moves on.
+    server, client, calls = await make_pair()
+    try:
+        peer = Peer("udp", "127.0.0.1", server.port)
+        first = options(client, peer).to_bytes()
+        second = first.replace(b"CSeq: 1 OPTIONS", b"CSeq: 2 OPTIONS")
+        assert second != first
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.settimeout(2)
+        for data in (first, second, second):
+            sock.sendto(data, ("127.0.0.1", server.port))
+            answer, _ = await asyncio.to_thread(sock.recvfrom, 65536)
+            assert parse_message(answer).get("CSeq") == parse_message(data).get("CSeq")
+        sock.close()
+        assert len(calls) == 2
+        assert server.counters["retransmissions_in"] == 1
+    finally:
+        await client.stop()
+        await server.stop()
+
+
+async def test_idempotent_answers_keep_no_transaction_and_repeats_reach_the_handler():
+    calls = []
+
+    def handler(req, peer):
+        calls.append(req)
+        server.respond(req, peer, 200, idempotent=True)
+
+    server, client, _ = await make_pair(handler=handler)
+    try:
+        data = options(client, Peer("udp", "127.0.0.1", server.port)).to_bytes()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.settimeout(2)
+        for _ in range(2):
+            sock.sendto(data, ("127.0.0.1", server.port))
+            answer, _ = await asyncio.to_thread(sock.recvfrom, 65536)
+            assert parse_message(answer).status == 200
+        sock.close()
+        assert len(calls) == 2  # the repeat was handled again, not answered from memory
+        assert server._server_txs == {} and server.counters["retransmissions_in"] == 0
+    finally:
+        await client.stop()
+        await server.stop()
+
+
 async def test_client_retransmits_over_udp_until_answered():
     seen = []
 

@@ -1,0 +1,117 @@
+"""Wiring: builds the platform's components and starts and stops them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+from camgrid.api.app import ApiContext, create_api
+from camgrid.bus import MemoryBus
+from camgrid.config import Settings
+from camgrid.governance.event_log import EventRecorder
+from camgrid.governance.users import first_run_bootstrap
+from camgrid.registry.health import HealthTracker
+from camgrid.signaling.server import SignalingServer
+from camgrid.store.engine import open_store
+
+log = logging.getLogger(__name__)
+
+
+def run_async(main: Callable[[], object]) -> object:
+    """Run a coroutine function on uvloop when it is installed, else on asyncio's loop."""
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main())  # type: ignore[arg-type]
+
+
+class Platform:
+    """The embedded default: one process with signaling, registry, health and the HTTP API."""
+
+    def __init__(self, settings: Settings, *, serve_http: bool = True,
+                 announce: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self.serve_http = serve_http
+        self.announce = announce
+        self.engine = None
+        self.bus = MemoryBus()
+        self.health: HealthTracker | None = None
+        self.signaling: SignalingServer | None = None
+        self.recorder: EventRecorder | None = None
+        self.api = None
+        self._http: uvicorn.Server | None = None
+        self._http_task: asyncio.Task | None = None
+        self._http_socket: socket.socket | None = None
+        self.http_port: int | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = await asyncio.to_thread(open_store, s.database_url)
+        one_time = await asyncio.to_thread(first_run_bootstrap, self.engine)
+        if one_time:
+            self.announce(
+                "No user existed, so an administrator was created.\n"
+                f"  username: admin\n  one-time password: {one_time}\n"
+                "  This password is shown once; change it after the first login."
+            )
+        self.recorder = EventRecorder(self.engine, self.bus)
+        self.health = HealthTracker(self.engine, self.bus, s.health)
+        self.signaling = SignalingServer(s, self.engine, self.bus, self.health)
+        await self.recorder.start()
+        await self.bus.start()
+        await self.health.start()
+        await self.signaling.start()
+        if self.serve_http:
+            await self._start_http()
+
+    async def _start_http(self) -> None:
+        s = self.settings
+        ctx = ApiContext(engine=self.engine, settings=s, bus=self.bus, health=self.health,
+                         commands=self.signaling, metrics=self.signaling)
+        self.api = create_api(ctx)
+        sock = socket.socket(socket.AF_INET6 if ":" in s.http.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((s.http.host, s.http.port))
+        sock.listen(1024)
+        sock.setblocking(False)
+        self._http_socket = sock
+        self.http_port = sock.getsockname()[1]
+        config = uvicorn.Config(self.api, log_level="warning", access_log=False, lifespan="off")
+        self._http = uvicorn.Server(config)
+        self._http_task = asyncio.get_running_loop().create_task(self._http.serve(sockets=[sock]))
+        while not self._http.started and not self._http_task.done():
+            await asyncio.sleep(0.01)
+        if self._http_task.done():
+            self._http_task.result()
+
+    async def stop(self) -> None:
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._http_task, 5)
+        if self.signaling:
+            await self.signaling.stop()
+        if self.health:
+            await self.health.stop()
+        await self.bus.stop()
+        if self.recorder:
+            await self.recorder.stop()
+        if self.engine is not None:
+            self.engine.dispose()
+
+    async def __aenter__(self) -> Platform:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,204 @@
+"""The `camgrid` command: serve, sim, demo, config, device, admin."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from camgrid.config import describe, load_settings
+
+app = typer.Typer(help="camgrid: the central platform for GB/T 28181 camera networks.", no_args_is_help=True,
+                  add_completion=False)
+config_app = typer.Typer(help="Show the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+def _register_subapps() -> None:
+    from camgrid.governance.cli import admin_app
+    from camgrid.registry.cli import device_app
+
+    app.add_typer(device_app, name="device", help="Add, import, export and approve devices.")
+    app.add_typer(admin_app, name="admin", help="Users and administration.")
+
+
+DataDir = Annotated[Path, typer.Option("--data-dir", help="Data directory (database, state).")]
+
+
+def _overrides(database_url: str | None = None, **sections: dict) -> dict:
+    out: dict = {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in sections.items()}
+    if database_url:
+        out["store"] = {"database_url": database_url}
+    return {k: v for k, v in out.items() if v}
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@config_app.command("show")
+def config_show(
+    data_dir: DataDir = Path("./data"),
+    config: Annotated[Optional[Path], typer.Option(help="YAML file (default <data-dir>/camgrid.yaml).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    fields: Annotated[bool, typer.Option("--fields", help="List every field with its description.")] = False,
+) -> None:
+    """Print the effective configuration (defaults < YAML < CAMGRID__* environment)."""
+    if fields:
+        for name, typ, desc in describe():
+            typer.echo(f"{name:34} {typ:10} {desc}")
+        return
+    settings = load_settings(data_dir=data_dir, config_file=config)
+    data = settings.model_dump(mode="json")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        import yaml
+
+        typer.echo(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = Path("./data"),
+    http_port: Annotated[Optional[int], typer.Option(help="HTTP API port.")] = None,
+    http_host: Annotated[Optional[str], typer.Option(help="HTTP bind address.")] = None,
+    sip_port: Annotated[Optional[int], typer.Option(help="SIP port (UDP and TCP).")] = None,
+    sip_host: Annotated[Optional[str], typer.Option(help="SIP bind address.")] = None,
+    sip_id: Annotated[Optional[str], typer.Option(help="This platform's 20-digit GB/T 28181 ID.")] = None,
+    database_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL; default SQLite in the data dir.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML configuration file.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the platform: SIP signaling, registry, health and the HTTP API."""
+    from camgrid.app import Platform, run_async
+
+    _logging(verbose)
+    try:
+        settings = load_settings(data_dir=data_dir, config_file=config, overrides=_overrides(
+            database_url, sip={"port": sip_port, "host": sip_host, "id": sip_id},
+            http={"port": http_port, "host": http_host}))
+    except Exception as exc:
+        typer.echo(f"error: invalid configuration: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    async def main() -> None:
+        platform = Platform(settings, announce=lambda text: print(text, flush=True))
+        try:
+            await platform.start()
+        except OSError as exc:
+            print(f"error: cannot start: {exc}", file=sys.stderr, flush=True)
+            await platform.stop()
+            raise SystemExit(1) from None
+        assert platform.signaling is not None
+        print(f"camgrid serving: SIP {settings.sip.id} on {settings.sip.host}:{platform.signaling.port} "
+              f"({'/'.join(settings.sip.transports)}), HTTP http://{settings.http.host}:{platform.http_port}/ "
+              f"(API /api/v1, docs /api/v1/docs)", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("camgrid stopping", flush=True)
+        await platform.stop()
+
+    run_async(main)
+
+
+@app.command()
+def sim(
+    server: Annotated[str, typer.Option(help="Platform SIP address HOST:PORT.")],
+    platform_id: Annotated[str, typer.Option(help="The platform's 20-digit ID.")],
+    devices: Annotated[int, typer.Option(help="Number of devices.")] = 10,
+    channels: Annotated[int, typer.Option(help="Channels per device (NVRs and the lower platform).")] = 1,
+    password: Annotated[Optional[str], typer.Option(help="One secret for every device (else derived per device from --seed).")] = None,
+    seed: Annotated[str, typer.Option(help="Seed for IDs and per-device secrets.")] = "camgrid-sim",
+    csv_file: Annotated[Optional[Path], typer.Option("--csv", help="Devices from a CSV (id,password,name).")] = None,
+    transport: Annotated[str, typer.Option(help="udp or tcp.")] = "udp",
+    centre: Annotated[str, typer.Option(help="8-digit centre code of the simulated IDs.")] = "34020000",
+    first_serial: Annotated[int, typer.Option(help="Serial of the first device.")] = 1,
+    keepalive: Annotated[float, typer.Option(help="Keepalive interval in seconds.")] = 60.0,
+    expires: Annotated[int, typer.Option(help="Registration expiry in seconds.")] = 3600,
+    alarm_every: Annotated[float, typer.Option(help="Send an alarm from every device this often (s); 0 = never.")] = 0.0,
+    catalog_change_every: Annotated[float, typer.Option(help="Toggle one channel OFF/ON by Catalog NOTIFY from every device this often (s); 0 = never.")] = 0.0,
+    charset: Annotated[str, typer.Option(help="Charset the devices write in: GB18030 (as most do) or UTF-8.")] = "GB18030",
+    wrong_password: Annotated[bool, typer.Option(help="Register with wrong secrets (tests bans).")] = False,
+    malformed_every: Annotated[int, typer.Option(help="Send a malformed MESSAGE every N keepalives.")] = 0,
+    spread: Annotated[float, typer.Option(help="Spread first registrations over this many seconds.")] = 0.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Simulate GB/T 28181 devices (IPCs, NVRs, a lower platform) registering to a platform."""
+    from camgrid.app import run_async
+    from camgrid.sim.agent import SimOptions, Simulator
+    from camgrid.sim.devices import generate, load_csv
+
+    _logging(verbose)
+    if transport not in ("udp", "tcp"):
+        typer.echo("error: --transport must be udp or tcp", err=True)
+        raise typer.Exit(2)
+    charset = charset.upper().replace("_", "-")
+    if charset not in ("GB18030", "UTF-8"):
+        typer.echo("error: --charset must be GB18030 or UTF-8", err=True)
+        raise typer.Exit(2)
+    host, _, port = server.rpartition(":")
+    if not host or not port.isdigit():
+        typer.echo("error: --server must be HOST:PORT", err=True)
+        raise typer.Exit(2)
+    specs = load_csv(csv_file, channels) if csv_file else generate(devices, channels, centre=centre, seed=seed,
+                                                                    password=password, first_serial=first_serial)
+    opts = SimOptions(platform_id, host, int(port), transport, expires, keepalive, wrong_password=wrong_password,
+                      malformed_every=malformed_every, alarm_every_s=alarm_every, register_spread_s=spread,
+                      catalog_change_every_s=catalog_change_every, charset=charset)
+
+    async def main() -> None:
+        simulator = Simulator(specs, opts)
+        simulator.on_event = lambda line: print(line, flush=True)  # type: ignore[method-assign]
+        await simulator.start()
+        print(f"sim: {len(specs)} devices, {sum(len(s.channels) for s in specs)} channels -> {server} over {transport}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        reported = -1
+        while not stop.is_set():
+            with_timeout = asyncio.create_task(stop.wait())
+            await asyncio.wait([with_timeout], timeout=2.0)
+            if simulator.stats.registered != reported:
+                reported = simulator.stats.registered
+                fails = dict(simulator.stats.register_failures)
+                print(f"sim: registered {reported}/{len(specs)}" + (f", failures {fails}" if fails else ""), flush=True)
+        await simulator.stop()
+
+    run_async(main)
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = Path("./data"),
+    devices: Annotated[int, typer.Option(help="Simulated devices.")] = 200,
+    channels: Annotated[int, typer.Option(help="Channels per NVR / lower platform.")] = 8,
+    http_port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
+    sip_port: Annotated[int, typer.Option(help="SIP port.")] = 5060,
+) -> None:
+    """Run the platform on the embedded default with simulated devices (what `make demo` runs)."""
+    from camgrid.demo import run_demo
+
+    run_demo(data_dir, devices=devices, channels=channels, http_port=http_port, sip_port=sip_port)
+
+
+def main() -> None:
+    _register_subapps()
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Roles and the permissions each grants. Routes state the permission they need; nothing else
+decides access."""
+
+from __future__ import annotations
+
+ACCOUNT_SELF = "account:self"  # see and change one's own account; allowed while a password change is due
+DEVICES_READ = "devices:read"
+DEVICES_WRITE = "devices:write"
+CHANNELS_READ = "channels:read"
+COMMANDS_PTZ = "commands:ptz"
+COMMANDS_DEVICE = "commands:device"
+EVENTS_READ = "events:read"
+HEALTH_READ = "health:read"
+METRICS_READ = "metrics:read"
+USERS_ADMIN = "users:admin"
+
+ALL_PERMISSIONS = frozenset({
+    ACCOUNT_SELF, DEVICES_READ, DEVICES_WRITE, CHANNELS_READ, COMMANDS_PTZ, COMMANDS_DEVICE,
+    EVENTS_READ, HEALTH_READ, METRICS_READ, USERS_ADMIN,
+})
+
+_VIEWER = frozenset({ACCOUNT_SELF, DEVICES_READ, CHANNELS_READ, EVENTS_READ, HEALTH_READ})
+_OPERATOR = _VIEWER | {COMMANDS_PTZ, COMMANDS_DEVICE, METRICS_READ}
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "viewer": _VIEWER,
+    "operator": frozenset(_OPERATOR),
+    "admin": ALL_PERMISSIONS,
+}
+ROLES = tuple(ROLE_PERMISSIONS)
+
+
+def has_permission(role: str, permission: str) -> bool:
+    if permission not in ALL_PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+    return permission in ROLE_PERMISSIONS.get(role, frozenset())

@@ -1,0 +1,258 @@
+"""REGISTER: digest authentication, expiry, unregister, pending approval and bans."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from camgrid.bus import Event, EventBus
+from camgrid.config import SipSettings
+from camgrid.gb28181.sip.digest import Challenge, Credentials, DigestError, NonceFactory
+from camgrid.gb28181.sip.headers import NameAddr
+from camgrid.gb28181.sip.message import SipError, SipMessage
+from camgrid.gb28181.sip.stack import SipStack
+from camgrid.gb28181.sip.transport import Peer
+from camgrid.registry.devices import DeviceAuth, add_pending_device, get_device_auth, load_device_auth
+from camgrid.signaling.bans import BanList
+from camgrid.signaling.persist import RegistrationWriter
+from camgrid.signaling.registrations import Registration, RegistrationTable
+
+log = logging.getLogger(__name__)
+
+AUTH_RECHECK_S = 5.0  # a cached secret older than this is re-read once before a failure counts
+
+
+def gb_date(now: datetime, tz: ZoneInfo) -> str:
+    """The Date value devices set their clocks from: local time with milliseconds, no zone."""
+    local = now.astimezone(tz)
+    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+
+
+class AuthCache:
+    """Device secrets (HA1) in memory; misses and stale entries are read from the database."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.monotonic) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._entries: dict[str, tuple[DeviceAuth | None, float]] = {}
+
+    def load_all(self) -> int:
+        now = self._clock()
+        self._entries = {k: (v, now) for k, v in load_device_auth(self._engine).items()}
+        return len(self._entries)
+
+    def peek(self, device_id: str) -> tuple[DeviceAuth | None, float] | None:
+        return self._entries.get(device_id)
+
+    async def fetch(self, device_id: str) -> DeviceAuth | None:
+        auth = await asyncio.to_thread(get_device_auth, self._engine, device_id)
+        self._entries[device_id] = (auth, self._clock())
+        return auth
+
+    def forget(self, device_id: str) -> None:
+        self._entries.pop(device_id, None)
+
+
+class Registrar:
+    def __init__(
+        self, stack: SipStack, settings: SipSettings, engine: Engine, bus: EventBus, *,
+        registrations: RegistrationTable, writer: RegistrationWriter, auth: AuthCache,
+        on_registered: Callable[[str, Peer, bool], None], on_unregistered: Callable[[str, str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stack = stack
+        self.settings = settings
+        self.engine = engine
+        self.bus = bus
+        self.registrations = registrations
+        self.writer = writer
+        self.auth = auth
+        self.on_registered = on_registered
+        self.on_unregistered = on_unregistered
+        self._clock = clock
+        self.tz = ZoneInfo(settings.timezone)
+        self.nonces = NonceFactory(settings.realm, settings.nonce_ttl_s)
+        self.bans = BanList(settings.ban_failures, settings.ban_window_s, settings.ban_duration_s, clock=clock)
+        self.failures: Counter[str] = Counter()  # by reason
+        self._pending_tasks: set[asyncio.Task] = set()
+
+    # -- entry point --------------------------------------------------------------------------
+    def handle(self, req: SipMessage, peer: Peer) -> None:
+        try:
+            device_id = NameAddr.parse(req.get("From") or "").uri.user or NameAddr.parse(req.get("To") or "").uri.user
+        except SipError:
+            self.stack.respond(req, peer, 400, "Bad From header")
+            return
+        if len(device_id) != 20 or not device_id.isdigit():
+            self._fail(req, peer, device_id, "bad_id", 400, "Device ID must be 20 digits", count_ban=False)
+            return
+        if self.bans.is_banned(peer.host) or self.bans.is_banned(device_id):
+            self.failures["banned"] += 1
+            self.stack.respond(req, peer, 403, "Temporarily banned after repeated authentication failures")
+            return
+        cached = self.auth.peek(device_id)
+        if cached is not None and cached[0] is not None:
+            device_id = cached[0].device_id  # the cached string: no fresh copy kept per registration
+        if cached is None or (
+            (cached[0] is None or cached[0].approval != "approved") and self._clock() - cached[1] > AUTH_RECHECK_S
+        ):
+            self._spawn(self._handle_after_lookup(req, peer, device_id))
+            return
+        self._handle_with_auth(req, peer, device_id, cached[0], cached[1])
+
+    def _spawn(self, coro) -> None:  # noqa: ANN001
+        task = asyncio.get_running_loop().create_task(coro)
+        self._pending_tasks.add(task)
+        task.add_done_callback(self._pending_tasks.discard)
+
+    async def _handle_after_lookup(self, req: SipMessage, peer: Peer, device_id: str) -> None:
+        try:
+            auth = await self.auth.fetch(device_id)
+        except Exception:
+            log.exception("device lookup failed for %s", device_id)
+            self.stack.respond(req, peer, 503, "Registry unavailable", headers=[("Retry-After", "10")])
+            return
+        self._handle_with_auth(req, peer, device_id, auth, self._clock(), rechecked=True)
+
+    def _handle_with_auth(self, req: SipMessage, peer: Peer, device_id: str, auth: DeviceAuth | None,
+                          loaded_at: float, *, rechecked: bool = False) -> None:
+        if auth is None:
+            if self.settings.unknown_devices == "pending":
+                self._spawn(self._hold_pending(device_id, peer))
+                self._fail(req, peer, device_id, "pending", 403, "Device awaits operator approval", count_ban=False)
+            else:
+                self._fail(req, peer, device_id, "unknown", 403, "Unknown device ID", count_ban=False)
+            return
+        if auth.approval != "approved":
+            self._fail(req, peer, device_id, "pending", 403, "Device awaits operator approval", count_ban=False)
+            return
+        if not (auth.ha1_md5 or auth.ha1_sha256):
+            self._fail(req, peer, device_id, "no_secret", 403, "Device has no secret set", count_ban=False)
+            return
+        header = req.get("Authorization")
+        if header is None:
+            self._challenge(req, peer)
+            return
+        try:
+            creds = Credentials.parse(header)
+        except DigestError:
+            self._fail(req, peer, device_id, "bad_authorization", 400, "Malformed Authorization header")
+            return
+        nonce_state = self.nonces.check(creds.nonce)
+        if nonce_state == "stale":
+            self._challenge(req, peer, stale=True)
+            return
+        ok = nonce_state == "ok" and creds.username == device_id and creds.realm == (auth.realm or self.settings.realm)
+        if ok:
+            ha1 = auth.ha1_sha256 if creds.algorithm == "SHA-256" else auth.ha1_md5
+            ok = bool(ha1) and creds.verify("REGISTER", ha1)
+        if not ok:
+            if not rechecked and self._clock() - loaded_at > AUTH_RECHECK_S:
+                self._spawn(self._recheck(req, peer, device_id))
+                return
+            self._fail(req, peer, device_id, "bad_credentials", 401, None)
+            return
+        self.bans.success(device_id)
+        self._accept(req, peer, device_id)
+
+    async def _recheck(self, req: SipMessage, peer: Peer, device_id: str) -> None:
+        try:
+            auth = await self.auth.fetch(device_id)
+        except Exception:
+            self.stack.respond(req, peer, 503, "Registry unavailable", headers=[("Retry-After", "10")])
+            return
+        self._handle_with_auth(req, peer, device_id, auth, self._clock(), rechecked=True)
+
+    async def _hold_pending(self, device_id: str, peer: Peer) -> None:
+        try:
+            created = await asyncio.to_thread(add_pending_device, self.engine, device_id, peer.addr)
+        except Exception:
+            log.exception("could not hold %s as pending", device_id)
+            return
+        self.auth.forget(device_id)
+        if created is not False:
+            self.bus.publish(Event("device.pending", device_id, {"remote_addr": peer.addr}))
+
+    # -- answers ------------------------------------------------------------------------------
+    def _challenge(self, req: SipMessage, peer: Peer, *, stale: bool = False) -> None:
+        challenge = Challenge(self.settings.realm, self.nonces.make(), self.settings.digest_algorithm,
+                              "auth" if self.settings.digest_qop else None, stale=stale)
+        self.stack.respond(req, peer, 401, headers=[("WWW-Authenticate", challenge.header()), *self._ver(req)],
+                           idempotent=True)
+
+    def _ver(self, req: SipMessage) -> list[tuple[str, str]]:
+        ver = req.get("X-GB-Ver")
+        return [("X-GB-Ver", ver)] if ver else []
+
+    def _fail(self, req: SipMessage, peer: Peer, device_id: str, reason: str, status: int, text: str | None,
+              *, count_ban: bool = True) -> None:
+        self.failures[reason] += 1
+        if count_ban:
+            banned = self.bans.failure(peer.host) | self.bans.failure(device_id)
+            self.bus.publish(Event("sip.auth_failed", device_id, {"remote_addr": peer.addr, "reason": reason}))
+            if banned:
+                self.bus.publish(Event("sip.ban", device_id, {
+                    "remote_addr": peer.addr, "duration_s": self.settings.ban_duration_s,
+                    "failures": self.settings.ban_failures, "window_s": self.settings.ban_window_s}))
+                self.stack.respond(req, peer, 403, "Temporarily banned after repeated authentication failures")
+                return
+        if status == 401:
+            self._challenge(req, peer)
+        else:
+            self.stack.respond(req, peer, status, text)
+
+    def _accept(self, req: SipMessage, peer: Peer, device_id: str) -> None:
+        expires = _requested_expires(req)
+        if expires is None:
+            expires = 3600
+        contact = req.get("Contact") or ""
+        if expires == 0:
+            self.registrations.remove(device_id)
+            self.writer.unregistered(device_id)
+            self.stack.respond(req, peer, 200, headers=[("Date", gb_date(datetime.now(UTC), self.tz)), *self._ver(req)])
+            self.bus.publish(Event("device.unregistered", device_id, {"remote_addr": peer.addr}))
+            self.on_unregistered(device_id, "unregistered by the device")
+            return
+        if expires < self.settings.register_expires_min:
+            self.failures["interval_too_brief"] += 1
+            self.stack.respond(req, peer, 423, headers=[("Min-Expires", str(self.settings.register_expires_min))])
+            return
+        expires = min(expires, self.settings.register_expires_max)
+        is_new = self.registrations.get(device_id) is None
+        version = req.get("X-GB-Ver") or self.settings.gb_version
+        self.registrations.put(Registration(device_id, peer, contact, self._clock() + expires, version))
+        now = datetime.now(UTC)
+        headers = [("Date", gb_date(now, self.tz)), ("Expires", str(expires))]
+        if contact:
+            headers.append(("Contact", contact.split(";expires", 1)[0]))
+        self.stack.respond(req, peer, 200, headers=headers + self._ver(req), idempotent=True)  # a repeat only refreshes
+        self.writer.registered(device_id, transport=peer.transport, remote_addr=peer.addr, contact=contact,
+                               gb_version=version, expires_at=now + timedelta(seconds=expires))
+        if is_new:
+            self.bus.publish(Event("device.registered", device_id, {"remote_addr": peer.addr, "transport": peer.transport,
+                                                                    "expires": expires, "gb_version": version}))
+        self.on_registered(device_id, peer, is_new)
+
+
+def _requested_expires(req: SipMessage) -> int | None:
+    contact = req.get("Contact") or ""
+    if "expires=" in contact.lower():
+        try:
+            value = contact.lower().split("expires=", 1)[1].split(";", 1)[0].split(",", 1)[0].strip()
+            return max(0, int(value))
+        except ValueError:
+            pass
+    header = req.get("Expires")
+    if header is not None:
+        try:
+            return max(0, int(header.strip()))
+        except ValueError:
+            return None
+    return None

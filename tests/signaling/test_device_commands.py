@@ -1,0 +1,146 @@
+"""RecordInfo, RecordCmd/GuardCmd/AlarmCmd, DeviceConfig and charsets, against simulated devices
+over real sockets."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from camgrid.app import Platform
+from camgrid.signaling.errors import CommandError
+from camgrid.sim.devices import device_records
+from tests.signaling.conftest import make_settings, provision, sim_for, wait_for
+
+UTC = timezone.utc
+
+
+def _window(hours: float) -> tuple[datetime, datetime]:
+    end = datetime.now(UTC).replace(microsecond=0)
+    return end - timedelta(hours=hours), end
+
+
+async def test_record_info_is_assembled_from_many_pages(platform, specs):
+    sim = sim_for(platform, specs[:1], record_page=4)
+    await sim.start()
+    try:
+        assert await sim.wait_registered(10)
+        chan = specs[0].channels[0]
+        start, end = _window(12)
+        answer = await platform.signaling.record_info(specs[0].id, chan.id, start, end)
+        expected = device_records(chan, start.timestamp(), end.timestamp(), time.time())
+        assert answer["partial"] is False and answer["unreadable"] == 0
+        assert answer["expected"] == answer["received"] == len(expected) > 4  # more than one page
+        assert [r["start"] for r in answer["records"]] == [r["StartTime"] for r in expected]
+        assert {r["channel_id"] for r in answer["records"]} == {chan.id}
+        alarms = await platform.signaling.record_info(specs[0].id, chan.id, start, end, "alarm")
+        assert alarms["records"] and all(r["type"] == "alarm" for r in alarms["records"])
+    finally:
+        await sim.stop()
+
+
+async def test_record_info_with_lost_pages_is_partial(platform, specs):
+    got = []
+    platform.bus.subscribe("records.", lambda e: _append(got, e))
+    sim = sim_for(platform, specs[:1], record_page=2)
+    dev = sim.devices[specs[0].id]
+    full = dev._record_info
+    dev._record_info = lambda msg: full(msg)[:-1]  # the last page never arrives
+    await sim.start()
+    try:
+        assert await sim.wait_registered(10)
+        start, end = _window(6)
+        answer = await platform.signaling.record_info(specs[0].id, specs[0].channels[0].id, start, end)
+        assert answer["partial"] is True and answer["received"] < answer["expected"]
+        await platform.bus.drain()
+        assert [e.kind for e in got] == ["records.partial"]
+    finally:
+        await sim.stop()
+
+
+async def test_record_info_refuses_a_bad_range(platform, specs):
+    start, end = _window(1)
+    with pytest.raises(CommandError) as err:
+        await platform.signaling.record_info(specs[0].id, specs[0].channels[0].id, end, start)
+    assert err.value.status == 400
+    with pytest.raises(CommandError) as err:
+        await platform.signaling.record_info(specs[0].id, specs[0].channels[0].id, start, end, "everything")
+    assert err.value.status == 400
+
+
+async def test_control_commands_reach_the_device_and_are_confirmed(platform, specs):
+    sim = sim_for(platform, specs[:1])
+    await sim.start()
+    try:
+        assert await sim.wait_registered(10)
+        dev_id, chan = specs[0].id, specs[0].channels[0].id
+        sig = platform.signaling
+        assert (await sig.record_command(dev_id, chan, True))["answered"] is True
+        assert (await sig.record_command(dev_id, chan, False))["result"] == "OK"
+        assert (await sig.guard_command(dev_id, dev_id, True))["answered"] is True
+        assert (await sig.alarm_reset(dev_id, dev_id))["answered"] is True
+        assert sim.stats.controls == [(chan, "RecordCmd", "Record"), (chan, "RecordCmd", "StopRecord"),
+                                      (dev_id, "GuardCmd", "SetGuard"), (dev_id, "AlarmCmd", "ResetAlarm")]
+        result = await sig.configure_basic(dev_id, name="东门 1", heartbeat_interval=1)
+        assert result["answered"] is True and result["params"] == {"name": "东门 1", "heartbeat_interval": 1}
+        assert sim.stats.configs == [(dev_id, {"Name": "东门 1", "HeartBeatInterval": "1"})]
+        assert sim.devices[dev_id].keepalive_s == 1.0 and sim.devices[dev_id].spec.name == "东门 1"
+        with pytest.raises(CommandError) as err:
+            await sig.configure_basic(dev_id)
+        assert err.value.status == 400
+    finally:
+        await sim.stop()
+
+
+async def test_a_device_that_does_not_confirm_is_reported_not_failed(tmp_path, db_url, specs):
+    provision(db_url, specs[:1])
+    settings = make_settings(tmp_path, db_url, catalog={"answer_timeout_s": 0.5, "query_on_register": False})
+    platform = Platform(settings, announce=lambda text: None)
+    await platform.start()
+    sim = sim_for(platform, specs[:1], answer_controls=False)
+    await sim.start()
+    try:
+        assert await sim.wait_registered(10)
+        result = await platform.signaling.guard_command(specs[0].id, specs[0].id, False)
+        assert (result["sent"], result["answered"], result["result"]) == (True, False, None)
+        assert sim.stats.controls == [(specs[0].id, "GuardCmd", "ResetGuard")]
+    finally:
+        await sim.stop()
+        await platform.stop()
+
+
+@pytest.mark.parametrize("charset", ["UTF-8", "GB18030"])
+async def test_the_platform_answers_in_the_devices_charset(platform, specs, charset):
+    sim = sim_for(platform, specs[:1], charset=charset)
+    await sim.start()
+    try:
+        assert await sim.wait_registered(10)
+        # Until a device has written to us we cannot know its charset; after that we follow it.
+        await wait_for(lambda: sim.stats.keepalives >= 1 and sim.stats.queries["Catalog"] >= 1)
+        before = Counter(sim.stats.charsets)
+        await platform.signaling.device_status(specs[0].id)
+        await platform.signaling.record_command(specs[0].id, specs[0].channels[0].id, True)
+        assert sim.stats.charsets - before == Counter({charset: 2})
+    finally:
+        await sim.stop()
+
+
+async def test_scheduled_catalog_changes_reach_the_registry(platform, specs):
+    got = []
+    platform.bus.subscribe("channel.", lambda e: _append(got, e))
+    sim = sim_for(platform, specs[:1], catalog_change_every_s=0.3)
+    await sim.start()
+    try:
+        assert await sim.wait_registered(10)
+        await wait_for(lambda: specs[0].id in platform.signaling.subscriptions.active and sim.devices[specs[0].id].subscription, timeout=10)
+        await wait_for(lambda: sim.stats.catalog_changes >= 2, timeout=10)
+        await platform.bus.drain()
+        await wait_for(lambda: {e.kind for e in got} >= {"channel.off", "channel.on"}, timeout=10)
+    finally:
+        await sim.stop()
+
+
+async def _append(target, event):
+    target.append(event)
