@@ -7,6 +7,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 
@@ -77,7 +78,7 @@ class Platform:
     async def _start_http(self) -> None:
         s = self.settings
         ctx = ApiContext(engine=self.engine, settings=s, bus=self.bus, health=self.health,
-                         commands=self.signaling, metrics=self.signaling)
+                         commands=self.signaling, metrics=self)
         self.api = create_api(ctx)
         sock = socket.socket(socket.AF_INET6 if ":" in s.http.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -93,6 +94,17 @@ class Platform:
             await asyncio.sleep(0.01)
         if self._http_task.done():
             self._http_task.result()
+
+    def collect(self) -> dict[str, Any]:
+        """What /metrics shows beyond the store's counts: signaling, and the write-back queues."""
+        data: dict[str, Any] = dict(self.signaling.collect()) if self.signaling else {}
+        if self.recorder:
+            data.update(events_written_total=self.recorder.written, events_buffered=self.recorder.buffered,
+                        events_dropped_total=self.recorder.dropped, event_write_failures_total=self.recorder.write_failures)
+        if self.health:
+            data.update(health_pending_writes=self.health.pending_writes,
+                        health_write_failures_total=self.health.write_failures)
+        return data
 
     async def stop(self) -> None:
         if self._http is not None and self._http_task is not None:

@@ -25,11 +25,18 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def event_row(event: Event) -> dict[str, Any]:
-    try:
-        data = json.loads(json.dumps(event.data or {}, default=str))
-    except (TypeError, ValueError):
-        data = {"repr": repr(event.data)[:2000]}
+    raw = event.data or {}
+    if isinstance(raw, dict) and all(type(k) is str and type(v) in _PLAIN for k, v in raw.items()):
+        data = dict(raw)  # already JSON (most events): no round trip on the event loop
+    else:
+        try:
+            data = json.loads(json.dumps(raw, default=str))
+        except (TypeError, ValueError):
+            data = {"repr": repr(event.data)[:2000]}
     return {"at": event.at, "kind": event.kind[:64], "subject": (event.subject or "")[:64], "data": data}
 
 

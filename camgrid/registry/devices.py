@@ -8,6 +8,7 @@ for an unknown ID. Facts reported by the signaling side (`record_registration`,
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 
 from dataclasses import dataclass
 from typing import Any
@@ -146,9 +147,15 @@ _AUTH_COLUMNS = (devices.c.id, devices.c.ha1_md5, devices.c.ha1_sha256, devices.
 
 
 def load_device_auth(engine: Engine) -> dict[str, DeviceAuth]:
-    """Every device's digest material, in one query (the signaling server keeps it in memory)."""
+    """Every device's digest material, in one query."""
+    return {auth.device_id: auth for auth in iter_device_auth(engine)}
+
+
+def iter_device_auth(engine: Engine) -> Iterator[DeviceAuth]:
+    """Every device's digest material, one row at a time (the signaling server keeps it compactly)."""
     with engine.connect() as conn:
-        return {row.id: _auth(row) for row in conn.execute(select(*_AUTH_COLUMNS))}
+        for row in conn.execution_options(yield_per=5000).execute(select(*_AUTH_COLUMNS)):
+            yield _auth(row)
 
 
 def get_device_auth(engine: Engine, device_id: str) -> DeviceAuth | None:

@@ -1,12 +1,15 @@
 """Online state of every device, in memory, with write-back: the heart of the online rate.
 
-- `seen()` (every keepalive or other message) is O(1): a dict store and a set insert. It writes
-  nothing and awaits nothing.
-- Timeouts are found with a deadline heap holding at most one live entry per online device. An
-  entry is not moved when the device talks; when it comes due, the real deadline (last seen +
-  timeout) is computed and the entry re-pushed if the device spoke meanwhile. A sweep therefore
-  costs O(k log N) for the k entries due, and each online device costs one heap operation per
-  timeout period, however often it sends keepalives.
+- State lives in flat arrays indexed by the device's slot (camgrid.registry.slots): flags,
+  last-seen, stored-last-seen and deadline per device, no Python object per fact.
+- `seen()` (every keepalive or other message) is O(1): an array store and a flag test. It
+  writes nothing and awaits nothing.
+- Timeouts are found with deadline buckets (one array of slots per quarter second, a small heap
+  of bucket keys) holding at most one live entry per online device. An entry is not moved when
+  the device talks; when it comes due, the real deadline (last seen + timeout) is computed and
+  the entry re-filed if the device spoke meanwhile. A sweep therefore costs the entries due,
+  and each online device costs one re-filing per timeout period, however often it sends
+  keepalives.
 - Transitions (online/offline) are published on the bus at once and queued for a single writer
   task, which waits `transition_batch_s` for more to arrive and then writes whatever is queued in
   one executemany, in a worker thread. Last-seen times
@@ -25,6 +28,7 @@ import contextlib
 import heapq
 import logging
 import time
+from array import array
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +38,7 @@ from sqlalchemy import Engine, bindparam, func, select, update
 from camgrid.bus import Event, EventBus
 from camgrid.config import HealthSettings
 from camgrid.registry._sql import WRITE_CHUNK, chunks
+from camgrid.registry.slots import DeviceSlots, grow
 from camgrid.store.engine import utcnow
 from camgrid.store.tables import devices
 
@@ -43,26 +48,33 @@ REASON_RESTART = "no keepalive after restart"
 REASON_TIMEOUT = "keepalive timeout"
 MAX_BACKOFF_S = 30.0
 
+NEVER = -1e18  # "no time" in the float arrays (monotonic clocks can be any value, never this one)
+BUCKET_S = 0.25  # deadline bucket width; a timeout fires at most this much late
+# per-device flag bits
+KNOWN, ONLINE, RESTORED, DIRTY = 1, 2, 4, 8
+
 
 class HealthTracker:
     def __init__(self, engine: Engine, bus: EventBus, settings: HealthSettings, *,
-                 clock: Callable[[], float] = time.monotonic, wallclock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], float] = time.monotonic, wallclock: Callable[[], datetime] = utcnow,
+                 slots: DeviceSlots | None = None) -> None:
         self._engine = engine
         self._bus = bus
         self._settings = settings
         self._clock = clock
         self._wallclock = wallclock
-        self._known: set[str] = set()
-        self._online: set[str] = set()
-        self._last_seen: dict[str, float] = {}  # monotonic
-        self._interval: dict[str, int] = {}  # devices that stated their own keepalive interval
-        self._heap: list[tuple[float, str]] = []
-        self._scheduled: dict[str, float] = {}  # device → deadline of its one live heap entry
-        self._restored: set[str] = set()  # stored-online at start and silent since
+        self.slots = slots if slots is not None else DeviceSlots()
+        self._flags = bytearray()
+        self._last_seen = array("d")  # monotonic
+        self._seen_written = array("d")  # monotonic time of each device's stored last-seen
+        self._scheduled = array("d")  # deadline of each device's one live bucket entry
+        self._n_known = self._n_online = self._n_restored = self._n_dirty = 0
+        self._interval: dict[int, int] = {}  # devices that stated their own keepalive interval
+        self._buckets: dict[int, array] = {}  # bucket key → slots filed there
+        self._bucket_keys: list[int] = []  # heap of the keys in _buckets
+        self._dirty = array("I")  # slots whose last-seen time is due to be written (DIRTY flag set)
         self._started_at = clock()
         self._transitions: dict[str, dict[str, Any]] = {}  # queued status writes, newest per device
-        self._dirty: set[str] = set()  # devices whose last-seen time is due to be written
-        self._seen_written: dict[str, float] = {}  # monotonic time of each device's stored last-seen
         self._wake: asyncio.Event | None = None
         self._write_lock: asyncio.Lock | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -70,21 +82,31 @@ class HealthTracker:
         self.write_failures = 0
         self.last_write_error: str | None = None
 
+    def _slot(self, device_id: str) -> int:
+        slot = self.slots.slot(device_id)
+        if slot >= len(self._flags):
+            size = slot + 1
+            grow(self._flags, size, 0)
+            for values in (self._last_seen, self._seen_written, self._scheduled):
+                grow(values, size, NEVER)
+        return slot
+
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
         """Load every approved device's stored state (one query) and start the sweep and writer."""
         rows = await asyncio.to_thread(self._load)
         self._started_at = self._clock()
         for device_id, status, interval in rows:
-            if device_id in self._known:
+            slot = self._slot(device_id)
+            if self._flags[slot] & KNOWN:
                 continue  # already reported since construction: that is newer than the database
-            self._known.add(device_id)
+            self._set_flag(slot, KNOWN)
             if interval:
-                self._interval[device_id] = interval
+                self._interval[slot] = interval
             if status == "online":
-                self._online.add(device_id)
-                self._restored.add(device_id)
-                self._schedule(device_id, self._deadline(device_id, self._started_at))
+                self._set_flag(slot, ONLINE)
+                self._set_flag(slot, RESTORED)
+                self._schedule(slot, self._deadline(slot, self._started_at))
         self._wake = asyncio.Event()
         self._write_lock = asyncio.Lock()
         self._stopping = False
@@ -105,15 +127,17 @@ class HealthTracker:
                 await task
         self._tasks = []
         # At stop every last-seen time newer than the stored one is written, whatever the resolution.
-        written = self._seen_written
-        self._dirty.update(d for d, t in self._last_seen.items() if t > written.get(d, -1e18))
+        last, written = self._last_seen, self._seen_written
+        for slot in range(len(self._flags)):
+            if last[slot] > written[slot]:
+                self._mark_dirty(slot)
         for delay in (0.2, 1.0, 0):
             if await self.flush():
                 return
             if delay:
                 await asyncio.sleep(delay)
         log.error("health: %d status changes and %d last-seen times could not be written at stop (%s)",
-                  len(self._transitions), len(self._dirty), self.last_write_error)
+                  len(self._transitions), self._n_dirty, self.last_write_error)
 
     def _load(self) -> list[tuple[str, str, int | None]]:
         stmt = select(devices.c.id, devices.c.status, devices.c.keepalive_interval_s).where(
@@ -121,88 +145,155 @@ class HealthTracker:
         with self._engine.connect() as conn:
             return [tuple(r) for r in conn.execute(stmt)]  # type: ignore[misc]
 
+    # -- flags -------------------------------------------------------------------------------------
+    def _set_flag(self, slot: int, bit: int) -> None:
+        flags = self._flags[slot]
+        if flags & bit:
+            return
+        self._flags[slot] = flags | bit
+        if bit == ONLINE:
+            self._n_online += 1
+        elif bit == KNOWN:
+            self._n_known += 1
+        elif bit == RESTORED:
+            self._n_restored += 1
+
+    def _clear_flag(self, slot: int, bit: int) -> None:
+        flags = self._flags[slot]
+        if not flags & bit:
+            return
+        self._flags[slot] = flags & ~bit
+        if bit == ONLINE:
+            self._n_online -= 1
+        elif bit == KNOWN:
+            self._n_known -= 1
+        elif bit == RESTORED:
+            self._n_restored -= 1
+
+    def _mark_dirty(self, slot: int) -> None:
+        if not self._flags[slot] & DIRTY:
+            self._flags[slot] |= DIRTY
+            self._n_dirty += 1
+            self._dirty.append(slot)
+
+    def _clear_dirty(self, slot: int) -> None:
+        """The slot's entry in _dirty stays and is skipped when its flag is gone."""
+        if self._flags[slot] & DIRTY:
+            self._flags[slot] &= ~DIRTY
+            self._n_dirty -= 1
+
     # -- facts from signaling (hot path: no I/O, no awaits) -----------------------------------------
     def registered(self, device_id: str, *, keepalive_interval_s: int | None = None) -> None:
+        slot = self._slot(device_id)
         if keepalive_interval_s:
-            self._interval[device_id] = int(keepalive_interval_s)
-        self._last_seen[device_id] = now = self._clock()
-        self._mark_seen_dirty(device_id, now)
-        self._restored.discard(device_id)
-        if device_id in self._online:
-            self._schedule(device_id, self._deadline(device_id, now))  # the interval may have shrunk
+            self._interval[slot] = int(keepalive_interval_s)
+        self._last_seen[slot] = now = self._clock()
+        self._mark_seen_dirty(slot, now)
+        self._clear_flag(slot, RESTORED)
+        if self._flags[slot] & ONLINE:
+            self._schedule(slot, self._deadline(slot, now))  # the interval may have shrunk
         else:
-            self._set_online(device_id, "registered", now)
+            self._set_online(slot, "registered", now)
 
     def seen(self, device_id: str) -> None:
-        self._last_seen[device_id] = now = self._clock()
-        self._mark_seen_dirty(device_id, now)
-        if device_id not in self._online:
-            self._set_online(device_id, "message received", now)
-        elif self._restored:
-            self._restored.discard(device_id)
+        slot = self.slots.find(device_id)
+        if slot is None or slot >= len(self._flags):
+            slot = self._slot(device_id)
+        self._last_seen[slot] = now = self._clock()
+        if now - self._seen_written[slot] >= self._settings.last_seen_resolution_s:
+            self._mark_dirty(slot)
+        flags = self._flags[slot]
+        if not flags & ONLINE:
+            self._set_online(slot, "message received", now)
+        elif flags & RESTORED:
+            self._clear_flag(slot, RESTORED)
 
-    def _mark_seen_dirty(self, device_id: str, now: float) -> None:
-        if now - self._seen_written.get(device_id, -1e18) >= self._settings.last_seen_resolution_s:
-            self._dirty.add(device_id)
+    def _mark_seen_dirty(self, slot: int, now: float) -> None:
+        if now - self._seen_written[slot] >= self._settings.last_seen_resolution_s:
+            self._mark_dirty(slot)
 
     def unregistered(self, device_id: str, reason: str) -> None:
-        self._known.add(device_id)
-        self._restored.discard(device_id)
-        if device_id in self._online:
-            self._set_offline(device_id, reason)
+        slot = self._slot(device_id)
+        self._set_flag(slot, KNOWN)
+        self._clear_flag(slot, RESTORED)
+        if self._flags[slot] & ONLINE:
+            self._set_offline(slot, reason)
 
     def forget(self, device_id: str) -> None:
-        for collection in (self._known, self._online, self._restored, self._dirty):
-            collection.discard(device_id)
-        for mapping in (self._last_seen, self._interval, self._scheduled, self._transitions, self._seen_written):
-            mapping.pop(device_id, None)  # a heap entry without a _scheduled match is ignored
+        slot = self.slots.find(device_id)
+        if slot is None or slot >= len(self._flags):
+            return
+        for bit in (KNOWN, ONLINE, RESTORED):
+            self._clear_flag(slot, bit)
+        self._clear_dirty(slot)
+        self._last_seen[slot] = self._seen_written[slot] = self._scheduled[slot] = NEVER  # bucket entries go stale
+        self._interval.pop(slot, None)
+        self._transitions.pop(self.slots.ids[slot], None)
 
     # -- queries -----------------------------------------------------------------------------------
     def is_online(self, device_id: str) -> bool:
-        return device_id in self._online
+        slot = self.slots.find(device_id)
+        return slot is not None and slot < len(self._flags) and bool(self._flags[slot] & ONLINE)
 
     def counts(self) -> dict[str, int]:
-        devices_n, online = len(self._known), len(self._online)
-        return {"devices": devices_n, "online": online, "offline": devices_n - online}
+        return {"devices": self._n_known, "online": self._n_online, "offline": self._n_known - self._n_online}
 
     @property
     def pending_writes(self) -> int:
-        return len(self._transitions) + len(self._dirty)
+        return len(self._transitions) + self._n_dirty
 
     def timeout_s(self, device_id: str) -> float:
-        return float((self._interval.get(device_id) or self._settings.keepalive_interval_s) * self._settings.keepalive_count)
+        slot = self.slots.find(device_id)
+        return self._timeout(slot if slot is not None else -1)
+
+    def _timeout(self, slot: int) -> float:
+        return float((self._interval.get(slot) or self._settings.keepalive_interval_s) * self._settings.keepalive_count)
 
     # -- state machine -----------------------------------------------------------------------------
-    def _deadline(self, device_id: str, now: float) -> float:
-        if device_id in self._restored:
-            return self._started_at + (self._settings.restart_grace_s or self.timeout_s(device_id))
-        return self._last_seen.get(device_id, now) + self.timeout_s(device_id)
+    def _deadline(self, slot: int, now: float) -> float:
+        if self._flags[slot] & RESTORED:
+            return self._started_at + (self._settings.restart_grace_s or self._timeout(slot))
+        seen = self._last_seen[slot]
+        return (now if seen == NEVER else seen) + self._timeout(slot)
 
-    def _schedule(self, device_id: str, deadline: float) -> None:
-        current = self._scheduled.get(device_id)
-        if current is None or deadline < current:
-            heapq.heappush(self._heap, (deadline, device_id))
-            self._scheduled[device_id] = deadline
+    @staticmethod
+    def _bucket(deadline: float) -> int:
+        return int(deadline // BUCKET_S) + 1  # the bucket after the deadline: never fires early
 
-    def _set_online(self, device_id: str, reason: str, now: float) -> None:
-        self._known.add(device_id)
-        self._online.add(device_id)
-        self._schedule(device_id, self._deadline(device_id, now))
-        self._transition(device_id, "online", reason)
+    def _file(self, slot: int, deadline: float) -> None:
+        key = self._bucket(deadline)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = array("I")
+            heapq.heappush(self._bucket_keys, key)
+        bucket.append(slot)
 
-    def _set_offline(self, device_id: str, reason: str, **data: Any) -> None:
-        self._online.discard(device_id)
-        self._transition(device_id, "offline", reason, **data)
+    def _schedule(self, slot: int, deadline: float) -> None:
+        current = self._scheduled[slot]
+        if current == NEVER or deadline < current:
+            self._scheduled[slot] = deadline
+            self._file(slot, deadline)
 
-    def _transition(self, device_id: str, status: str, reason: str, **data: Any) -> None:
+    def _set_online(self, slot: int, reason: str, now: float) -> None:
+        self._set_flag(slot, KNOWN)
+        self._set_flag(slot, ONLINE)
+        self._schedule(slot, self._deadline(slot, now))
+        self._transition(slot, "online", reason)
+
+    def _set_offline(self, slot: int, reason: str, **data: Any) -> None:
+        self._clear_flag(slot, ONLINE)
+        self._transition(slot, "offline", reason, **data)
+
+    def _transition(self, slot: int, status: str, reason: str, **data: Any) -> None:
+        device_id = self.slots.ids[slot]
         at = self._wallclock()
-        seen = self._last_seen.get(device_id)
+        seen = self._last_seen[slot]
         seen_at = None
-        if seen is not None:  # the status write stores the exact last-seen time too
+        if seen != NEVER:  # the status write stores the exact last-seen time too
             now = self._clock()
             seen_at = at - timedelta(seconds=max(0.0, now - seen))
-            self._seen_written[device_id] = now
-            self._dirty.discard(device_id)
+            self._seen_written[slot] = now
+            self._clear_dirty(slot)
         self._transitions[device_id] = {"b_id": device_id, "b_status": status, "b_at": at, "b_seen": seen_at}
         self._bus.publish(Event(f"device.{status}", device_id, {"reason": reason, **data}, at))
         if self._wake is not None:
@@ -211,28 +302,31 @@ class HealthTracker:
     def sweep(self) -> list[str]:
         """Mark devices whose deadline passed offline; returns their IDs. Cost: the entries due."""
         now = self._clock()
-        heap, scheduled, went = self._heap, self._scheduled, []
-        while heap and heap[0][0] <= now:
-            deadline, device_id = heapq.heappop(heap)
-            if scheduled.get(device_id) != deadline:
-                continue  # superseded by an earlier entry, or the device was forgotten
-            if device_id not in self._online:
-                del scheduled[device_id]
-                continue
-            actual = self._deadline(device_id, now)
-            if actual > now:  # it spoke since the entry was pushed
-                heapq.heappush(heap, (actual, device_id))
-                scheduled[device_id] = actual
-                continue
-            del scheduled[device_id]
-            if device_id in self._restored:
-                self._restored.discard(device_id)
-                self._set_offline(device_id, REASON_RESTART)
-            else:
-                silent = now - self._last_seen.get(device_id, now)
-                self._set_offline(device_id, REASON_TIMEOUT, silent_s=round(silent, 1),
-                                  timeout_s=self.timeout_s(device_id))
-            went.append(device_id)
+        keys, buckets, scheduled, went = self._bucket_keys, self._buckets, self._scheduled, []
+        due = self._bucket(now) - 1  # buckets whose whole span has passed
+        while keys and keys[0] <= due:
+            key = heapq.heappop(keys)
+            for slot in buckets.pop(key):
+                deadline = scheduled[slot]
+                if deadline == NEVER or self._bucket(deadline) != key:
+                    continue  # superseded by an earlier entry, or the device was forgotten
+                if not self._flags[slot] & ONLINE:
+                    scheduled[slot] = NEVER
+                    continue
+                actual = self._deadline(slot, now)
+                if actual > now:  # it spoke since the entry was filed
+                    scheduled[slot] = actual
+                    self._file(slot, actual)
+                    continue
+                scheduled[slot] = NEVER
+                if self._flags[slot] & RESTORED:
+                    self._clear_flag(slot, RESTORED)
+                    self._set_offline(slot, REASON_RESTART)
+                else:
+                    seen = self._last_seen[slot]
+                    silent = now - (now if seen == NEVER else seen)
+                    self._set_offline(slot, REASON_TIMEOUT, silent_s=round(silent, 1), timeout_s=self._timeout(slot))
+                went.append(self.slots.ids[slot])
         return went
 
     # -- write-back --------------------------------------------------------------------------------
@@ -241,16 +335,21 @@ class HealthTracker:
         lock = self._write_lock or asyncio.Lock()
         async with lock:
             transitions, self._transitions = self._transitions, {}
-            seen_ids: set[str] = set()
-            if last_seen:
-                seen_ids, self._dirty = self._dirty, set()
             now_m, now_w = self._clock(), self._wallclock()
-            last = self._last_seen
-            seen_rows = [{"b_id": d, "b_seen": now_w - timedelta(seconds=max(0.0, now_m - last[d]))}
-                         for d in seen_ids if d in last]
-            written = self._seen_written
-            for row in seen_rows:
-                written[row["b_id"]] = now_m
+            flags, last, written, ids = self._flags, self._last_seen, self._seen_written, self.slots.ids
+            seen_slots: list[int] = []
+            if last_seen:
+                dirty, self._dirty = self._dirty, array("I")
+                for slot in dirty:
+                    if flags[slot] & DIRTY:
+                        self._clear_dirty(slot)
+                        if last[slot] != NEVER:
+                            seen_slots.append(slot)
+            seen_rows = [{"b_id": ids[slot], "b_seen": now_w - timedelta(seconds=max(0.0, now_m - last[slot]))}
+                         for slot in seen_slots]
+            previous = [written[slot] for slot in seen_slots]
+            for slot in seen_slots:
+                written[slot] = now_m
             if not transitions and not seen_rows:
                 return True
             try:
@@ -258,9 +357,9 @@ class HealthTracker:
             except Exception as exc:  # keep everything; what arrived meanwhile is newer and wins
                 for device_id, row in transitions.items():
                     self._transitions.setdefault(device_id, row)
-                self._dirty.update(r["b_id"] for r in seen_rows)
-                for row in seen_rows:
-                    written.pop(row["b_id"], None)
+                for slot, before in zip(seen_slots, previous):
+                    written[slot] = before
+                    self._mark_dirty(slot)
                 self.write_failures += 1
                 self.last_write_error = f"{type(exc).__name__}: {exc}"[:300]
                 log.warning("health: could not write %d status changes and %d last-seen times (%s); will retry",

@@ -19,45 +19,27 @@ from camgrid.gb28181.sip.headers import NameAddr
 from camgrid.gb28181.sip.message import SipError, SipMessage
 from camgrid.gb28181.sip.stack import SipStack
 from camgrid.gb28181.sip.transport import Peer
-from camgrid.registry.devices import DeviceAuth, add_pending_device, get_device_auth, load_device_auth
+from camgrid.registry.devices import DeviceAuth, add_pending_device
+from camgrid.signaling.auth_cache import AuthCache
 from camgrid.signaling.bans import BanList
 from camgrid.signaling.persist import RegistrationWriter
-from camgrid.signaling.registrations import Registration, RegistrationTable
+from camgrid.signaling.registrations import RegistrationTable
 
 log = logging.getLogger(__name__)
 
 AUTH_RECHECK_S = 5.0  # a cached secret older than this is re-read once before a failure counts
 
 
+_date_prefix: list = [None, None, ""]  # (second, zone, "YYYY-MM-DDTHH:MM:SS.") of the last call
+
+
 def gb_date(now: datetime, tz: ZoneInfo) -> str:
-    """The Date value devices set their clocks from: local time with milliseconds, no zone."""
-    local = now.astimezone(tz)
-    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
-
-
-class AuthCache:
-    """Device secrets (HA1) in memory; misses and stale entries are read from the database."""
-
-    def __init__(self, engine: Engine, clock: Callable[[], float] = time.monotonic) -> None:
-        self._engine = engine
-        self._clock = clock
-        self._entries: dict[str, tuple[DeviceAuth | None, float]] = {}
-
-    def load_all(self) -> int:
-        now = self._clock()
-        self._entries = {k: (v, now) for k, v in load_device_auth(self._engine).items()}
-        return len(self._entries)
-
-    def peek(self, device_id: str) -> tuple[DeviceAuth | None, float] | None:
-        return self._entries.get(device_id)
-
-    async def fetch(self, device_id: str) -> DeviceAuth | None:
-        auth = await asyncio.to_thread(get_device_auth, self._engine, device_id)
-        self._entries[device_id] = (auth, self._clock())
-        return auth
-
-    def forget(self, device_id: str) -> None:
-        self._entries.pop(device_id, None)
+    """The Date value devices set their clocks from: local time with milliseconds, no zone.
+    The zone conversion and formatting are done once per second (every REGISTER answer has one)."""
+    second = int(now.timestamp() // 1)
+    if _date_prefix[0] != second or _date_prefix[1] is not tz:
+        _date_prefix[:] = [second, tz, now.replace(microsecond=0).astimezone(tz).strftime("%Y-%m-%dT%H:%M:%S.")]
+    return _date_prefix[2] + f"{now.microsecond // 1000:03d}"
 
 
 class Registrar:
@@ -225,9 +207,9 @@ class Registrar:
             self.stack.respond(req, peer, 423, headers=[("Min-Expires", str(self.settings.register_expires_min))])
             return
         expires = min(expires, self.settings.register_expires_max)
-        is_new = self.registrations.get(device_id) is None
+        is_new = not self.registrations.is_registered(device_id)
         version = req.get("X-GB-Ver") or self.settings.gb_version
-        self.registrations.put(Registration(device_id, peer, contact, self._clock() + expires, version))
+        device_id = self.registrations.put(device_id, peer, self._clock() + expires, version)
         now = datetime.now(UTC)
         headers = [("Date", gb_date(now, self.tz)), ("Expires", str(expires))]
         if contact:

@@ -3,60 +3,203 @@
 The table lives in memory (the hot path reads it for every keepalive). It is loaded from the
 database at start, so a platform restart keeps every unexpired registration: devices that
 keep sending keepalives need not re-register and are never shown offline by a restart.
+
+Per-device facts sit in flat arrays indexed by the device's slot (camgrid.registry.slots), so
+a registration allocates no long-lived Python object: expiry, IPv4 address (packed), port,
+transport and GB version are numbers in arrays. Only TCP registrations keep their `Peer` (it
+holds the connection), and a host that is not dotted IPv4 is kept in a small table. The
+Contact is not kept here: requests go to the address the REGISTER came from (Via
+received/rport), and the contact is stored in the database by the registration writer.
 """
 
 from __future__ import annotations
 
 import heapq
+import socket
 import time
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from camgrid.gb28181.sip.transport import Peer
+from camgrid.registry.slots import DeviceSlots, grow
+
+NEVER = -1e18
+_NONE, _UDP, _TCP = 0, 1, 2
+_KINDS = {"udp": _UDP, "tcp": _TCP}
+_BUCKET_S = 1.0  # expiries are found within a second (the sweep runs once a second)
 
 
 @dataclass(slots=True)
 class Registration:
+    """A view of one registration, made on request (not what the table stores)."""
+
     device_id: str
     peer: Peer
-    contact: str
     expires_at: float  # monotonic
     gb_version: str
 
 
 class RegistrationTable:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, slots: DeviceSlots | None = None) -> None:
         self._clock = clock
-        self._by_id: dict[str, Registration] = {}
-        self._heap: list[tuple[float, str]] = []
+        self.slots = slots if slots is not None else DeviceSlots()
+        self._expires = array("d")
+        self._ip4 = array("I")  # packed IPv4 address, when _host is 0
+        self._host = array("I")  # 1 + index into _hosts for other hosts (names, IPv6), else 0
+        self._port = array("H")
+        self._kind = bytearray()
+        self._version = array("H")  # index into _versions
+        self._hosts: list[str] = []
+        self._host_ix: dict[str, int] = {}
+        self._versions: list[str] = ["2.0", "3.0"]
+        self._version_ix: dict[str, int] = {"2.0": 0, "3.0": 1}
+        self._tcp: dict[int, Peer] = {}
+        self._buckets: dict[int, array] = {}
+        self._bucket_keys: list[int] = []
+        self._count = 0
 
     def __len__(self) -> int:
-        return len(self._by_id)
+        return self._count
 
-    def get(self, device_id: str) -> Registration | None:
-        reg = self._by_id.get(device_id)
-        if reg is not None and reg.expires_at <= self._clock():
+    def _slot(self, device_id: str) -> int:
+        slot = self.slots.slot(device_id)
+        if slot >= len(self._kind):
+            size = slot + 1
+            grow(self._expires, size, NEVER)
+            for values in (self._ip4, self._host, self._port, self._version):
+                grow(values, size, 0)
+            grow(self._kind, size, _NONE)
+        return slot
+
+    def _live_slot(self, device_id: str) -> int | None:
+        slot = self.slots.find(device_id)
+        if slot is None or slot >= len(self._kind) or self._expires[slot] <= self._clock():
             return None
-        return reg
+        return slot
 
-    def put(self, reg: Registration) -> None:
-        self._by_id[reg.device_id] = reg
-        heapq.heappush(self._heap, (reg.expires_at, reg.device_id))
+    # -- addresses ---------------------------------------------------------------------------------
+    def _encode_host(self, host: str) -> tuple[int, int]:
+        """(packed IPv4, 0) for dotted IPv4, else (0, 1 + index in the host table)."""
+        if host.count(".") == 3:
+            try:
+                return int.from_bytes(socket.inet_aton(host), "big"), 0
+            except OSError:
+                pass
+        ix = self._host_ix.get(host)
+        if ix is None:
+            ix = self._host_ix[host] = len(self._hosts)
+            self._hosts.append(host)
+        return 0, ix + 1
+
+    def _store_peer(self, slot: int, peer: Peer) -> None:
+        self._kind[slot] = _KINDS.get(peer.transport, _UDP)
+        if peer.transport == "tcp":
+            self._tcp[slot] = peer
+        else:
+            self._tcp.pop(slot, None)
+        self._ip4[slot], self._host[slot] = self._encode_host(peer.host)
+        self._port[slot] = peer.port
+
+    def _peer(self, slot: int) -> Peer:
+        tcp = self._tcp.get(slot)
+        if tcp is not None:
+            return tcp
+        host_ix = self._host[slot]
+        host = self._hosts[host_ix - 1] if host_ix else socket.inet_ntoa(self._ip4[slot].to_bytes(4, "big"))
+        return Peer("tcp" if self._kind[slot] == _TCP else "udp", host, self._port[slot])
+
+    def _view(self, slot: int) -> Registration:
+        return Registration(self.slots.ids[slot], self._peer(slot), self._expires[slot], self._versions[self._version[slot]])
+
+    # -- queries -----------------------------------------------------------------------------------
+    def get(self, device_id: str) -> Registration | None:
+        slot = self._live_slot(device_id)
+        return None if slot is None else self._view(slot)
+
+    def is_registered(self, device_id: str) -> bool:
+        return self._live_slot(device_id) is not None
+
+    def peer_of(self, device_id: str) -> Peer | None:
+        """Where requests to the device go, or None when it is not registered."""
+        slot = self._live_slot(device_id)
+        return None if slot is None else self._peer(slot)
+
+    def touch(self, device_id: str, peer: Peer) -> bool:
+        """For a message from a device: False when it is not registered; otherwise its address
+        follows `peer` (a NAT binding that moved) and True. The keepalive path: no allocation
+        unless the address changed."""
+        slot = self._live_slot(device_id)
+        if slot is None:
+            return False
+        if peer.transport == "tcp":
+            if self._tcp.get(slot) is not peer:
+                self._store_peer(slot, peer)
+        elif self._port[slot] != peer.port or self._kind[slot] != _UDP or self._encode_host(peer.host) != (
+                self._ip4[slot], self._host[slot]):
+            self._store_peer(slot, peer)
+        return True
+
+    # -- changes -----------------------------------------------------------------------------------
+    def put(self, device_id: str, peer: Peer, expires_at: float, gb_version: str = "2.0") -> str:
+        """Add or renew a registration; returns the table's own copy of the device ID."""
+        slot = self._slot(device_id)
+        if self._expires[slot] == NEVER:
+            self._count += 1
+        self._expires[slot] = expires_at
+        self._store_peer(slot, peer)
+        ix = self._version_ix.get(gb_version)
+        if ix is None and len(self._versions) < 64:
+            ix = self._version_ix[gb_version] = len(self._versions)
+            self._versions.append(gb_version)
+        self._version[slot] = ix or 0
+        key = int(expires_at // _BUCKET_S) + 1
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = array("I")
+            heapq.heappush(self._bucket_keys, key)
+        bucket.append(slot)
+        return self.slots.ids[slot]
 
     def remove(self, device_id: str) -> Registration | None:
-        return self._by_id.pop(device_id, None)
+        slot = self.slots.find(device_id)
+        if slot is None or slot >= len(self._kind) or self._expires[slot] == NEVER:
+            return None
+        view = self._view(slot)
+        self._clear(slot)
+        return view
+
+    def _clear(self, slot: int) -> None:
+        self._expires[slot] = NEVER
+        self._kind[slot] = _NONE
+        self._tcp.pop(slot, None)
+        self._count -= 1
 
     def pop_expired(self) -> list[Registration]:
-        """Registrations whose time ran out since the last call (lazy-deletion heap)."""
+        """Registrations whose time ran out since the last call, each once."""
         now = self._clock()
+        due = int(now // _BUCKET_S)
         out = []
-        while self._heap and self._heap[0][0] <= now:
-            at, device_id = heapq.heappop(self._heap)
-            reg = self._by_id.get(device_id)
-            if reg is not None and reg.expires_at == at:
-                del self._by_id[device_id]
-                out.append(reg)
+        keys, buckets, expires = self._bucket_keys, self._buckets, self._expires
+        while keys and keys[0] <= due + 1:
+            key = keys[0]
+            bucket = buckets[key]
+            keep = array("I")
+            for slot in bucket:
+                at = expires[slot]
+                if at == NEVER or int(at // _BUCKET_S) + 1 != key:
+                    continue  # renewed into a later bucket, or removed
+                if at <= now:
+                    out.append(self._view(slot))
+                    self._clear(slot)
+                else:
+                    keep.append(slot)  # due later within this second
+            if keep:
+                buckets[key] = keep
+                break
+            heapq.heappop(keys)
+            del buckets[key]
         return out
 
     def restore(self, rows: list[dict], now_wall: datetime | None = None) -> int:
@@ -79,6 +222,6 @@ class RegistrationTable:
                 peer = Peer(row.get("transport") or "udp", host.strip("[]"), int(port))
             except ValueError:
                 continue
-            self.put(Registration(row["id"], peer, row.get("contact") or "", now + remaining, row.get("gb_version") or "2.0"))
+            self.put(row["id"], peer, now + remaining, row.get("gb_version") or "2.0")
             n += 1
         return n

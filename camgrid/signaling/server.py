@@ -26,7 +26,9 @@ from camgrid.registry.health import HealthTracker
 from camgrid.signaling.errors import CommandError, NoAnswerError
 from camgrid.signaling.persist import RegistrationWriter, load_registrations
 from camgrid.signaling.queries import PagedSession, PendingQueries
-from camgrid.signaling.registrar import AuthCache, Registrar
+from camgrid.registry.slots import DeviceSlots
+from camgrid.signaling.auth_cache import AuthCache
+from camgrid.signaling.registrar import Registrar
 from camgrid.signaling.registrations import RegistrationTable
 from camgrid.signaling.subscriptions import SubscriptionManager
 
@@ -36,7 +38,8 @@ MANSCDP_TYPE = "Application/MANSCDP+xml"
 
 
 class SignalingServer:
-    def __init__(self, settings: Settings, engine: Engine, bus: EventBus, health: HealthTracker) -> None:
+    def __init__(self, settings: Settings, engine: Engine, bus: EventBus, health: HealthTracker, *,
+                 slots: DeviceSlots | None = None) -> None:
         self.settings = settings
         self.sip = settings.sip
         self.engine = engine
@@ -47,9 +50,10 @@ class SignalingServer:
             max_message_bytes=self.sip.max_message_bytes, advertised_host=self.sip.advertised_host,
             user_agent=self.sip.user_agent,
         )
-        self.registrations = RegistrationTable()
+        self.slots = slots if slots is not None else health.slots  # one numbering for all per-device state
+        self.registrations = RegistrationTable(slots=self.slots)
         self.writer = RegistrationWriter(engine)
-        self.auth = AuthCache(engine)
+        self.auth = AuthCache(engine, slots=self.slots)
         self.registrar = Registrar(
             self.stack, self.sip, engine, bus, registrations=self.registrations, writer=self.writer, auth=self.auth,
             on_registered=self._registered, on_unregistered=self._unregistered,
@@ -161,8 +165,7 @@ class SignalingServer:
             return
         # Who is talking comes before the XML: an unregistered sender costs no body parse.
         sender = self._sender(req)
-        reg = self.registrations.get(sender)
-        if reg is None:
+        if not self.registrations.touch(sender, peer):  # follows a moved NAT binding too
             self.messages["unregistered"] += 1
             self.stack.respond(req, peer, 403, "Not registered")
             return
@@ -172,8 +175,6 @@ class SignalingServer:
             self.messages["malformed"] += 1
             self.stack.respond(req, peer, 400, str(exc)[:120].replace("\r", " ").replace("\n", " "))
             return
-        if reg.peer != peer:
-            reg.peer = peer  # the NAT binding moved; requests follow the newest one
         self.health.seen(sender)
         self._note_charset(sender, msg)
         kind = msg.cmd_type
@@ -195,7 +196,7 @@ class SignalingServer:
 
     def _on_notify(self, req: SipMessage, peer: Peer) -> None:
         sender = self._sender(req)
-        if self.registrations.get(sender) is None:
+        if not self.registrations.touch(sender, peer):
             self.stack.respond(req, peer, 481)
             return
         self.health.seen(sender)
@@ -268,19 +269,19 @@ class SignalingServer:
     # -- outgoing requests ----------------------------------------------------------------------
     async def send_manscdp(self, device_id: str, body: bytes, *, target_id: str | None = None,
                            timeout: float | None = None) -> SipMessage:
-        reg = self.registrations.get(device_id)
-        if reg is None:
+        peer = self.registrations.peer_of(device_id)
+        if peer is None:
             raise CommandError(409, f"device {device_id} is not registered (offline); the command was not sent")
         target = target_id or device_id
         realm = self.sip.realm
         req = self.stack.new_request(
-            "MESSAGE", f"sip:{target}@{reg.peer.host}:{reg.peer.port}", from_uri=f"sip:{self.sip.id}@{realm}",
-            to_uri=f"sip:{target}@{realm}", peer=reg.peer, body=body, content_type=MANSCDP_TYPE,
+            "MESSAGE", f"sip:{target}@{peer.host}:{peer.port}", from_uri=f"sip:{self.sip.id}@{realm}",
+            to_uri=f"sip:{target}@{realm}", peer=peer, body=body, content_type=MANSCDP_TYPE,
         )
         try:
-            resp = await self.stack.request(req, reg.peer, timeout=timeout or self.settings.catalog.transaction_timeout_s)
+            resp = await self.stack.request(req, peer, timeout=timeout or self.settings.catalog.transaction_timeout_s)
         except TransactionTimeout:
-            raise CommandError(504, f"device {device_id} did not answer the MESSAGE at {reg.peer.addr} over {reg.peer.transport}") from None
+            raise CommandError(504, f"device {device_id} did not answer the MESSAGE at {peer.addr} over {peer.transport}") from None
         except TransportUnavailable as exc:
             raise CommandError(409, f"device {device_id} cannot be reached: {exc}") from None
         if (resp.status or 0) >= 300:

@@ -58,21 +58,22 @@ class SubscriptionManager:
         return sub
 
     async def _send(self, sub: CatalogSubscription, expires: int) -> int:
-        reg = self.registrations.get(sub.device_id)
-        if reg is None:
+        peer = self.registrations.peer_of(sub.device_id)
+        if peer is None:
             raise CommandError(409, f"device {sub.device_id} is not registered")
         sub.cseq += 1
-        host = self.stack.local_host(reg.peer)
+        host = self.stack.local_host(peer)
         req = self.stack.new_request(
-            "SUBSCRIBE", f"sip:{sub.device_id}@{reg.peer.host}:{reg.peer.port}",
-            from_uri=f"sip:{self.platform_id}@{self.realm}", to_uri=f"sip:{sub.device_id}@{self.realm}", peer=reg.peer,
+            "SUBSCRIBE", f"sip:{sub.device_id}@{peer.host}:{peer.port}",
+            from_uri=f"sip:{self.platform_id}@{self.realm}", to_uri=f"sip:{sub.device_id}@{self.realm}", peer=peer,
             call_id=sub.call_id, from_tag=sub.from_tag, to_tag=sub.to_tag, cseq=sub.cseq,
-            contact=f"<sip:{self.platform_id}@{host}:{self.stack.local_port(reg.peer)}>",
+            contact=f"<sip:{self.platform_id}@{host}:{self.stack.local_port(peer)}>",
             headers=[("Event", "Catalog"), ("Expires", str(expires))],
-            body=manscdp.catalog_subscribe_query(sub.device_id, self.next_sn(), charset=self.charset_of(sub.device_id)), content_type=MANSCDP_TYPE,
+            body=manscdp.catalog_subscribe_query(sub.device_id, self.next_sn(), charset=self.charset_of(sub.device_id)),
+            content_type=MANSCDP_TYPE,
         )
         try:
-            resp = await self.stack.request(req, reg.peer)
+            resp = await self.stack.request(req, peer)
         except (TransactionTimeout, TransportUnavailable) as exc:
             raise CommandError(504, f"device {sub.device_id} did not answer the catalog SUBSCRIBE: {exc}") from None
         if (resp.status or 0) >= 300:

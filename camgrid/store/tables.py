@@ -71,6 +71,7 @@ devices = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_devices_status", devices.c.status)
+Index("ix_devices_approval", devices.c.approval)
 
 # Organisations: civil regions (GB/T 2260 codes), business groups (type 215),
 # virtual organisations (type 216) and departments that own points.

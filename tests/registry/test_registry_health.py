@@ -333,3 +333,67 @@ async def test_100k_devices(sqlite_engine):
         assert sum(1 for r in db(engine).values() if r["status"] == "online") == n // 2
     finally:
         await tracker.stop()
+
+
+# -- the array/bucket state machine against a plain model (no database: hot path and sweep only) ---
+from hypothesis import example, given, settings as hsettings, strategies as st  # noqa: E402
+
+from camgrid.registry.health import BUCKET_S  # noqa: E402
+
+_HOPS = st.lists(st.one_of(
+    st.tuples(st.just("registered"), st.integers(0, 4), st.sampled_from([None, 5, 60])),
+    st.tuples(st.just("seen"), st.integers(0, 4)),
+    st.tuples(st.just("unregistered"), st.integers(0, 4)),
+    st.tuples(st.just("forget"), st.integers(0, 4)),
+    st.tuples(st.just("wait"), st.one_of(st.floats(0, 200), st.sampled_from([0.05, 0.2, 0.26, 0.5, 15, 29.8, 30.0, 30.3]))),
+    st.tuples(st.just("sweep")),
+), max_size=60)
+
+
+class _NullBus:
+    def publish(self, event) -> None:
+        pass
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(_HOPS)
+@example([("registered", 0, None), ("wait", 30.3), ("sweep",)])  # overdue by just over one bucket
+@example([("registered", 0, None), ("wait", 29.8), ("sweep",), ("seen", 0), ("wait", 30.0), ("sweep",)])
+def test_sweep_matches_a_model(ops):
+    clock = FakeClock()
+    tracker = HealthTracker(None, _NullBus(), settings(keepalive_interval_s=10, keepalive_count=3), clock=clock,
+                            wallclock=clock.wall)
+    online: dict[str, float] = {}  # device → when its timeout runs out
+    interval: dict[str, int] = {}
+    for op in ops:
+        kind = op[0]
+        dev = IDS[op[1]] if kind in ("registered", "seen", "unregistered", "forget") else None
+        if kind == "registered":
+            tracker.registered(dev, keepalive_interval_s=op[2])
+            if op[2]:
+                interval[dev] = op[2]
+            online[dev] = clock.t + interval.get(dev, 10) * 3
+        elif kind == "seen":
+            tracker.seen(dev)
+            online[dev] = clock.t + interval.get(dev, 10) * 3
+        elif kind == "unregistered":
+            tracker.unregistered(dev, "bye")
+            online.pop(dev, None)
+        elif kind == "forget":
+            tracker.forget(dev)
+            online.pop(dev, None)
+            interval.pop(dev, None)
+        elif kind == "wait":
+            clock.advance(op[1])
+        else:
+            went = set(tracker.sweep())
+            assert went <= set(online)  # only online devices go offline
+            for d in list(online):
+                if online[d] + BUCKET_S <= clock.t:  # overdue by a whole bucket: must have gone
+                    assert d in went
+                if d in went:
+                    assert online[d] <= clock.t  # never before its time
+                    del online[d]
+        for d in IDS:
+            assert tracker.is_online(d) == (d in online)
+        assert tracker.counts()["online"] == len(online)

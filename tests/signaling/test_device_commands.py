@@ -144,3 +144,26 @@ async def test_scheduled_catalog_changes_reach_the_registry(platform, specs):
 
 async def _append(target, event):
     target.append(event)
+
+
+async def test_metrics_show_the_write_back_queues(platform, specs):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from camgrid.api.routes.metrics import PlatformCollector
+    from camgrid.api.app import ApiContext
+
+    sim = sim_for(platform, specs[:1])
+    await sim.start()
+    try:
+        assert await sim.wait_registered(10)
+        await wait_for(lambda: platform.recorder.written >= 1)  # device.registered / device.online stored
+        ctx = ApiContext(engine=platform.engine, settings=platform.settings, bus=platform.bus, health=platform.health,
+                         commands=platform.signaling, metrics=platform)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(PlatformCollector(ctx))
+        text = generate_latest(registry).decode()
+        for series in ("camgrid_events_written_total", "camgrid_events_buffered", "camgrid_events_dropped_total",
+                       "camgrid_health_pending_writes", "camgrid_sip_registered_devices 1.0"):
+            assert series in text, series
+    finally:
+        await sim.stop()

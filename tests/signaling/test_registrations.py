@@ -1,15 +1,15 @@
 from datetime import UTC, datetime, timedelta
 
 from camgrid.gb28181.sip.transport import Peer
-from camgrid.signaling.registrations import Registration, RegistrationTable
+from camgrid.signaling.registrations import RegistrationTable
 
 
 def test_expired_registrations_pop_once_and_renewals_survive():
     now = [100.0]
     table = RegistrationTable(clock=lambda: now[0])
-    table.put(Registration("a", Peer("udp", "1.1.1.1", 5060), "", 110.0, "2.0"))
-    table.put(Registration("b", Peer("udp", "1.1.1.2", 5060), "", 110.0, "2.0"))
-    table.put(Registration("b", Peer("udp", "1.1.1.2", 5060), "", 200.0, "2.0"))  # renewed
+    table.put("a", Peer("udp", "1.1.1.1", 5060), 110.0, "2.0")
+    table.put("b", Peer("udp", "1.1.1.2", 5060), 110.0, "2.0")
+    table.put("b", Peer("udp", "1.1.1.2", 5060), 200.0, "2.0")  # renewed
     now[0] = 111
     assert [r.device_id for r in table.pop_expired()] == ["a"]
     assert table.pop_expired() == []
@@ -29,3 +29,64 @@ def test_restore_keeps_only_unexpired_rows_with_an_address():
     live = table.get("live")
     assert live.peer == Peer("tcp", "10.0.0.1", 5060) and live.expires_at == 300
     assert table.get("naive").peer.port == 5070
+
+
+# -- the compact table against a plain-dict model -------------------------------------------------
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+from camgrid.registry.slots import DeviceSlots  # noqa: E402
+
+_IDS = [f"3402000000132{i:07d}" for i in range(6)]
+_PEERS = [Peer("udp", "10.0.0.1", 5060), Peer("udp", "10.0.0.1", 5061), Peer("udp", "cam.example", 5060),
+          Peer("udp", "::1", 5060), Peer("tcp", "10.0.0.9", 40000)]
+_OPS = st.one_of(
+    st.tuples(st.just("put"), st.sampled_from(_IDS), st.sampled_from(_PEERS), st.floats(0.1, 30), st.sampled_from(["2.0", "3.0", "x"])),
+    st.tuples(st.just("remove"), st.sampled_from(_IDS)),
+    st.tuples(st.just("touch"), st.sampled_from(_IDS), st.sampled_from(_PEERS)),
+    st.tuples(st.just("wait"), st.floats(0, 10)),
+    st.tuples(st.just("expire")),
+)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(_OPS, max_size=60))
+def test_table_matches_a_dict_model(ops):
+    now = [1000.0]
+    table = RegistrationTable(clock=lambda: now[0], slots=DeviceSlots())
+    model: dict[str, tuple[Peer, float, str]] = {}
+    expired_seen: list[str] = []
+    for op in ops:
+        if op[0] == "put":
+            _, dev, peer, ttl, ver = op
+            table.put(dev, peer, now[0] + ttl, ver)
+            model[dev] = (peer, now[0] + ttl, ver)
+        elif op[0] == "remove":
+            removed = table.remove(op[1])
+            assert (removed is not None) == (op[1] in model)
+            model.pop(op[1], None)
+        elif op[0] == "touch":
+            _, dev, peer = op
+            live = dev in model and model[dev][1] > now[0]
+            assert table.touch(dev, peer) == live
+            if live:
+                model[dev] = (peer, *model[dev][1:])
+        elif op[0] == "wait":
+            now[0] += op[1]
+        else:
+            popped = table.pop_expired()
+            due = sorted(d for d, (_, at, _) in model.items() if at <= now[0])
+            assert sorted(r.device_id for r in popped) == due
+            expired_seen.extend(due)
+            for d in due:
+                del model[d]
+        for dev in _IDS:
+            live = dev in model and model[dev][1] > now[0]
+            assert table.is_registered(dev) == live
+            if live:
+                peer, at, ver = model[dev]
+                reg = table.get(dev)
+                assert (reg.peer.transport, reg.peer.host, reg.peer.port) == (peer.transport, peer.host, peer.port)
+                assert reg.expires_at == at and reg.gb_version == ver
+                if peer.transport == "tcp":
+                    assert reg.peer is peer  # the connection travels with it
+        assert len(table) == len(model)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -137,8 +139,23 @@ class Transports:
         self.tcp_connections: dict[tuple[str, int], TcpConnection] = {}
 
     async def start(self) -> None:
+        """Bind UDP and TCP on the same port. With port 0 the kernel picks the UDP port, and the
+        same number may be taken for TCP (by another listener or a client connection): then
+        another port is tried, a few times."""
+        attempts = 20 if self.port == 0 and {"udp", "tcp"} <= set(self.kinds) else 1
+        for attempt in range(attempts):
+            try:
+                await self._bind(self.port)
+                return
+            except OSError as exc:
+                if self.udp is not None:
+                    self.udp.transport.close()  # type: ignore[union-attr]
+                    self.udp = None
+                if exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
+                    raise
+
+    async def _bind(self, port: int) -> None:
         loop = asyncio.get_running_loop()
-        port = self.port
         if "udp" in self.kinds:
             _, proto = await loop.create_datagram_endpoint(
                 lambda: UdpTransport(self._receiver, self.max_size), local_addr=(self.host, port)
@@ -147,8 +164,6 @@ class Transports:
             port = proto.local_address[1]
             sock = proto.transport.get_extra_info("socket")  # type: ignore[union-attr]
             with contextlib.suppress(OSError):
-                import socket
-
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
         if "tcp" in self.kinds:
