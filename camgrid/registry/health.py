@@ -195,6 +195,17 @@ class HealthTracker:
         else:
             self._set_online(slot, "registered", now)
 
+    def set_keepalive_interval(self, device_id: str, interval_s: int | None) -> None:
+        """The device now sends keepalives every interval_s (None: the configured default);
+        its timeout follows at once, earlier or later."""
+        slot = self._slot(device_id)
+        if interval_s:
+            self._interval[slot] = int(interval_s)
+        else:
+            self._interval.pop(slot, None)
+        if self._flags[slot] & ONLINE:
+            self._schedule(slot, self._deadline(slot, self._clock()))  # a later deadline is found by the sweep
+
     def seen(self, device_id: str) -> None:
         slot = self.slots.find(device_id)
         if slot is None or slot >= len(self._flags):

@@ -345,6 +345,7 @@ _HOPS = st.lists(st.one_of(
     st.tuples(st.just("seen"), st.integers(0, 4)),
     st.tuples(st.just("unregistered"), st.integers(0, 4)),
     st.tuples(st.just("forget"), st.integers(0, 4)),
+    st.tuples(st.just("interval"), st.integers(0, 4), st.sampled_from([None, 1, 5, 60])),
     st.tuples(st.just("wait"), st.one_of(st.floats(0, 200), st.sampled_from([0.05, 0.2, 0.26, 0.5, 15, 29.8, 30.0, 30.3]))),
     st.tuples(st.just("sweep")),
 ), max_size=60)
@@ -359,41 +360,52 @@ class _NullBus:
 @given(_HOPS)
 @example([("registered", 0, None), ("wait", 30.3), ("sweep",)])  # overdue by just over one bucket
 @example([("registered", 0, None), ("wait", 29.8), ("sweep",), ("seen", 0), ("wait", 30.0), ("sweep",)])
+@example([("registered", 0, None), ("interval", 0, 1), ("wait", 3.3), ("sweep",)])  # a shorter interval takes effect
 def test_sweep_matches_a_model(ops):
     clock = FakeClock()
     tracker = HealthTracker(None, _NullBus(), settings(keepalive_interval_s=10, keepalive_count=3), clock=clock,
                             wallclock=clock.wall)
-    online: dict[str, float] = {}  # device → when its timeout runs out
+    last: dict[str, float] = {}  # online device → when it last spoke
     interval: dict[str, int] = {}
+
+    def deadline(d: str) -> float:
+        return last[d] + interval.get(d, 10) * 3
+
     for op in ops:
         kind = op[0]
-        dev = IDS[op[1]] if kind in ("registered", "seen", "unregistered", "forget") else None
+        dev = IDS[op[1]] if kind in ("registered", "seen", "unregistered", "forget", "interval") else None
         if kind == "registered":
             tracker.registered(dev, keepalive_interval_s=op[2])
             if op[2]:
                 interval[dev] = op[2]
-            online[dev] = clock.t + interval.get(dev, 10) * 3
+            last[dev] = clock.t
         elif kind == "seen":
             tracker.seen(dev)
-            online[dev] = clock.t + interval.get(dev, 10) * 3
+            last[dev] = clock.t
         elif kind == "unregistered":
             tracker.unregistered(dev, "bye")
-            online.pop(dev, None)
+            last.pop(dev, None)
         elif kind == "forget":
             tracker.forget(dev)
-            online.pop(dev, None)
+            last.pop(dev, None)
             interval.pop(dev, None)
+        elif kind == "interval":
+            tracker.set_keepalive_interval(dev, op[2])
+            if op[2]:
+                interval[dev] = op[2]
+            else:
+                interval.pop(dev, None)
         elif kind == "wait":
             clock.advance(op[1])
         else:
             went = set(tracker.sweep())
-            assert went <= set(online)  # only online devices go offline
-            for d in list(online):
-                if online[d] + BUCKET_S <= clock.t:  # overdue by a whole bucket: must have gone
+            assert went <= set(last)  # only online devices go offline
+            for d in list(last):
+                if deadline(d) + BUCKET_S <= clock.t:  # overdue by a whole bucket: must have gone
                     assert d in went
                 if d in went:
-                    assert online[d] <= clock.t  # never before its time
-                    del online[d]
+                    assert deadline(d) <= clock.t  # never before its time
+                    del last[d]
         for d in IDS:
-            assert tracker.is_online(d) == (d in online)
-        assert tracker.counts()["online"] == len(online)
+            assert tracker.is_online(d) == (d in last)
+        assert tracker.counts()["online"] == len(last)

@@ -8,10 +8,12 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
 from camgrid.app import Platform
 from camgrid.signaling.errors import CommandError
 from camgrid.sim.devices import device_records
+from camgrid.store.tables import devices
 from tests.signaling.conftest import make_settings, provision, sim_for, wait_for
 
 UTC = timezone.utc
@@ -87,6 +89,11 @@ async def test_control_commands_reach_the_device_and_are_confirmed(platform, spe
         assert result["answered"] is True and result["params"] == {"name": "东门 1", "heartbeat_interval": 1}
         assert sim.stats.configs == [(dev_id, {"Name": "东门 1", "HeartBeatInterval": "1"})]
         assert sim.devices[dev_id].keepalive_s == 1.0 and sim.devices[dev_id].spec.name == "东门 1"
+        # The platform's timeout follows the confirmed interval (× keepalive_count = 2 here), and is stored.
+        assert result["keepalive_timeout_s"] == platform.health.timeout_s(dev_id) == 2.0
+        with platform.engine.connect() as conn:
+            stored = conn.execute(sa.select(devices.c.keepalive_interval_s).where(devices.c.id == dev_id)).scalar_one()
+        assert stored == 1
         with pytest.raises(CommandError) as err:
             await sig.configure_basic(dev_id)
         assert err.value.status == 400
