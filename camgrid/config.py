@@ -35,6 +35,12 @@ class SipSettings(_Section):
     max_message_bytes: int = Field(65536, ge=1024, description="Messages larger than this are refused (413 on TCP, dropped on UDP).")
     register_expires_min: int = Field(60, ge=10, description="Shortest registration accepted, in seconds (shorter requests get 423).")
     register_expires_max: int = Field(86400, ge=60, description="Longest registration granted, in seconds (longer requests are clamped).")
+    overload_lag_s: float = Field(
+        0.25, ge=0, description="Event-loop lag above which new REGISTERs are answered 503 with Retry-After (registration storms); 0 disables."
+    )
+    overload_retry_after_s: tuple[int, int] = Field(
+        (30, 120), description="Range the Retry-After of an overload 503 is drawn from, in seconds (spreads the retries)."
+    )
     nonce_ttl_s: int = Field(300, ge=10, description="How long a digest nonce stays valid, in seconds.")
     digest_algorithm: Literal["MD5", "SHA-256"] = Field(
         "MD5", description="Digest algorithm offered in the 401 challenge. Devices answering with either MD5 or SHA-256 are accepted."
@@ -51,6 +57,14 @@ class SipSettings(_Section):
     )
     user_agent: str = Field("camgrid", description="Server / User-Agent header value.")
     gb_version: Literal["2.0", "3.0"] = Field("2.0", description="X-GB-Ver sent when the peer did not send one (2.0 = 2016 edition, 3.0 = 2022).")
+
+    @field_validator("overload_retry_after_s")
+    @classmethod
+    def _retry_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not 1 <= low <= high:
+            raise ValueError(f"overload_retry_after_s must be (low, high) with 1 <= low <= high, got {value}")
+        return value
 
     @field_validator("id")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -64,6 +65,7 @@ class Registrar:
         self.bans = BanList(settings.ban_failures, settings.ban_window_s, settings.ban_duration_s, clock=clock)
         self.failures: Counter[str] = Counter()  # by reason
         self._pending_tasks: set[asyncio.Task] = set()
+        self.overloaded: Callable[[], bool] = lambda: False  # the signaling server wires its LoadMonitor here
 
     # -- entry point --------------------------------------------------------------------------
     def handle(self, req: SipMessage, peer: Peer) -> None:
@@ -78,6 +80,13 @@ class Registrar:
         if self.bans.is_banned(peer.host) or self.bans.is_banned(device_id):
             self.failures["banned"] += 1
             self.stack.respond(req, peer, 403, "Temporarily banned after repeated authentication failures")
+            return
+        if self.overloaded() and req.get("Authorization") is None:
+            # Shed the cheap first leg of new work; registrations already challenged go through.
+            self.failures["overload"] += 1
+            low, high = self.settings.overload_retry_after_s
+            self.stack.respond(req, peer, 503, "Overloaded, retry later",
+                               headers=[("Retry-After", str(random.randint(low, max(low, high))))], idempotent=True)
             return
         cached = self.auth.peek(device_id)
         if cached is not None and cached[0] is not None:

@@ -24,6 +24,7 @@ from camgrid.registry.channels import apply_catalog
 from camgrid.registry.devices import set_keepalive_interval, update_device_info
 from camgrid.registry.health import HealthTracker
 from camgrid.signaling.errors import CommandError, NoAnswerError
+from camgrid.signaling.overload import LoadMonitor
 from camgrid.signaling.persist import RegistrationWriter, load_registrations
 from camgrid.signaling.queries import PagedSession, PendingQueries
 from camgrid.registry.slots import DeviceSlots
@@ -58,6 +59,8 @@ class SignalingServer:
             self.stack, self.sip, engine, bus, registrations=self.registrations, writer=self.writer, auth=self.auth,
             on_registered=self._registered, on_unregistered=self._unregistered,
         )
+        self.load = LoadMonitor(self.sip.overload_lag_s, on_change=self._overload_changed, backlog=self._udp_backlog)
+        self.registrar.overloaded = lambda: self.load.overloaded
         self.pending = PendingQueries()
         self.subscriptions = SubscriptionManager(self.stack, self.registrations, platform_id=self.sip.id,
                                                  expires_s=settings.catalog.subscribe_expires_s, next_sn=self.pending.next_sn,
@@ -78,9 +81,11 @@ class SignalingServer:
         log.info("restored %d unexpired registrations", restored)
         await self.stack.start()
         await self.writer.start()
+        await self.load.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
 
     async def stop(self) -> None:
+        await self.load.stop()
         if self._sweeper:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -110,6 +115,18 @@ class SignalingServer:
                 self._spawn(self.subscriptions.unsubscribe(reg.device_id, tell_device=False))
                 self.bus.publish(Event("device.registration_expired", reg.device_id, {}))
                 self.health.unregistered(reg.device_id, "registration expired")
+
+    def _udp_backlog(self) -> tuple[int, int] | None:
+        udp = self.stack.transports.udp
+        return udp.receive_backlog() if udp is not None else None
+
+    def _overload_changed(self, overloaded: bool, lag_s: float) -> None:
+        if overloaded:
+            log.warning("overloaded: event loop %.0f ms late; new REGISTERs get 503 with Retry-After", lag_s * 1000)
+        else:
+            log.warning("overload over: new REGISTERs are accepted again")
+        self.bus.publish(Event("sip.overload" if overloaded else "sip.overload_over", self.sip.id,
+                               {"lag_ms": round(lag_s * 1000), "shed_total": self.registrar.failures["overload"]}))
 
     # -- registration callbacks ---------------------------------------------------------------
     def _registered(self, device_id: str, peer: Peer, is_new: bool) -> None:
@@ -445,5 +462,9 @@ class SignalingServer:
             "registration_failures": dict(self.registrar.failures),
             "bans_total": self.registrar.bans.bans_total,
             "bans_active": self.registrar.bans.active(),
+            "event_loop_lag_seconds": round(self.load.lag_s, 4),
+            "udp_receive_queue_bytes": self.load.backlog_bytes,
+            "overloaded": self.load.overloaded,
+            "overload_episodes_total": self.load.episodes,
             "collected_at": time.time(),
         }

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,6 +67,29 @@ class UdpTransport(asyncio.DatagramProtocol):
     def local_address(self) -> tuple[str, int]:
         assert self.transport is not None
         return self.transport.get_extra_info("sockname")[:2]
+
+    def receive_backlog(self) -> tuple[int, int] | None:
+        """(bytes waiting in the socket's receive queue, the queue's size), from Linux's
+        /proc/net/udp; None where that is not available. Datagrams that wait here are the
+        ones the loop has not caught up with: the earliest sign of a registration storm."""
+        if self.transport is None:
+            return None
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return None
+        try:
+            inode = str(os.fstat(sock.fileno()).st_ino)
+            size = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+            for path in ("/proc/net/udp", "/proc/net/udp6"):
+                with open(path) as table:
+                    next(table, None)
+                    for line in table:
+                        fields = line.split()
+                        if len(fields) > 9 and fields[9] == inode:
+                            return int(fields[4].partition(":")[2], 16), size
+        except (OSError, ValueError):
+            return None
+        return None
 
 
 class TcpConnection(asyncio.Protocol):
