@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from camgrid.cli_common import DataDir
 from camgrid.config import describe, load_settings
 
 app = typer.Typer(help="camgrid: the central platform for GB/T 28181 camera networks.", no_args_is_help=True,
@@ -29,7 +30,6 @@ def _register_subapps() -> None:
     app.add_typer(admin_app, name="admin", help="Users and administration.")
 
 
-DataDir = Annotated[Path, typer.Option("--data-dir", help="Data directory (database, state).")]
 
 
 def _overrides(database_url: str | None = None, **sections: dict) -> dict:

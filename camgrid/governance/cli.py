@@ -3,55 +3,21 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
-from sqlalchemy import Engine
 
-from camgrid.config import Settings, load_settings
+from camgrid.cli_common import DatabaseUrl, DataDir, cli_settings, cli_store, fail
 from camgrid.governance.audit import audit
 from camgrid.governance.passwords import WeakPasswordError
 from camgrid.governance.roles import ROLES
 from camgrid.governance.users import UserError, create_user, list_users, set_disabled
-from camgrid.store.engine import open_store
 
 admin_app = typer.Typer(help="Users and administration.", no_args_is_help=True, add_completion=False)
 
-DataDir = Annotated[Path, typer.Option("--data-dir", help="Data directory (database, state).")]
-DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", help="SQLAlchemy URL; default SQLite in the data dir.")]
 Username = Annotated[str, typer.Option("--username", help="The user's login name.")]
 CLI_ACTOR = "cli"
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _settings(data_dir: Path, database_url: str | None) -> Settings:
-    try:
-        return load_settings(data_dir=data_dir,
-                             overrides={"store": {"database_url": database_url}} if database_url else None)
-    except Exception as exc:
-        raise _fail(f"invalid configuration: {exc}", 2) from None
-
-
-@contextmanager
-def _store(data_dir: Path, database_url: str | None) -> Iterator[Engine]:
-    settings = _settings(data_dir, database_url)
-    if not settings.store.database_url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        engine = open_store(settings.database_url)
-    except Exception as exc:
-        raise _fail(f"cannot open the database ({exc}); check --database-url / --data-dir") from None
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 @admin_app.command("create-user")
@@ -64,17 +30,17 @@ def create_user_cmd(
 ) -> None:
     """Create a user. The password is read from stdin so it never shows in the process list."""
     if not password_stdin:
-        raise _fail("pass --password-stdin and write the password to standard input", 2)
+        raise fail("pass --password-stdin and write the password to standard input", 2)
     if role not in ROLES:
-        raise _fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}", 2)
+        raise fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}", 2)
     password = sys.stdin.readline().rstrip("\r\n")
-    with _store(data_dir, database_url) as engine:
+    with cli_store(cli_settings(data_dir, database_url)) as engine:
         try:
             user = create_user(engine, username, password, role)
         except WeakPasswordError as exc:
-            raise _fail(f"weak password: {exc}") from None
+            raise fail(f"weak password: {exc}") from None
         except UserError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         audit(engine, CLI_ACTOR, "user.create", user["username"], {"role": role})
     typer.echo(f"created user {user['username']} ({role})")
 
@@ -82,7 +48,7 @@ def create_user_cmd(
 @admin_app.command("list-users")
 def list_users_cmd(data_dir: DataDir = Path("./data"), database_url: DatabaseUrl = None) -> None:
     """List users: name, role, state, last login."""
-    with _store(data_dir, database_url) as engine:
+    with cli_store(cli_settings(data_dir, database_url)) as engine:
         rows = list_users(engine)
     for u in rows:
         state = "disabled" if u["disabled"] else ("must-change-password" if u["must_change_password"] else "active")
@@ -91,11 +57,11 @@ def list_users_cmd(data_dir: DataDir = Path("./data"), database_url: DatabaseUrl
 
 
 def _set_disabled(username: str, disabled: bool, data_dir: Path, database_url: str | None) -> None:
-    with _store(data_dir, database_url) as engine:
+    with cli_store(cli_settings(data_dir, database_url)) as engine:
         try:
             user = set_disabled(engine, username, disabled)
         except UserError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         audit(engine, CLI_ACTOR, "user.disable" if disabled else "user.enable", user["username"])
     typer.echo(f"{'disabled' if disabled else 'enabled'} user {user['username']}")
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
-from sqlalchemy import Engine
 
-from camgrid.config import Settings, load_settings
+from camgrid.cli_common import DatabaseUrl, DataDir, cli_settings, cli_store, fail
 from camgrid.registry.devices import (
     DeviceNotFound,
     RegistryError,
@@ -24,45 +21,16 @@ from camgrid.registry.devices import (
 )
 from camgrid.registry.inventory import InventoryError, export_inventory, import_inventory
 from camgrid.registry.secrets import WeakSecretError
-from camgrid.store.engine import open_store
 
 device_app = typer.Typer(help="Add, import, export, approve and list devices.", no_args_is_help=True,
                          add_completion=False)
 
-DataDir = Annotated[Path, typer.Option("--data-dir", help="Data directory (database, state).")]
-DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", help="SQLAlchemy URL; default SQLite in the data dir.")]
 DeviceId = Annotated[str, typer.Option("--id", help="The device's 20-digit GB/T 28181 ID.")]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _settings(data_dir: Path, database_url: str | None) -> Settings:
-    try:
-        return load_settings(data_dir=data_dir, overrides={"store": {"database_url": database_url}} if database_url else None)
-    except Exception as exc:
-        raise _fail(f"invalid configuration: {exc}", 2) from None
-
-
-@contextmanager
-def _store(settings: Settings) -> Iterator[Engine]:
-    if not settings.store.database_url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        engine = open_store(settings.database_url)
-    except Exception as exc:
-        raise _fail(f"cannot open the database ({exc}); check --database-url / --data-dir") from None
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def _read_secret() -> str:
     if sys.stdin is None or sys.stdin.isatty():
-        raise _fail("--password-stdin expects the secret on standard input, e.g. `printf %s \"$SECRET\" | camgrid device add ...`")
+        raise fail("--password-stdin expects the secret on standard input, e.g. `printf %s \"$SECRET\" | camgrid device add ...`")
     return sys.stdin.readline().rstrip("\r\n")
 
 
@@ -76,14 +44,14 @@ def add(
 ) -> None:
     """Add a device with its own digest secret (read from standard input)."""
     if not password_stdin:
-        raise _fail("give the device's secret on standard input with --password-stdin (secrets never go on the command line)", 2)
+        raise fail("give the device's secret on standard input with --password-stdin (secrets never go on the command line)", 2)
     password = _read_secret()
-    settings = _settings(data_dir, database_url)
-    with _store(settings) as engine:
+    settings = cli_settings(data_dir, database_url)
+    with cli_store(settings) as engine:
         try:
             add_device(engine, device_id, password, settings.sip.realm, name=name)
         except (RegistryError, WeakSecretError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     typer.echo(f"added device {device_id} (realm {settings.sip.realm})")
 
 
@@ -97,20 +65,20 @@ def import_(
 ) -> None:
     """Add or update devices from a CSV or XLSX file. Exit 1 if any row was refused."""
     if not file.is_file():
-        raise _fail(f"{file} does not exist or is not a file")
-    settings = _settings(data_dir, database_url)
-    with _store(settings) as engine:
+        raise fail(f"{file} does not exist or is not a file")
+    settings = cli_settings(data_dir, database_url)
+    with cli_store(settings) as engine:
         try:
             report = import_inventory(engine, file, settings.sip.realm)
         except InventoryError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     typer.echo(report.to_text())
     if report.refused:
         typer.echo(f"{len(report.refused)} row(s) refused; fix them and import the file again "
                    "(rows already accepted are updated, not duplicated)", err=True)
         raise typer.Exit(1)
     if not report.accepted:
-        raise _fail("the file holds no device rows")
+        raise fail("the file holds no device rows")
 
 
 @device_app.command("export")
@@ -120,12 +88,12 @@ def export(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Export devices and channels (never secrets) to CSV or XLSX."""
-    settings = _settings(data_dir, database_url)
-    with _store(settings) as engine:
+    settings = cli_settings(data_dir, database_url)
+    with cli_store(settings) as engine:
         try:
             result = export_inventory(engine, file)
         except (ValueError, OSError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     typer.echo(f"exported {result.devices} device(s) and {result.channels} channel(s) to "
                + ", ".join(str(p) for p in result.paths))
 
@@ -139,15 +107,15 @@ def approve(
 ) -> None:
     """Approve a pending device (one that registered while unknown)."""
     password = _read_secret() if password_stdin else None
-    settings = _settings(data_dir, database_url)
-    with _store(settings) as engine:
+    settings = cli_settings(data_dir, database_url)
+    with cli_store(settings) as engine:
         try:
             if password is not None:
                 set_device_secret(engine, device_id, password, settings.sip.realm)
             approve_device(engine, device_id)
             auth = get_device_auth(engine, device_id)
         except (DeviceNotFound, RegistryError, WeakSecretError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     typer.echo(f"approved device {device_id}")
     if auth is not None and not auth.ha1_md5:
         typer.echo("warning: the device has no secret yet and cannot register; approve again with --password-stdin",
@@ -161,8 +129,8 @@ def list_(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List devices with their approval, stored status and channel count."""
-    settings = _settings(data_dir, database_url)
-    with _store(settings) as engine:
+    settings = cli_settings(data_dir, database_url)
+    with cli_store(settings) as engine:
         rows = list_devices(engine)
     if as_json:
         typer.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
