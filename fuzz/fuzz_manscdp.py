@@ -1,4 +1,4 @@
-"""atheris harness for MANSCDP bodies: charset detection, XML parsing, catalog mapping, times.
+"""atheris harness for MANSCDP bodies: charset detection, XML parsing, catalog and record mapping, times.
 
     pip install atheris
     python fuzz/fuzz_manscdp.py fuzz/corpus/manscdp -max_total_time=300
@@ -17,10 +17,12 @@ with atheris.instrument_imports():
     from camgrid.gb28181.manscdp import (
         CatalogAssembler,
         ManscdpError,
+        RecordAssembler,
         catalog_item_to_channel,
         encode_manscdp,
         parse_gb_time,
         parse_manscdp,
+        record_item_to_row,
     )
 
 
@@ -32,8 +34,12 @@ def test_one_input(data: bytes) -> None:
     assembler = CatalogAssembler(msg.device_id, msg.sn, 0.0)
     assembler.feed(msg, 1.0)
     assembler.result()
+    records = RecordAssembler(msg.device_id, msg.sn, 0.0)
+    records.feed(msg, 1.0)
+    records.result()
     for item in msg.items:
         catalog_item_to_channel(item)
+        record_item_to_row(item)
     for value in msg.fields.values():
         try:
             parse_gb_time(value)

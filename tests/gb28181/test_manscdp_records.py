@@ -125,3 +125,34 @@ def test_control_bodies_carry_the_standard_elements() -> None:
         "DeviceConfig", "3600", "3")
     with pytest.raises(ValueError):
         manscdp.device_config_basic(CAM, 5)
+
+
+# -- fuzz: whatever a device sends, no exception escapes ------------------------------------------
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+_TEXT = st.one_of(st.text(max_size=30), st.sampled_from(["2026-11-20T08:00:00", "2026-02-30T25:61:00", "", "-1",
+                                                        "99999999999999999999999", "1e9", "Z", "alarm"]))
+_ITEM = st.dictionaries(st.sampled_from(["DeviceID", "Name", "FilePath", "StartTime", "EndTime", "Type", "FileSize",
+                                         "Secrecy", "Address", "RecorderID", "Other"]), _TEXT, max_size=11)
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(_ITEM)
+def test_any_record_item_maps_or_is_refused(item) -> None:
+    row = record_item_to_row(item)
+    if row is not None:
+        assert row["end"] >= row["start"] and row["start"].utcoffset().total_seconds() == 0
+        assert row["file_size"] is None or row["file_size"] >= 0
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(_ITEM, max_size=5), max_size=4), st.lists(st.integers(-5, 50), min_size=4, max_size=4))
+def test_any_pages_assemble_without_error(pages, sums) -> None:
+    asm = RecordAssembler(CAM, 1, 0.0)
+    for i, items in enumerate(pages):
+        msg = manscdp.ManscdpMessage("Response", "RecordInfo", 1, CAM, items=[{k: str(v) for k, v in it.items()} for it in items],
+                                     sum_num=sums[i])
+        asm.feed(msg, float(i))
+    items, partial, expected = asm.result()
+    assert len(items) == asm.received and (expected is None or expected >= 0)
+    assert partial == (not asm.complete)
