@@ -46,6 +46,10 @@ class RegistrationWriter:
         else:
             row["register_expires_at"] = None
 
+    def forget(self, device_id: str) -> None:
+        """Drop what is queued for a device that was deleted."""
+        self._pending.pop(device_id, None)
+
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 

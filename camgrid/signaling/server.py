@@ -75,6 +75,9 @@ class SignalingServer:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
+        # Registry changes made through the API (same process) reach the in-memory state at once.
+        for kind in ("device.deleted", "device.added", "device.approved"):
+            self.bus.subscribe(kind, self._on_registry_change)
         await asyncio.to_thread(self.auth.load_all)
         rows = await asyncio.to_thread(load_registrations, self.engine)
         restored = self.registrations.restore(rows)
@@ -127,6 +130,16 @@ class SignalingServer:
             log.warning("overload over: new REGISTERs are accepted again")
         self.bus.publish(Event("sip.overload" if overloaded else "sip.overload_over", self.sip.id,
                                {"lag_ms": round(lag_s * 1000), "shed_total": self.registrar.failures["overload"]}))
+
+    async def _on_registry_change(self, event: Event) -> None:
+        device_id = event.subject
+        self.auth.forget(device_id)  # the next REGISTER reads the registry again
+        if event.kind == "device.deleted":
+            self.registrations.remove(device_id)
+            self.writer.forget(device_id)
+            await self.subscriptions.unsubscribe(device_id, tell_device=False)
+            self.health.forget(device_id)
+            self.utf8_devices.discard(device_id)
 
     # -- registration callbacks ---------------------------------------------------------------
     def _registered(self, device_id: str, peer: Peer, is_new: bool) -> None:

@@ -126,3 +126,24 @@ async def test_alarm_notify_becomes_an_event(platform, specs):
         assert got[0].data["device_id"] == specs[0].id
     finally:
         await sim.stop()
+
+
+async def test_a_deleted_device_is_dropped_at_once_and_refused_after(platform, specs):
+    from camgrid.bus import Event
+    from camgrid.registry.devices import delete_device
+
+    sim = sim_for(platform, specs[:1])
+    await sim.start()
+    try:
+        assert await sim.wait_registered(10)
+        dev = specs[0].id
+        await wait_for(lambda: platform.health.is_online(dev))
+        delete_device(platform.engine, dev)
+        platform.bus.publish(Event("device.deleted", dev, {"by": "test"}))  # what the API route publishes
+        await wait_for(lambda: not platform.signaling.registrations.is_registered(dev))
+        assert not platform.health.is_online(dev)
+        failures = sim.stats.register_failures["403"]
+        assert await sim.devices[dev].register() is False  # its cached secret is gone with it
+        assert sim.stats.register_failures["403"] == failures + 1
+    finally:
+        await sim.stop()
