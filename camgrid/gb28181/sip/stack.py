@@ -3,7 +3,7 @@
 Server transactions absorb request retransmissions by re-sending the last response; client
 transactions retransmit over UDP (Timer A/E, doubling from T1 to T2) and give up after
 Timer B/F (64 x T1). Non-2xx answers to an INVITE are ACKed here; 2xx ACKs belong to the
-dialog and are sent by the caller.
+dialog and are sent by the caller (camgrid.gb28181.sip.dialog builds them).
 
 The request handler is a plain function so the hot path (keepalive) costs no task creation;
 a handler that needs to wait schedules its own task.
