@@ -179,11 +179,11 @@ def record_registration(engine: Engine, device_id: str, *, transport: str, remot
 _INFO_WIDTHS = {"name": 200, "manufacturer": 100, "model": 100, "firmware": 100}
 
 
-def set_keepalive_interval(engine: Engine, device_id: str, interval_s: int | None) -> None:
-    """Store the keepalive interval the device was configured with (None: the platform default)."""
+def set_keepalive(engine: Engine, device_id: str, *, interval_s: int | None, count: int | None) -> None:
+    """Store the keepalive interval and count the device was configured with (None: platform defaults)."""
     with engine.begin() as conn:
         conn.execute(update(devices).where(devices.c.id == device_id).values(
-            keepalive_interval_s=interval_s, updated_at=utcnow()))
+            keepalive_interval_s=interval_s, keepalive_count=count, updated_at=utcnow()))
 
 
 def update_device_info(engine: Engine, device_id: str, *, name: str | None = None, manufacturer: str | None = None,

@@ -69,7 +69,8 @@ class HealthTracker:
         self._seen_written = array("d")  # monotonic time of each device's stored last-seen
         self._scheduled = array("d")  # deadline of each device's one live bucket entry
         self._n_known = self._n_online = self._n_restored = self._n_dirty = 0
-        self._interval: dict[int, int] = {}  # devices that stated their own keepalive interval
+        self._interval: dict[int, int] = {}  # devices with their own keepalive interval
+        self._count: dict[int, int] = {}  # devices with their own count of missed keepalives
         self._buckets: dict[int, array] = {}  # bucket key → slots filed there
         self._bucket_keys: list[int] = []  # heap of the keys in _buckets
         self._dirty = array("I")  # slots whose last-seen time is due to be written (DIRTY flag set)
@@ -96,13 +97,15 @@ class HealthTracker:
         """Load every approved device's stored state (one query) and start the sweep and writer."""
         rows = await asyncio.to_thread(self._load)
         self._started_at = self._clock()
-        for device_id, status, interval in rows:
+        for device_id, status, interval, count in rows:
             slot = self._slot(device_id)
             if self._flags[slot] & KNOWN:
                 continue  # already reported since construction: that is newer than the database
             self._set_flag(slot, KNOWN)
             if interval:
                 self._interval[slot] = interval
+            if count:
+                self._count[slot] = count
             if status == "online":
                 self._set_flag(slot, ONLINE)
                 self._set_flag(slot, RESTORED)
@@ -139,8 +142,8 @@ class HealthTracker:
         log.error("health: %d status changes and %d last-seen times could not be written at stop (%s)",
                   len(self._transitions), self._n_dirty, self.last_write_error)
 
-    def _load(self) -> list[tuple[str, str, int | None]]:
-        stmt = select(devices.c.id, devices.c.status, devices.c.keepalive_interval_s).where(
+    def _load(self) -> list[tuple[str, str, int | None, int | None]]:
+        stmt = select(devices.c.id, devices.c.status, devices.c.keepalive_interval_s, devices.c.keepalive_count).where(
             devices.c.approval == "approved")
         with self._engine.connect() as conn:
             return [tuple(r) for r in conn.execute(stmt)]  # type: ignore[misc]
@@ -195,16 +198,24 @@ class HealthTracker:
         else:
             self._set_online(slot, "registered", now)
 
-    def set_keepalive_interval(self, device_id: str, interval_s: int | None) -> None:
-        """The device now sends keepalives every interval_s (None: the configured default);
-        its timeout follows at once, earlier or later."""
+    def set_keepalive(self, device_id: str, *, interval_s: int | None, count: int | None) -> None:
+        """The device now sends keepalives every interval_s and counts as offline after `count`
+        missed ones (None: the configured defaults); its timeout follows at once."""
         slot = self._slot(device_id)
-        if interval_s:
-            self._interval[slot] = int(interval_s)
-        else:
-            self._interval.pop(slot, None)
+        for table, value in ((self._interval, interval_s), (self._count, count)):
+            if value:
+                table[slot] = int(value)
+            else:
+                table.pop(slot, None)
         if self._flags[slot] & ONLINE:
             self._schedule(slot, self._deadline(slot, self._clock()))  # a later deadline is found by the sweep
+
+    def keepalive_of(self, device_id: str) -> tuple[int, int]:
+        """(interval, count) in force for the device."""
+        slot = self.slots.find(device_id)
+        slot = -1 if slot is None else slot
+        return (self._interval.get(slot) or self._settings.keepalive_interval_s,
+                self._count.get(slot) or self._settings.keepalive_count)
 
     def seen(self, device_id: str) -> None:
         slot = self.slots.find(device_id)
@@ -239,6 +250,7 @@ class HealthTracker:
         self._clear_dirty(slot)
         self._last_seen[slot] = self._seen_written[slot] = self._scheduled[slot] = NEVER  # bucket entries go stale
         self._interval.pop(slot, None)
+        self._count.pop(slot, None)
         self._transitions.pop(self.slots.ids[slot], None)
 
     # -- queries -----------------------------------------------------------------------------------
@@ -258,7 +270,8 @@ class HealthTracker:
         return self._timeout(slot if slot is not None else -1)
 
     def _timeout(self, slot: int) -> float:
-        return float((self._interval.get(slot) or self._settings.keepalive_interval_s) * self._settings.keepalive_count)
+        return float((self._interval.get(slot) or self._settings.keepalive_interval_s)
+                     * (self._count.get(slot) or self._settings.keepalive_count))
 
     # -- state machine -----------------------------------------------------------------------------
     def _deadline(self, slot: int, now: float) -> float:

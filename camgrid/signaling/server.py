@@ -21,7 +21,7 @@ from camgrid.gb28181.sip.message import SipError, SipMessage
 from camgrid.gb28181.sip.stack import SipStack, TransactionTimeout, TransportUnavailable
 from camgrid.gb28181.sip.transport import Peer
 from camgrid.registry.channels import apply_catalog
-from camgrid.registry.devices import set_keepalive_interval, update_device_info
+from camgrid.registry.devices import set_keepalive, update_device_info
 from camgrid.registry.health import HealthTracker
 from camgrid.signaling.errors import CommandError, NoAnswerError
 from camgrid.signaling.overload import LoadMonitor
@@ -456,13 +456,14 @@ class SignalingServer:
             raise CommandError(400, "DeviceConfig needs at least one of name, expiration, heartbeat_interval, heartbeat_count")
         result = await self._control(device_id, device_id, "DeviceConfig",
                                      lambda sn: manscdp.device_config_basic(device_id, sn, **params, charset=cs), "BasicParam")
-        if heartbeat_interval is not None:
-            # The timeout follows the new interval once the device confirmed it; unconfirmed, only a
-            # longer interval is taken (a device that kept the old, shorter one is still on time).
-            current = self.health.timeout_s(device_id) / self.settings.health.keepalive_count
-            if result["answered"] or heartbeat_interval > current:
-                self.health.set_keepalive_interval(device_id, heartbeat_interval)
-                await asyncio.to_thread(set_keepalive_interval, self.engine, device_id, heartbeat_interval)
+        if heartbeat_interval is not None or heartbeat_count is not None:
+            # The timeout follows the new keepalive settings once the device confirmed them;
+            # unconfirmed, only a longer timeout is taken (a device that kept the old settings is still on time).
+            interval, count = self.health.keepalive_of(device_id)
+            interval, count = heartbeat_interval or interval, heartbeat_count or count
+            if result["answered"] or interval * count > self.health.timeout_s(device_id):
+                self.health.set_keepalive(device_id, interval_s=interval, count=count)
+                await asyncio.to_thread(set_keepalive, self.engine, device_id, interval_s=interval, count=count)
                 result["keepalive_timeout_s"] = self.health.timeout_s(device_id)
         return {**result, "params": {k: v for k, v in params.items() if v is not None}}
 

@@ -52,6 +52,7 @@ devices = Table(
     Column("contact", String(300), nullable=True),
     Column("gb_version", String(8), nullable=True),
     Column("keepalive_interval_s", Integer, nullable=True),
+    Column("keepalive_count", Integer, nullable=True),  # per-device HeartBeatCount; NULL = health.keepalive_count
     Column("register_expires_at", DateTime(timezone=True), nullable=True),
     Column("registered_at", DateTime(timezone=True), nullable=True),
     Column("last_seen_at", DateTime(timezone=True), nullable=True),

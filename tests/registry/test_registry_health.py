@@ -345,7 +345,7 @@ _HOPS = st.lists(st.one_of(
     st.tuples(st.just("seen"), st.integers(0, 4)),
     st.tuples(st.just("unregistered"), st.integers(0, 4)),
     st.tuples(st.just("forget"), st.integers(0, 4)),
-    st.tuples(st.just("interval"), st.integers(0, 4), st.sampled_from([None, 1, 5, 60])),
+    st.tuples(st.just("interval"), st.integers(0, 4), st.sampled_from([None, 1, 5, 60]), st.sampled_from([None, 1, 2, 3])),
     st.tuples(st.just("wait"), st.one_of(st.floats(0, 200), st.sampled_from([0.05, 0.2, 0.26, 0.5, 15, 29.8, 30.0, 30.3]))),
     st.tuples(st.just("sweep")),
 ), max_size=60)
@@ -360,16 +360,17 @@ class _NullBus:
 @given(_HOPS)
 @example([("registered", 0, None), ("wait", 30.3), ("sweep",)])  # overdue by just over one bucket
 @example([("registered", 0, None), ("wait", 29.8), ("sweep",), ("seen", 0), ("wait", 30.0), ("sweep",)])
-@example([("registered", 0, None), ("interval", 0, 1), ("wait", 3.3), ("sweep",)])  # a shorter interval takes effect
+@example([("registered", 0, None), ("interval", 0, 1, None), ("wait", 3.3), ("sweep",)])  # a shorter interval takes effect
 def test_sweep_matches_a_model(ops):
     clock = FakeClock()
     tracker = HealthTracker(None, _NullBus(), settings(keepalive_interval_s=10, keepalive_count=3), clock=clock,
                             wallclock=clock.wall)
     last: dict[str, float] = {}  # online device → when it last spoke
     interval: dict[str, int] = {}
+    count: dict[str, int] = {}
 
     def deadline(d: str) -> float:
-        return last[d] + interval.get(d, 10) * 3
+        return last[d] + interval.get(d, 10) * count.get(d, 3)
 
     for op in ops:
         kind = op[0]
@@ -389,12 +390,14 @@ def test_sweep_matches_a_model(ops):
             tracker.forget(dev)
             last.pop(dev, None)
             interval.pop(dev, None)
+            count.pop(dev, None)
         elif kind == "interval":
-            tracker.set_keepalive_interval(dev, op[2])
-            if op[2]:
-                interval[dev] = op[2]
-            else:
-                interval.pop(dev, None)
+            tracker.set_keepalive(dev, interval_s=op[2], count=op[3])
+            for table, value in ((interval, op[2]), (count, op[3])):
+                if value:
+                    table[dev] = value
+                else:
+                    table.pop(dev, None)
         elif kind == "wait":
             clock.advance(op[1])
         else:

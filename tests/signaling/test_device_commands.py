@@ -87,13 +87,16 @@ async def test_control_commands_reach_the_device_and_are_confirmed(platform, spe
                                       (dev_id, "GuardCmd", "SetGuard"), (dev_id, "AlarmCmd", "ResetAlarm")]
         result = await sig.configure_basic(dev_id, name="东门 1", heartbeat_interval=1)
         assert result["answered"] is True and result["params"] == {"name": "东门 1", "heartbeat_interval": 1}
-        assert sim.stats.configs == [(dev_id, {"Name": "东门 1", "HeartBeatInterval": "1"})]
+        assert sim.stats.configs[0] == (dev_id, {"Name": "东门 1", "HeartBeatInterval": "1"})
         assert sim.devices[dev_id].keepalive_s == 1.0 and sim.devices[dev_id].spec.name == "东门 1"
         # The platform's timeout follows the confirmed interval (× keepalive_count = 2 here), and is stored.
         assert result["keepalive_timeout_s"] == platform.health.timeout_s(dev_id) == 2.0
+        result = await sig.configure_basic(dev_id, heartbeat_count=5)
+        assert result["keepalive_timeout_s"] == platform.health.timeout_s(dev_id) == 5.0
         with platform.engine.connect() as conn:
-            stored = conn.execute(sa.select(devices.c.keepalive_interval_s).where(devices.c.id == dev_id)).scalar_one()
-        assert stored == 1
+            stored = conn.execute(sa.select(devices.c.keepalive_interval_s, devices.c.keepalive_count)
+                                  .where(devices.c.id == dev_id)).one()
+        assert tuple(stored) == (1, 5)
         with pytest.raises(CommandError) as err:
             await sig.configure_basic(dev_id)
         assert err.value.status == 400
