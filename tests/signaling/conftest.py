@@ -19,7 +19,9 @@ REALM = PLATFORM_ID[:10]
 
 def make_settings(tmp_path, db_url, **sections):
     overrides = {
-        "sip": {"host": "127.0.0.1", "port": 0, "id": PLATFORM_ID, **sections.get("sip", {})},
+        # Overload shedding off: a CI machine under load must not turn a test's REGISTER into a 503
+        # (tests/signaling/test_overload.py drives it on purpose).
+        "sip": {"host": "127.0.0.1", "port": 0, "id": PLATFORM_ID, "overload_lag_s": 0, **sections.get("sip", {})},
         "http": {"host": "127.0.0.1", "port": 0},
         "health": {"keepalive_interval_s": 2, "keepalive_count": 2, "sweep_interval_s": 0.2,
                    "flush_interval_s": 0.5, **sections.get("health", {})},
