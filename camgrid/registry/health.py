@@ -222,8 +222,7 @@ class HealthTracker:
         if slot is None or slot >= len(self._flags):
             slot = self._slot(device_id)
         self._last_seen[slot] = now = self._clock()
-        if now - self._seen_written[slot] >= self._settings.last_seen_resolution_s:
-            self._mark_dirty(slot)
+        self._mark_seen_dirty(slot, now)
         flags = self._flags[slot]
         if not flags & ONLINE:
             self._set_online(slot, "message received", now)

@@ -51,9 +51,6 @@ class AuthCache:
         self._unusual: dict[int, DeviceAuth] = {}  # HA1 values that are not plain hex digests, kept as given
         self._absent: dict[str, float] = {}  # unknown ID → when the database said so
 
-    def __len__(self) -> int:
-        return sum(1 for f in self._flags if f & _LOADED)
-
     def load_all(self) -> int:
         now = self._clock()
         n = 0

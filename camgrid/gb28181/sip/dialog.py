@@ -208,22 +208,18 @@ class DialogTable:
 
     def for_request(self, request: SipMessage) -> Dialog | None:
         """The dialog an incoming request belongs to: our tag is in its To, the peer's in its From."""
-        try:
-            local = NameAddr.parse(request.get("To") or "").tag
-            remote = NameAddr.parse(request.get("From") or "").tag
-        except (SipError, SipParseError):
-            return None
-        if not local or not remote:
-            return None
-        return self._dialogs.get((request.call_id, local, remote))
+        return self._lookup(request, local_header="To", remote_header="From")
 
     def for_response(self, response: SipMessage) -> Dialog | None:
         """The dialog a response to our own request belongs to: our tag in its From, the peer's in its To."""
+        return self._lookup(response, local_header="From", remote_header="To")
+
+    def _lookup(self, msg: SipMessage, *, local_header: str, remote_header: str) -> Dialog | None:
         try:
-            local = NameAddr.parse(response.get("From") or "").tag
-            remote = NameAddr.parse(response.get("To") or "").tag
+            local = NameAddr.parse(msg.get(local_header) or "").tag
+            remote = NameAddr.parse(msg.get(remote_header) or "").tag
         except (SipError, SipParseError):
             return None
         if not local or not remote:
             return None
-        return self._dialogs.get((response.call_id, local, remote))
+        return self._dialogs.get((msg.call_id, local, remote))
