@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 from collections.abc import Callable
 from typing import Any
 
-import uvicorn
-
 from camgrid.api.app import ApiContext, create_api
+from camgrid.asgi import AsgiServer
 from camgrid.bus import MemoryBus
 from camgrid.config import Settings
 from camgrid.governance.event_log import EventRecorder
 from camgrid.governance.users import first_run_bootstrap
+from camgrid.media.client import NodeClient
+from camgrid.media.embedded import EmbeddedNode
 from camgrid.registry.health import HealthTracker
+from camgrid.signaling.media_sessions import MediaSessions
 from camgrid.signaling.server import SignalingServer
 from camgrid.store.engine import open_store
 
@@ -36,7 +36,7 @@ def run_async(main: Callable[[], object]) -> object:
 
 
 class Platform:
-    """The embedded default: one process with signaling, registry, health and the HTTP API."""
+    """The embedded default: signaling, registry, health and the HTTP API in one process, and a media node."""
 
     def __init__(self, settings: Settings, *, serve_http: bool = True,
                  announce: Callable[[str], None] = print) -> None:
@@ -49,9 +49,10 @@ class Platform:
         self.signaling: SignalingServer | None = None
         self.recorder: EventRecorder | None = None
         self.api = None
-        self._http: uvicorn.Server | None = None
-        self._http_task: asyncio.Task | None = None
-        self._http_socket: socket.socket | None = None
+        self._http: AsgiServer | None = None
+        self.media: MediaSessions | None = None
+        self.media_node: EmbeddedNode | None = None
+        self._node_clients: list[NodeClient] = []
         self.http_port: int | None = None
 
     async def start(self) -> None:
@@ -72,32 +73,36 @@ class Platform:
         await self.bus.start()
         await self.health.start()
         await self.signaling.start()
+        await self._start_media()
         if self.serve_http:
             await self._start_http()
+
+    async def _start_media(self) -> None:
+        s = self.settings
+        nodes: list[NodeClient] = []
+        if s.media.embedded != "off":
+            self.media_node = EmbeddedNode(s, s.media.embedded)
+            nodes.append(await self.media_node.start())
+        nodes += [NodeClient(ref.url, ref.secret) for ref in s.media.nodes]
+        self._node_clients = nodes
+        self.media = MediaSessions(s, self.signaling.stack, self.signaling.registrations, self.bus, nodes)
+        self.signaling.media = self.media
+        await self.media.start()
 
     async def _start_http(self) -> None:
         s = self.settings
         ctx = ApiContext(engine=self.engine, settings=s, bus=self.bus, health=self.health,
-                         commands=self.signaling, metrics=self)
+                         commands=self.signaling, metrics=self, media=self.media)
         self.api = create_api(ctx)
-        sock = socket.socket(socket.AF_INET6 if ":" in s.http.host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((s.http.host, s.http.port))
-        sock.listen(1024)
-        sock.setblocking(False)
-        self._http_socket = sock
-        self.http_port = sock.getsockname()[1]
-        config = uvicorn.Config(self.api, log_level="warning", access_log=False, lifespan="off")
-        self._http = uvicorn.Server(config)
-        self._http_task = asyncio.get_running_loop().create_task(self._http.serve(sockets=[sock]))
-        while not self._http.started and not self._http_task.done():
-            await asyncio.sleep(0.01)
-        if self._http_task.done():
-            self._http_task.result()
+        self._http = AsgiServer(self.api, s.http.host, s.http.port)
+        await self._http.start()
+        self.http_port = self._http.port
 
     def collect(self) -> dict[str, Any]:
         """What /metrics shows beyond the store's counts: signaling, and the write-back queues."""
         data: dict[str, Any] = dict(self.signaling.collect()) if self.signaling else {}
+        if self.media:
+            data.update(self.media.collect())
         if self.recorder:
             data.update(events_written_total=self.recorder.written, events_buffered=self.recorder.buffered,
                         events_dropped_total=self.recorder.dropped, event_write_failures_total=self.recorder.write_failures)
@@ -107,10 +112,15 @@ class Platform:
         return data
 
     async def stop(self) -> None:
-        if self._http is not None and self._http_task is not None:
-            self._http.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._http_task, 5)
+        if self._http is not None:
+            await self._http.stop()
+        if self.media:
+            await self.media.stop()
+        for client in self._node_clients:
+            if self.media_node is None or client is not self.media_node.client:
+                await client.close()
+        if self.media_node:
+            await self.media_node.stop()
         if self.signaling:
             await self.signaling.stop()
         if self.health:

@@ -133,12 +133,17 @@ def sim(
     wrong_password: Annotated[bool, typer.Option(help="Register with wrong secrets (tests bans).")] = False,
     malformed_every: Annotated[int, typer.Option(help="Send a malformed MESSAGE every N keepalives.")] = 0,
     spread: Annotated[float, typer.Option(help="Spread first registrations over this many seconds.")] = 0.0,
+    stream: Annotated[Optional[Path], typer.Option(help="Video file the cameras send when INVITEd (any format FFmpeg reads; re-encoded once). Default: a generated test pattern.")] = None,
+    stream_codec: Annotated[str, typer.Option(help="h264 or h265.")] = "h264",
+    media_mode: Annotated[str, typer.Option(help="normal, or a fault: silent (accept, send nothing), refuse, other-ssrc.")] = "normal",
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Keep the encoded footage here for the next start.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Simulate GB/T 28181 devices (IPCs, NVRs, a lower platform) registering to a platform."""
+    """Simulate GB/T 28181 devices (IPCs, NVRs, a lower platform) registering to a platform and streaming video."""
     from camgrid.app import run_async
     from camgrid.sim.agent import SimOptions, Simulator
     from camgrid.sim.devices import generate, load_csv
+    from camgrid.sim.media import MEDIA_MODES, SimMediaOptions
 
     _logging(verbose)
     if transport not in ("udp", "tcp"):
@@ -152,15 +157,25 @@ def sim(
     if not host or not port.isdigit():
         typer.echo("error: --server must be HOST:PORT", err=True)
         raise typer.Exit(2)
+    if stream_codec not in ("h264", "h265") or media_mode not in MEDIA_MODES:
+        typer.echo(f"error: --stream-codec must be h264 or h265, --media-mode one of {', '.join(MEDIA_MODES)}", err=True)
+        raise typer.Exit(2)
+    if stream is not None and not stream.is_file():
+        typer.echo(f"error: --stream {stream}: no such file", err=True)
+        raise typer.Exit(2)
     specs = load_csv(csv_file, channels) if csv_file else generate(devices, channels, centre=centre, seed=seed,
                                                                     password=password, first_serial=first_serial)
     opts = SimOptions(platform_id, host, int(port), transport, expires, keepalive, wrong_password=wrong_password,
                       malformed_every=malformed_every, alarm_every_s=alarm_every, register_spread_s=spread,
-                      catalog_change_every_s=catalog_change_every, charset=charset)
+                      catalog_change_every_s=catalog_change_every, charset=charset,
+                      media=SimMediaOptions(stream_file=stream, codec=stream_codec, mode=media_mode, cache_dir=cache_dir))
 
     async def main() -> None:
         simulator = Simulator(specs, opts)
         simulator.on_event = lambda line: print(line, flush=True)  # type: ignore[method-assign]
+        if stream is not None:
+            footage = await simulator.media.footage()  # encode now, not at the first INVITE
+            print(f"sim: streaming {stream} as {footage.codec} {footage.width}x{footage.height} {footage.fps:g} fps", flush=True)
         await simulator.start()
         print(f"sim: {len(specs)} devices, {sum(len(s.channels) for s in specs)} channels -> {server} over {transport}", flush=True)
         stop = asyncio.Event()
@@ -176,6 +191,53 @@ def sim(
                 fails = dict(simulator.stats.register_failures)
                 print(f"sim: registered {reported}/{len(specs)}" + (f", failures {fails}" if fails else ""), flush=True)
         await simulator.stop()
+
+    run_async(main)
+
+
+@app.command()
+def media(
+    data_dir: DataDir = Path("./data"),
+    http_host: Annotated[Optional[str], typer.Option(help="Address of the node's API and live video.")] = None,
+    http_port: Annotated[Optional[int], typer.Option(help="Port of the node's API and live video (0: any free port).")] = None,
+    node_id: Annotated[str, typer.Option(help="Name of this node in logs and load reports.")] = "media-1",
+    secret_file: Annotated[Optional[Path], typer.Option(help="File holding the node's API secret (else $CAMGRID_MEDIA_SECRET).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML configuration file (its media section applies).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run a media node alone: RTP ingest and live video, driven by a platform through its API."""
+    from camgrid.app import run_async
+    from camgrid.media.embedded import READY_PREFIX, SECRET_ENV
+    from camgrid.media.node import MediaNode
+
+    _logging(verbose)
+    try:
+        settings = load_settings(data_dir=data_dir, config_file=config,
+                                 overrides=_overrides(media={"http_port": http_port, "http_host": http_host}))
+    except Exception as exc:
+        typer.echo(f"error: invalid configuration: {exc}", err=True)
+        raise typer.Exit(2) from None
+    secret = secret_file.read_text().strip() if secret_file else os.environ.get(SECRET_ENV, "")
+    if len(secret) < 16:
+        typer.echo("error: the node needs a secret of at least 16 characters: --secret-file FILE or "
+                   f"${SECRET_ENV} (the platform lists the same secret under media.nodes)", err=True)
+        raise typer.Exit(2)
+
+    async def main() -> None:
+        node = MediaNode(settings.media, secret, node_id=node_id)
+        try:
+            await node.start()
+        except OSError as exc:
+            print(f"error: cannot start: {exc}", file=sys.stderr, flush=True)
+            await node.stop()
+            raise SystemExit(1) from None
+        print(f"{READY_PREFIX}{node.url} (RTP ports {settings.media.rtp_ports[0]}-{settings.media.rtp_ports[1]})", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await node.stop()
 
     run_async(main)
 

@@ -119,6 +119,41 @@ class StoreSettings(_Section):
     )
 
 
+class MediaNodeRef(_Section):
+    url: str = Field(description="Base URL of the node's API, e.g. http://10.0.0.5:8082.")
+    secret: str = Field(min_length=16, description="The node's API secret (its --secret-file content).")
+
+
+class MediaSettings(_Section):
+    embedded: Literal["process", "inline", "off"] = Field(
+        "process", description="How `camgrid serve` runs its own media node: a child process (default), inside the "
+        "platform's process (tests, small sites), or not at all (only the nodes listed in `nodes`).")
+    nodes: list[MediaNodeRef] = Field([], description="Further media nodes, each started with `camgrid media`.")
+    host: str = Field("0.0.0.0", description="Address the RTP sockets bind to.")
+    advertised_host: str | None = Field(
+        None, description="Media address put in INVITE SDP (c=), when it differs from the address the device "
+        "reaches the SIP port on (NAT, a public address in front of a LAN). Unset: the address facing the device.")
+    rtp_ports: tuple[int, int] = Field((30000, 30999), description="Range of RTP ports for incoming streams, one per stream ((0, 0): any free port).")
+    http_host: str = Field("127.0.0.1", description="Address the node's API and live video (WebSocket) bind to.")
+    http_port: int = Field(8082, ge=0, le=65535, description="Port of the node's API and live video (0 picks a free port).")
+    public_url: str | None = Field(
+        None, description="Base URL browsers use to reach this node's live video (ws:// or wss:// is derived "
+        "from it). Unset: http://<http_host>:<http_port>.")
+    transport: Literal["udp", "tcp-passive", "tcp-active"] = Field(
+        "udp", description="How devices send RTP unless a request says otherwise: UDP, TCP where the device "
+        "connects to us (passive), or TCP where we connect to the device (active, for devices behind NAT).")
+    ssrc_strict: bool = Field(
+        False, description="Drop RTP whose SSRC differs from the one offered. Off by default: many devices "
+        "answer with their own SSRC.")
+    invite_timeout_s: float = Field(10.0, gt=0, description="How long a device may take to answer an INVITE.")
+    no_media_timeout_s: float = Field(
+        10.0, gt=0, description="A stream that delivers no video for this long after the device accepted is "
+        "torn down (BYE) with the reason found (no packets, SSRC mismatch, not PS, ...).")
+    linger_s: float = Field(30.0, ge=0, description="A live stream ends (BYE) this long after its last viewer left.")
+    jitter_latency_s: float = Field(0.2, gt=0, le=5, description="How long an out-of-order RTP packet is waited for before its gap counts as lost.")
+    viewer_token_ttl_s: int = Field(60, ge=5, description="How long a viewer's live-video link stays valid for opening the stream.")
+
+
 class Settings(_Section):
     data_dir: Path = Field(Path("./data"), description="Directory for the database, recordings and state. Nothing is written outside it.")
     sip: SipSettings = Field(default_factory=SipSettings, description="SIP / GB/T 28181 signaling.")
@@ -126,6 +161,7 @@ class Settings(_Section):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings, description="Device queries, commands and catalog subscriptions.")
     http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP API and console.")
     store: StoreSettings = Field(default_factory=StoreSettings, description="Database.")
+    media: MediaSettings = Field(default_factory=MediaSettings, description="Media nodes: live video, RTP ingest.")
 
     @property
     def database_url(self) -> str:

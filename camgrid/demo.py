@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import subprocess
@@ -45,6 +46,22 @@ def provision(data_dir: Path, devices: int, channels: int) -> tuple[str, str]:
     return settings.sip.id, seed
 
 
+FOOTAGE_ENV = "CAMGRID_DEMO_FOOTAGE"
+FOOTAGE_NAME = "road-car-detection.mp4"
+
+
+def demo_footage() -> Path | None:
+    """Real footage for the simulated cameras: $CAMGRID_DEMO_FOOTAGE, else the project's shared
+    footage folder next to the checkout; None means the cameras send a generated test pattern."""
+    if os.environ.get(FOOTAGE_ENV):
+        return Path(os.environ[FOOTAGE_ENV])
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        candidate = base.parent / "shared" / "footage" / FOOTAGE_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def run_demo(data_dir: Path, *, devices: int, channels: int, http_port: int, sip_port: int) -> None:
     platform_id, seed = provision(data_dir, devices, channels)
     exe = [sys.executable, "-m", "camgrid"]
@@ -57,9 +74,11 @@ def run_demo(data_dir: Path, *, devices: int, channels: int, http_port: int, sip
             print("demo: the platform did not start (is the port in use? try `camgrid demo --http-port 8081 --sip-port 5070`)",
                   file=sys.stderr)
             raise SystemExit(1)
+        footage = demo_footage()
+        video = ["--stream", str(footage), "--cache-dir", str(data_dir / "sim-cache")] if footage else []
         sim = subprocess.Popen([*exe, "sim", "--server", f"127.0.0.1:{sip_port}", "--platform-id", platform_id,
                                 "--devices", str(devices), "--channels", str(channels), "--seed", seed,
-                                "--keepalive", "30", "--spread", "5"])
+                                "--keepalive", "30", "--spread", "5", *video])
         procs.append(sim)
         print(
             f"\ndemo: console and API at http://127.0.0.1:{http_port}/  (OpenAPI: /api/v1/docs)\n"

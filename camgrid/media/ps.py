@@ -110,6 +110,13 @@ class PsDemuxer:
             self._finish(stream_id, out)
         return out
 
+    def lost(self) -> None:
+        """RTP packets went missing here: what is buffered and the units being gathered are cut,
+        so drop them; parsing resumes at the next pack or PES start code."""
+        self.dropped_bytes += len(self._buf) + sum(len(c) for cur in self._current.values() for c in cur[2])
+        self._buf.clear()
+        self._current.clear()
+
     # -- parsing ------------------------------------------------------------------------------
     def _parse(self, out: list[AccessUnit]) -> int:
         buf, pos, n = self._buf, 0, len(self._buf)

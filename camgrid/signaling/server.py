@@ -24,6 +24,7 @@ from camgrid.registry.channels import apply_catalog
 from camgrid.registry.devices import set_keepalive, update_device_info
 from camgrid.registry.health import HealthTracker
 from camgrid.signaling.errors import CommandError, NoAnswerError
+from camgrid.signaling.media_sessions import MediaSessions
 from camgrid.signaling.overload import LoadMonitor
 from camgrid.signaling.persist import RegistrationWriter, load_registrations
 from camgrid.signaling.queries import PagedSession, PendingQueries
@@ -72,6 +73,7 @@ class SignalingServer:
         self._tasks: set[asyncio.Task] = set()
         self._sweeper: asyncio.Task | None = None
         self._followups = asyncio.Semaphore(32)  # catalog/info queries after registration
+        self.media: MediaSessions | None = None  # set by the wiring when media nodes exist
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -177,6 +179,8 @@ class SignalingServer:
         elif method == "OPTIONS":
             self.stack.respond(req, peer, 200, headers=[("Allow", "REGISTER, MESSAGE, NOTIFY, SUBSCRIBE, INVITE, ACK, BYE, INFO, OPTIONS")])
         elif method == "ACK":
+            return
+        elif method in ("BYE", "INFO") and self.media is not None and self.media.on_request(req, peer):
             return
         elif method in ("BYE", "INFO", "INVITE", "SUBSCRIBE", "CANCEL"):
             self.stack.respond(req, peer, 481)

@@ -22,6 +22,7 @@ from camgrid.gb28181.sip.message import SipError, SipMessage
 from camgrid.gb28181.sip.stack import SipStack, TransactionTimeout, TransportUnavailable
 from camgrid.gb28181.sip.transport import Peer
 from camgrid.sim.devices import SimDeviceSpec, catalog_items, device_records
+from camgrid.sim.media import SimMediaOptions, SimMedia
 
 log = logging.getLogger(__name__)
 MANSCDP_TYPE = "Application/MANSCDP+xml"
@@ -45,6 +46,7 @@ class SimOptions:
     answer_controls: bool = True  # send a Response to DeviceControl/DeviceConfig (some devices do not)
     register_spread_s: float = 0.0  # spread first registrations over this long
     gb_version: str = "2.0"
+    media: SimMediaOptions = field(default_factory=SimMediaOptions)  # what channels send when INVITEd
 
 
 @dataclass
@@ -311,6 +313,7 @@ class Simulator:
         self.channel_owner = {ch.id: spec.id for spec in specs for ch in spec.channels}
         self.tcp_devices: dict[int, SimDevice] = {}
         self.events: list[str] = []
+        self.media = SimMedia(opts.media, on_event=lambda line: self.on_event(line))
 
     def on_event(self, line: str) -> None:
         self.events.append(line)
@@ -335,6 +338,7 @@ class Simulator:
         for dev in self.devices.values():
             if dev.stack is not self.udp_stack:
                 await dev.stack.stop()
+        await self.media.stop()
         await self.udp_stack.stop()
 
     async def wait_registered(self, timeout: float) -> bool:
@@ -370,6 +374,8 @@ class Simulator:
             dev.on_message(req, peer, stack)
         elif req.method == "SUBSCRIBE":
             dev.on_subscribe(req, peer, stack)
+        elif req.method in ("INVITE", "ACK", "BYE", "INFO"):
+            self.media.handle(req, peer, stack, target, f"{stack.local_host(peer)}:{stack.local_port(peer)}")
         elif req.method in ("OPTIONS",):
             stack.respond(req, peer, 200)
         elif req.method != "ACK":

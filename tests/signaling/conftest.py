@@ -27,6 +27,10 @@ def make_settings(tmp_path, db_url, **sections):
                    "flush_interval_s": 0.5, **sections.get("health", {})},
         "catalog": {"page_timeout_s": 3, **sections.get("catalog", {})},
         "store": {"database_url": db_url},
+        # The media node runs in the test's own loop, on free ports (tests/media/test_node_process.py
+        # starts it as its own process).
+        "media": {"embedded": "inline", "http_port": 0, "rtp_ports": (0, 0), "host": "127.0.0.1",
+                  **sections.get("media", {})},
     }
     return load_settings(data_dir=tmp_path / "data", overrides=overrides, environ={})
 

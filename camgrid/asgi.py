@@ -1,0 +1,46 @@
+"""Serving an ASGI app (the API, a media node's API) on our own event loop with uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+
+import uvicorn
+
+
+class AsgiServer:
+    """uvicorn on a socket we bind ourselves, so port 0 works and the real port is known at once."""
+
+    def __init__(self, app, host: str, port: int) -> None:  # noqa: ANN001
+        self.app = app
+        self.host = host
+        self.requested_port = port
+        self.port: int | None = None
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.requested_port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(exc.errno, f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}") from None
+        sock.listen(1024)
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", ws_max_size=1 << 20)
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started and not self._task.done():
+            await asyncio.sleep(0.01)
+        if self._task.done():
+            self._task.result()
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, 5)

@@ -1,0 +1,83 @@
+"""The signaling side's handle on a media node: its control API over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from camgrid.media import tokens
+
+
+class NodeError(RuntimeError):
+    """A media node refused a call or could not be reached; the message says which node and why."""
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NodeClient:
+    def __init__(self, url: str, secret: str, *, timeout_s: float = 5.0) -> None:
+        self.url = url.rstrip("/")
+        self.secret = secret
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout_s,
+                                       headers={"Authorization": f"Bearer {secret}"})
+        self.last_load: dict[str, Any] | None = None
+        self.reachable = True
+
+    def moved(self, url: str) -> None:
+        """The node came back at another address (a restarted embedded node on a free port)."""
+        self.url = url.rstrip("/")
+        self._http.base_url = self.url
+        self.last_load = None
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            self.reachable = False
+            raise NodeError(f"media node {self.url} cannot be reached: {exc.__class__.__name__} {exc}") from None
+        self.reachable = True
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise NodeError(f"media node {self.url}: {detail}", response.status_code)
+        return response.json()
+
+    async def load(self) -> dict[str, Any]:
+        self.last_load = await self._call("GET", "/node/v1/load")
+        return self.last_load
+
+    async def open_stream(self, stream_id: str, *, transport: str, ssrc: int | None, ssrc_strict: bool) -> dict[str, Any]:
+        return await self._call("POST", "/node/v1/streams", json={
+            "stream_id": stream_id, "transport": transport, "ssrc": ssrc, "ssrc_strict": ssrc_strict})
+
+    async def answer(self, stream_id: str, *, ssrc: int | None, host: str | None = None, port: int | None = None) -> dict[str, Any]:
+        return await self._call("POST", f"/node/v1/streams/{stream_id}/answer", json={"ssrc": ssrc, "host": host, "port": port})
+
+    async def streams(self) -> dict[str, Any]:
+        return await self._call("GET", "/node/v1/streams")
+
+    async def stream(self, stream_id: str) -> dict[str, Any]:
+        return await self._call("GET", f"/node/v1/streams/{stream_id}")
+
+    async def close_stream(self, stream_id: str) -> dict[str, Any] | None:
+        try:
+            return await self._call("DELETE", f"/node/v1/streams/{stream_id}")
+        except NodeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def live_url(self, stream_id: str, user: str, ttl_s: float) -> str:
+        """The WebSocket URL a browser opens to watch; signed for this stream and user."""
+        token = tokens.issue(self.secret, stream_id, user, ttl_s)
+        public = (self.last_load or {}).get("public_url") or self.url
+        base = "ws" + public[4:] if public.startswith("http") else public
+        return f"{base}/live/{stream_id}?token={token}"

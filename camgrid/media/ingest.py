@@ -1,0 +1,173 @@
+"""Sockets that feed a MediaStream: RTP over UDP, and RTP over TCP (RFC 4571) either way round.
+
+- udp: one port per stream; every datagram is an RTP packet.
+- tcp-passive: we listen, the device connects (the SDP offered a=setup:passive).
+- tcp-active: we connect to the address in the device's answer (a=setup:active).
+
+Ports come from a configured range; a port that the OS refuses (taken by another program) is
+skipped. The hot path is one protocol callback per packet that hands the bytes to the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+
+from camgrid.media.rtp import TcpDeframer
+from camgrid.media.stream import MediaStream
+
+log = logging.getLogger(__name__)
+
+UDP_RECEIVE_BUFFER = 4 << 20  # room for a few hundred ms of a busy node's packets
+
+
+class PortExhausted(RuntimeError):
+    """No free port in the configured RTP range."""
+
+
+class PortRange:
+    def __init__(self, first: int, last: int) -> None:
+        if not 0 <= first <= last <= 65535:
+            raise ValueError(f"bad RTP port range {first}-{last}")
+        self.first, self.last = first, last
+        self._next = first
+        self.in_use: set[int] = set()
+
+    def candidates(self):  # noqa: ANN201
+        """Ports to try, round-robin from after the last one handed out (0 = let the OS pick)."""
+        if self.first == 0:
+            yield 0
+            return
+        size = self.last - self.first + 1
+        for i in range(size):
+            port = self.first + (self._next - self.first + i) % size
+            if port not in self.in_use:
+                yield port
+
+    def taken(self, port: int) -> None:
+        self.in_use.add(port)
+        if self.first:
+            self._next = port + 1 if port < self.last else self.first
+
+    def release(self, port: int) -> None:
+        self.in_use.discard(port)
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, stream: MediaStream) -> None:
+        self.stream = stream
+
+    def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
+        self.stream.on_packet(data, time.monotonic())
+
+    def error_received(self, exc: Exception) -> None:  # pragma: no cover - ICMP noise
+        log.debug("udp error on stream %s: %s", self.stream.spec.stream_id, exc)
+
+
+class _TcpProtocol(asyncio.Protocol):
+    def __init__(self, stream: MediaStream, on_close=None) -> None:  # noqa: ANN001
+        self.stream = stream
+        self.deframer = TcpDeframer()
+        self.transport: asyncio.Transport | None = None
+        self.on_close = on_close
+
+    def connection_made(self, transport) -> None:  # noqa: ANN001
+        self.transport = transport
+        self.stream.connected = True
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        for frame in self.deframer.feed(data):
+            self.stream.on_packet(frame, now)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stream.connected = False
+        if self.on_close:
+            self.on_close(self)
+
+
+class StreamSocket:
+    """The socket(s) of one stream; `port` is what goes into the SDP offer."""
+
+    def __init__(self, stream: MediaStream, ports: PortRange, host: str) -> None:
+        self.stream = stream
+        self.ports = ports
+        self.host = host
+        self.port = 0
+        self._transport: asyncio.BaseTransport | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._connection: _TcpProtocol | None = None
+        self._connect_task: asyncio.Task | None = None
+
+    async def open(self) -> int:
+        kind = self.stream.spec.transport
+        if kind == "tcp-active":
+            return 0  # we connect out once the device's answer names its address
+        loop = asyncio.get_running_loop()
+        last_error: OSError | None = None
+        for port in self.ports.candidates():
+            try:
+                if kind == "udp":
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+                    try:
+                        sock.bind((self.host, port))
+                    except OSError:
+                        sock.close()
+                        raise
+                    self._transport, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self.stream), sock=sock)
+                    self.port = sock.getsockname()[1]
+                else:
+                    self._server = await loop.create_server(self._accept, self.host, port, reuse_address=True, backlog=4)
+                    self.port = self._server.sockets[0].getsockname()[1]
+            except OSError as exc:
+                last_error = exc
+                continue
+            self.ports.taken(self.port)
+            return self.port
+        raise PortExhausted(f"no free {kind} port in {self.ports.first}-{self.ports.last}: {last_error}")
+
+    def _accept(self) -> _TcpProtocol:
+        # One device connection per stream; a reconnect replaces the old one.
+        if self._connection is not None and self._connection.transport is not None:
+            self._connection.transport.close()
+        self._connection = _TcpProtocol(self.stream)
+        return self._connection
+
+    def connect(self, host: str, port: int, *, timeout_s: float = 5.0) -> None:
+        """tcp-active: connect to the device's media address (from its SDP answer) in the background."""
+        self._connect_task = asyncio.get_running_loop().create_task(self._connect(host, port, timeout_s))
+
+    async def _connect(self, host: str, port: int, timeout_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, protocol = await asyncio.wait_for(
+                loop.create_connection(lambda: _TcpProtocol(self.stream), host, port), timeout_s)
+            self._connection = protocol
+        except (OSError, asyncio.TimeoutError) as exc:
+            self.stream.error = f"could not connect to the device's media address {host}:{port} (TCP active): {exc or 'timeout'}"
+
+    async def close(self) -> None:
+        if self._connect_task is not None:
+            self._connect_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._connect_task
+        if self._connection is not None and self._connection.transport is not None:
+            self._connection.transport.close()
+        if self._transport is not None:
+            self._transport.close()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+        if self.port:
+            self.ports.release(self.port)
+

@@ -1,0 +1,201 @@
+"""Live fMP4 for viewers: access units in, one init segment plus a fragment per frame out.
+
+A viewer that joins mid-stream gets the init segment and then the fragments of the current
+GOP from its key frame on, at once, so its player starts decoding without waiting for the next
+key frame (time to first frame ≈ the network, not the GOP length). Each frame is its own
+fragment: that is what keeps latency low with Media Source Extensions.
+
+A viewer that cannot keep up (its queue over `max_queue_bytes`) loses what is queued and
+resumes at the next key frame, so one slow browser never holds memory or delays the others.
+Pure apart from asyncio.Event for waking viewers; no sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+
+from camgrid.media.fmp4 import FragmentWriter, Sample, init_segment
+from camgrid.media.h26x import H26xError, VideoTrack, track_from_frame
+from camgrid.media.ps import AccessUnit
+
+DEFAULT_FRAME_TICKS = 3600  # 25 fps at 90 kHz, until two frames give the real interval
+TS_MASK = (1 << 33) - 1  # PS/PES timestamps are 33 bits at 90 kHz
+MAX_JUMP = 10 * 90_000  # a step between frames larger than 10 s is a discontinuity, not elapsed time
+MAX_GOP_BYTES = 32 << 20  # a GOP longer than this is not cached (a viewer waits for the next key frame)
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One message to a viewer: the init segment, or one frame's fragment."""
+
+    data: bytes
+    keyframe: bool
+    init: bool = False
+    track: VideoTrack | None = None  # with an init segment: what a player needs to set up its decoder
+
+
+class Viewer:
+    def __init__(self, max_queue_bytes: int) -> None:
+        self.max_queue_bytes = max_queue_bytes
+        self._queue: deque[Chunk] = deque()
+        self._bytes = 0
+        self._wake = asyncio.Event()
+        self.waiting_for_key = False
+        self.skipped = 0  # fragments dropped because the viewer fell behind
+        self.closed = False
+
+    def put(self, chunk: Chunk) -> None:
+        if self.closed:
+            return
+        if self.waiting_for_key and not (chunk.keyframe or chunk.init):
+            self.skipped += 1
+            return
+        if not chunk.init and self._bytes + len(chunk.data) > self.max_queue_bytes:
+            self.skipped += len(self._queue)
+            # Keep a queued init segment: what follows it needs it.
+            inits = [c for c in self._queue if c.init][-1:]
+            self._queue = deque(inits)
+            self._bytes = sum(len(c.data) for c in inits)
+            self.waiting_for_key = not chunk.keyframe
+            if self.waiting_for_key:
+                self.skipped += 1
+                return
+        self.waiting_for_key = False
+        self._queue.append(chunk)
+        self._bytes += len(chunk.data)
+        self._wake.set()
+
+    async def get(self) -> Chunk | None:
+        """The next chunk; None once the viewer (or the stream) is closed and nothing is left."""
+        while not self._queue:
+            if self.closed:
+                return None
+            self._wake.clear()
+            await self._wake.wait()
+        chunk = self._queue.popleft()
+        self._bytes -= len(chunk.data)
+        return chunk
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake.set()
+
+
+class LiveFeed:
+    def __init__(self, *, max_queue_bytes: int = 8 << 20) -> None:
+        self.max_queue_bytes = max_queue_bytes
+        self.track: VideoTrack | None = None
+        self.init: bytes | None = None
+        self._writer = FragmentWriter()
+        self._gop: list[Chunk] = []
+        self._gop_bytes = 0
+        self._viewers: set[Viewer] = set()
+        self._last_dts = 0
+        self._last_raw: int | None = None  # the device's last DTS, as sent
+        self._frame_ticks = DEFAULT_FRAME_TICKS
+        self.discontinuities = 0  # timestamp wraps are not counted; jumps and steps back are
+        self.bad_frames = 0
+        self.frames = 0
+        self.keyframes = 0
+        self.bad_parameter_sets = 0
+        self.unplayable = 0  # frames before the first key frame with parameter sets
+
+    @property
+    def viewers(self) -> int:
+        return len(self._viewers)
+
+    def push(self, unit: AccessUnit) -> None:
+        """One video access unit (Annex B, 90 kHz timestamps) from the demuxer."""
+        if unit.codec not in ("h264", "h265"):
+            return
+        if unit.keyframe:
+            self._maybe_new_track(unit)
+        if self.init is None:
+            self.unplayable += 1
+            return
+        dts, pts = self._timeline(unit)
+        try:
+            data = self._writer.fragment([Sample(unit.data, dts, pts, self._frame_ticks, unit.keyframe)])
+        except ValueError:  # e.g. a frame without a single NAL unit: drop it, keep the stream
+            self.bad_frames += 1
+            return
+        chunk = Chunk(data, unit.keyframe)
+        self.frames += 1
+        if unit.keyframe:
+            self.keyframes += 1
+            self._gop = []
+            self._gop_bytes = 0
+        if self._gop_bytes + len(data) <= MAX_GOP_BYTES:
+            self._gop.append(chunk)
+            self._gop_bytes += len(data)
+        for viewer in self._viewers:
+            viewer.put(chunk)
+
+    def _timeline(self, unit: AccessUnit) -> tuple[int, int]:
+        """(dts, pts) on a timeline that only moves forward: PS timestamps wrap at 2^33 (every
+        26.5 h) and devices restart theirs; a viewer's player must never see time go back."""
+        raw = unit.dts if unit.dts is not None else unit.pts
+        if raw is None:
+            raw = ((self._last_raw or 0) + self._frame_ticks) & TS_MASK
+        composition = 0
+        if unit.pts is not None:
+            composition = (unit.pts - raw) & TS_MASK
+            if composition >= 1 << 32:
+                composition -= 1 << 33
+            if not -MAX_JUMP <= composition <= MAX_JUMP:
+                composition = 0
+        if self._last_raw is None:
+            dts = 0
+        else:
+            step = (raw - self._last_raw) & TS_MASK
+            if 0 < step <= MAX_JUMP:
+                if step < 90_000:
+                    self._frame_ticks = step
+            else:  # backwards, repeated, or a jump: a discontinuity, carried over at the frame rate
+                step = self._frame_ticks
+                self.discontinuities += 1
+            dts = self._last_dts + step
+        self._last_raw, self._last_dts = raw, dts
+        pts = dts + composition
+        return dts, max(pts, 0)
+
+    def _maybe_new_track(self, unit: AccessUnit) -> None:
+        try:
+            track = track_from_frame(unit.codec, unit.data)
+        except H26xError:
+            self.bad_parameter_sets += 1
+            return
+        if track is None or (self.track is not None and _same_track(track, self.track)):
+            return
+        # First key frame, or the device changed resolution/codec: viewers need a new init segment.
+        self.track = track
+        self.init = init_segment(track)
+        self._writer = FragmentWriter()
+        self._gop, self._gop_bytes = [], 0
+        for viewer in self._viewers:
+            viewer.put(Chunk(self.init, True, init=True, track=track))
+
+    def add_viewer(self) -> Viewer:
+        viewer = Viewer(self.max_queue_bytes)
+        if self.init is not None:
+            viewer.put(Chunk(self.init, True, init=True, track=self.track))
+            for chunk in self._gop:
+                viewer.put(chunk)
+        self._viewers.add(viewer)
+        return viewer
+
+    def remove_viewer(self, viewer: Viewer) -> None:
+        viewer.close()
+        self._viewers.discard(viewer)
+
+    def close(self) -> None:
+        for viewer in list(self._viewers):
+            viewer.close()
+        self._viewers.clear()
+
+
+def _same_track(a: VideoTrack, b: VideoTrack) -> bool:
+    return (a.codec, a.width, a.height, a.sps, a.pps, getattr(a, "vps", None)) == (
+        b.codec, b.width, b.height, b.sps, b.pps, getattr(b, "vps", None))

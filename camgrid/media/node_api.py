@@ -1,0 +1,122 @@
+"""A media node's HTTP API: the signaling side's control calls, and live video for browsers.
+
+Control routes (/node/v1/...) need `Authorization: Bearer <node secret>`; the platform holds
+the secret. Live video (/live/{stream_id}) needs a viewer token that the platform's API signed
+with the same secret after its own access checks (camgrid.media.tokens). The contract is
+written out in docs/media-node.md.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI, Header, HTTPException, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, Field
+
+from camgrid.media import tokens
+from camgrid.media.ingest import PortExhausted
+from camgrid.media.node import MediaNode, StreamExists, UnknownStream
+from camgrid.media.stream import StreamSpec
+
+
+class OpenStream(BaseModel):
+    stream_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:-]+$")
+    transport: Literal["udp", "tcp-passive", "tcp-active"] = "udp"
+    ssrc: int | None = Field(None, ge=0, le=0xFFFFFFFF)
+    ssrc_strict: bool = False
+
+
+class DeviceAnswer(BaseModel):
+    ssrc: int | None = Field(None, ge=0, le=0xFFFFFFFF, description="The SSRC in the device's y= line.")
+    host: str | None = Field(None, max_length=255, description="The device's media address (TCP active).")
+    port: int | None = Field(None, ge=1, le=65535, description="The device's media port (TCP active).")
+
+
+def create_node_api(node: MediaNode) -> FastAPI:
+    app = FastAPI(title="camgrid media node", version="1", docs_url=None, redoc_url=None, openapi_url="/node/v1/openapi.json")
+    expected = f"Bearer {node.secret}".encode()
+
+    def platform_only(authorization: str = Header("")) -> None:
+        if not hmac.compare_digest(authorization.encode(), expected):
+            raise HTTPException(401, "this route needs the node secret as a bearer token")
+
+    guarded = [Depends(platform_only)]
+
+    @app.get("/node/v1/load", dependencies=guarded)
+    def load() -> dict[str, Any]:
+        return node.load()
+
+    @app.get("/node/v1/streams", dependencies=guarded)
+    def streams() -> dict[str, Any]:
+        return {"node_id": node.node_id, "now": time.monotonic(), "streams": node.stats()}
+
+    @app.post("/node/v1/streams", dependencies=guarded, status_code=201)
+    async def open_stream(body: OpenStream) -> dict[str, Any]:
+        spec = StreamSpec(body.stream_id, body.transport, body.ssrc, body.ssrc_strict)
+        try:
+            return await node.open_stream(spec)
+        except StreamExists as exc:
+            raise HTTPException(409, str(exc)) from None
+        except PortExhausted as exc:
+            raise HTTPException(503, str(exc)) from None
+
+    @app.post("/node/v1/streams/{stream_id}/answer", dependencies=guarded)
+    async def answer(stream_id: str, body: DeviceAnswer) -> dict[str, Any]:
+        try:
+            node.answer(stream_id, ssrc=body.ssrc, host=body.host, port=body.port)
+        except UnknownStream:
+            raise HTTPException(404, f"no stream {stream_id} on node {node.node_id}") from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return node.stream(stream_id).stats()
+
+    @app.get("/node/v1/streams/{stream_id}", dependencies=guarded)
+    def one(stream_id: str) -> dict[str, Any]:
+        try:
+            return node.stream(stream_id).stats()
+        except UnknownStream:
+            raise HTTPException(404, f"no stream {stream_id} on node {node.node_id}") from None
+
+    @app.delete("/node/v1/streams/{stream_id}", dependencies=guarded)
+    async def close(stream_id: str) -> dict[str, Any]:
+        final = await node.close_stream(stream_id)
+        if final is None:
+            raise HTTPException(404, f"no stream {stream_id} on node {node.node_id}")
+        return final
+
+    @app.websocket("/live/{stream_id}")
+    async def live(websocket: WebSocket, stream_id: str, token: str = "") -> None:
+        """fMP4 for Media Source Extensions: a JSON text message {"type": "init", "codec": ...}
+        before each init segment, then one binary message per fragment (one frame each)."""
+        # Accepted first so that a refusal reaches the browser with its code and reason (a close
+        # before the handshake is a bare HTTP 403).
+        await websocket.accept()
+        try:
+            tokens.verify(node.secret, token, stream_id)
+            stream = node.stream(stream_id)
+        except tokens.TokenError as exc:
+            await websocket.close(code=4401, reason=str(exc)[:120])
+            return
+        except UnknownStream:
+            await websocket.close(code=4404, reason=f"stream {stream_id} is not running")
+            return
+        viewer = stream.live.add_viewer()
+        try:
+            while (chunk := await viewer.get()) is not None:
+                if chunk.init and chunk.track is not None:
+                    t = chunk.track
+                    await websocket.send_text(json.dumps({"type": "init", "codec": t.codec, "codec_string": t.codec_string,
+                                                          "width": t.width, "height": t.height}))
+                await websocket.send_bytes(chunk.data)
+            await websocket.close(code=1000, reason="stream ended")
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the browser went away
+        finally:
+            stream.live.remove_viewer(viewer)
+            if stream.live.viewers == 0:
+                stream.last_viewer_left_at = time.monotonic()
+
+    return app

@@ -1,0 +1,155 @@
+"""One incoming stream on a media node: RTP packets in, video frames out to its consumers.
+
+packet → SSRC check → reorder buffer (UDP only) → PS demuxer → access units → live feed (and,
+later, the recorder). Every stage counts what it saw, so that a stream that shows nothing can
+be explained to the operator: no packets at all, packets with another SSRC, packets that are
+not PS, or PS without video. Pure apart from the clock the caller passes; sockets live in
+camgrid.media.ingest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from camgrid.media.jitter import JitterBuffer, Lost
+from camgrid.media.live import LiveFeed
+from camgrid.media.ps import AccessUnit, PsDemuxer
+from camgrid.media.rtp import RtpError, RtpPacket, parse_rtp
+
+TRANSPORTS = ("udp", "tcp-passive", "tcp-active")
+
+
+@dataclass
+class StreamSpec:
+    stream_id: str
+    transport: str = "udp"  # udp | tcp-passive (the device connects to us) | tcp-active (we connect)
+    ssrc: int | None = None  # expected SSRC (the y= we offered); None accepts any
+    ssrc_strict: bool = False  # drop packets with another SSRC instead of following them
+    no_media_timeout_s: float = 10.0
+
+
+class MediaStream:
+    def __init__(self, spec: StreamSpec, *, created_at: float, latency_s: float = 0.2) -> None:
+        if spec.transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {spec.transport!r}")
+        self.spec = spec
+        self.created_at = created_at
+        # TCP delivers in order; a reorder buffer there would only add latency.
+        self.jitter = JitterBuffer(latency_s=latency_s) if spec.transport == "udp" else None
+        self.demuxer = PsDemuxer()
+        self.live = LiveFeed()
+        self.consumers: list[Callable[[AccessUnit], None]] = []  # e.g. a recorder
+        self.packets = self.bytes = self.bad_packets = 0
+        self.ssrc_mismatch = 0
+        self.ssrc_seen: int | None = None
+        self.payload_types: set[int] = set()
+        self.first_packet_at: float | None = None
+        self.last_packet_at: float | None = None
+        self.first_frame_at: float | None = None
+        self.video_frames = self.audio_units = 0
+        self.connected = False  # TCP: a connection is up
+        self.error: str | None = None  # a transport failure the operator should see
+        self.closed = False
+        self.last_viewer_left_at: float | None = None
+
+    # -- packets ----------------------------------------------------------------------------------
+    def on_packet(self, data: bytes, now: float) -> None:
+        self.packets += 1
+        self.bytes += len(data)
+        try:
+            packet = parse_rtp(data)
+        except RtpError:
+            self.bad_packets += 1
+            return
+        expected = self.spec.ssrc
+        if expected is not None and packet.ssrc != expected:
+            self.ssrc_mismatch += 1
+            self.ssrc_seen = packet.ssrc
+            if self.spec.ssrc_strict:
+                return
+        self.ssrc_seen = packet.ssrc
+        if self.first_packet_at is None:
+            self.first_packet_at = now
+        self.last_packet_at = now
+        self.payload_types.add(packet.payload_type)
+        if self.jitter is None:
+            self._deliver(packet, now)
+            return
+        for item in self.jitter.push(packet, now):
+            self._deliver(item, now)
+
+    def poll(self, now: float) -> None:
+        """Release packets whose wait in the reorder buffer is over (call a few times a second)."""
+        if self.jitter is not None:
+            for item in self.jitter.poll(now):
+                self._deliver(item, now)
+
+    def _deliver(self, item: RtpPacket | Lost, now: float) -> None:
+        if isinstance(item, Lost):
+            self.demuxer.lost()
+            return
+        units = self.demuxer.feed(item.payload)
+        if item.marker:
+            units += self.demuxer.flush()
+        for unit in units:
+            if unit.is_video:
+                self.video_frames += 1
+                if self.first_frame_at is None:
+                    self.first_frame_at = now
+                self.live.push(unit)
+            else:
+                self.audio_units += 1
+            for consumer in self.consumers:
+                consumer(unit)
+
+    # -- state -------------------------------------------------------------------------------------
+    @property
+    def lost_packets(self) -> int:
+        return self.jitter.lost if self.jitter is not None else 0
+
+    def no_media_reason(self, media_address: str) -> str:
+        """Why nothing playable arrived, in words an operator can act on."""
+        spec = self.spec
+        if self.error:
+            return self.error
+        if self.packets == 0:
+            if spec.transport == "tcp-passive":
+                return (f"the device never connected to {media_address} (TCP passive): check that the SDP address "
+                        "is reachable from the device (NAT, LAN vs public address) and that the port is open")
+            if spec.transport == "tcp-active":
+                return "no data on the TCP connection to the device"
+            return (f"no RTP packet reached {media_address}: check that the SDP address is reachable from the "
+                    "device (NAT, LAN vs public address) and that the UDP port is open in any firewall")
+        if spec.ssrc is not None and self.ssrc_mismatch == self.packets - self.bad_packets and spec.ssrc_strict:
+            return (f"SSRC mismatch: the device sends SSRC {self.ssrc_seen} but {spec.ssrc} was offered "
+                    "(relax the SSRC check for this device)")
+        if self.bad_packets == self.packets:
+            return f"{self.packets} packets arrived but none was RTP"
+        if self.video_frames == 0:
+            pts = ",".join(str(p) for p in sorted(self.payload_types))
+            return (f"RTP arrived (payload type {pts}) but carried no MPEG-PS video the demuxer could read "
+                    f"({self.demuxer.resyncs} resyncs)")
+        if self.live.init is None:
+            return f"{self.video_frames} video frames arrived but none was a key frame with parameter sets"
+        return "the stream stopped sending media"
+
+    def stats(self) -> dict:
+        track = self.live.track
+        return {
+            "stream_id": self.spec.stream_id, "transport": self.spec.transport, "ssrc": self.spec.ssrc,
+            "ssrc_strict": self.spec.ssrc_strict, "ssrc_seen": self.ssrc_seen, "ssrc_mismatch": self.ssrc_mismatch,
+            "packets": self.packets, "bytes": self.bytes, "bad_packets": self.bad_packets,
+            "lost_packets": self.lost_packets, "video_frames": self.video_frames, "audio_units": self.audio_units,
+            "keyframes": self.live.keyframes, "codec": track.codec if track else None,
+            "codec_string": track.codec_string if track else None,
+            "width": track.width if track else None, "height": track.height if track else None,
+            "viewers": self.live.viewers, "connected": self.connected, "error": self.error,
+            "created_at": self.created_at, "first_packet_at": self.first_packet_at,
+            "last_packet_at": self.last_packet_at, "first_frame_at": self.first_frame_at,
+            "last_viewer_left_at": self.last_viewer_left_at,
+        }
+
+    def close(self) -> None:
+        self.closed = True
+        self.live.close()

@@ -1,0 +1,376 @@
+"""Live streams from devices: INVITE, ACK, BYE, and the supervision that ends them.
+
+A live stream is shared by everyone watching one channel. The first viewer starts it: the
+least loaded media node opens a port, the device is INVITEd with the GB SDP (y= SSRC, PS over
+RTP, UDP or TCP), its 200 is ACKed and its answer (SSRC, TCP address) passed to the node. A
+supervisor reads the nodes' counters once a second and ends a stream (BYE) when:
+
+- the device accepted but no video arrived within `media.no_media_timeout_s` — the reason the
+  node found (no packets at all, SSRC mismatch, not PS, ...) goes into the event, because
+  "timeout" alone is what operators of other platforms are left with;
+- the device stopped sending for that long;
+- nobody has watched for `media.linger_s`.
+
+A device's own BYE ends the stream too. Every start and end is an event on the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from camgrid.bus import Event, EventBus
+from camgrid.config import Settings
+from camgrid.gb28181.sdp import MediaDescription, SdpError, SessionDescription, build_sdp, make_ssrc, parse_sdp
+from camgrid.gb28181.sip.dialog import Dialog, DialogError, DialogTable
+from camgrid.gb28181.sip.message import SipMessage
+from camgrid.gb28181.sip.stack import SipStack, TransactionTimeout, TransportUnavailable
+from camgrid.gb28181.sip.transport import Peer
+from camgrid.media.client import NodeClient, NodeError
+from camgrid.signaling.errors import CommandError
+from camgrid.signaling.registrations import RegistrationTable
+
+log = logging.getLogger(__name__)
+
+SUPERVISE_INTERVAL_S = 1.0
+RTPMAP = {96: "PS/90000", 97: "MPEG4/90000", 98: "H264/90000", 99: "H265/90000"}
+
+
+@dataclass
+class MediaSession:
+    session_id: str
+    device_id: str
+    channel_id: str
+    node: NodeClient
+    transport: str
+    ssrc: str
+    peer: Peer
+    created_at: float = field(default_factory=time.monotonic)
+    state: str = "inviting"  # inviting | waiting_media | playing | ended
+    dialog: Dialog | None = None
+    ack: SipMessage | None = None
+    answered_at: float | None = None
+    media_address: str = ""
+    end_reason: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    first_frame: asyncio.Event = field(default_factory=asyncio.Event)
+    reported_at: float = field(default_factory=time.monotonic)  # last time its node reported on it
+
+    def describe(self) -> dict[str, Any]:
+        s = self.stats
+        return {
+            "session_id": self.session_id, "device_id": self.device_id, "channel_id": self.channel_id,
+            "state": self.state, "transport": self.transport, "ssrc": self.ssrc, "media_address": self.media_address,
+            "node": self.node.url, "end_reason": self.end_reason, "codec": s.get("codec"),
+            "codec_string": s.get("codec_string"), "width": s.get("width"), "height": s.get("height"),
+            "viewers": s.get("viewers", 0), "packets": s.get("packets", 0), "lost_packets": s.get("lost_packets", 0),
+            "video_frames": s.get("video_frames", 0),
+        }
+
+
+class MediaSessions:
+    def __init__(self, settings: Settings, stack: SipStack, registrations: RegistrationTable, bus: EventBus,
+                 nodes: list[NodeClient]) -> None:
+        self.settings = settings
+        self.media = settings.media
+        self.stack = stack
+        self.registrations = registrations
+        self.bus = bus
+        self.nodes = nodes
+        self.dialogs = DialogTable()
+        self._by_dialog: dict[tuple[str, str, str], MediaSession] = {}
+        self.sessions: dict[str, MediaSession] = {}
+        self._live: dict[tuple[str, str], MediaSession] = {}  # (device, channel) → its shared live stream
+        self._starting: dict[tuple[str, str], asyncio.Future] = {}
+        self._ssrc_seq = itertools.count(1)
+        self._supervisor: asyncio.Task | None = None
+        self.ended_total: dict[str, int] = {}
+        stack.on_response = self._on_stray_response
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise_loop())
+
+    async def stop(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        await asyncio.gather(*(self.end(s, "the platform is stopping") for s in list(self.sessions.values())),
+                             return_exceptions=True)
+
+    # -- starting ---------------------------------------------------------------------------------
+    async def live(self, device_id: str, channel_id: str, *, transport: str | None = None) -> MediaSession:
+        """The running live stream of a channel, started if there is none."""
+        key = (device_id, channel_id)
+        session = self._live.get(key)
+        if session is not None and session.state != "ended":
+            return session
+        pending = self._starting.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._starting[key] = future
+        try:
+            session = await self._invite(device_id, channel_id, transport or self.media.transport)
+            self._live[key] = session
+            future.set_result(session)
+            return session
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters get it through shield
+            raise
+        finally:
+            self._starting.pop(key, None)
+
+    async def _pick_node(self) -> NodeClient:
+        if not self.nodes:
+            raise CommandError(503, "no media node is configured (media.embedded is off and media.nodes is empty)")
+        loads = await asyncio.gather(*(n.load() for n in self.nodes), return_exceptions=True)
+        usable = [(load["streams"], load["viewers"], i) for i, load in enumerate(loads) if isinstance(load, dict)]
+        if not usable:
+            raise CommandError(503, f"no media node answers: {loads[0]}")
+        return self.nodes[min(usable)[2]]
+
+    def _media_host(self, node: NodeClient, offered: dict[str, Any], peer: Peer) -> str:
+        return offered.get("host") or self.media.advertised_host or self.stack.local_host(peer)
+
+    async def _invite(self, device_id: str, channel_id: str, transport: str) -> MediaSession:
+        peer = self.registrations.peer_of(device_id)
+        if peer is None:
+            raise CommandError(409, f"device {device_id} is not registered (offline); its video cannot be requested")
+        node = await self._pick_node()
+        ssrc = make_ssrc(False, self.settings.sip.realm, next(self._ssrc_seq))
+        session = MediaSession(uuid.uuid4().hex[:16], device_id, channel_id, node, transport, ssrc, peer)
+        try:
+            offered = await node.open_stream(session.session_id, transport=transport, ssrc=int(ssrc),
+                                             ssrc_strict=self.media.ssrc_strict)
+        except NodeError as exc:
+            raise CommandError(exc.status if exc.status in (409, 503) else 502, str(exc)) from None
+        self.sessions[session.session_id] = session
+        media_host = self._media_host(node, offered, peer)
+        session.media_address = f"{media_host}:{offered['port']}"
+        invite = self._build_invite(session, media_host, offered["port"])
+        try:
+            response = await self.stack.request(invite, peer, timeout=self.media.invite_timeout_s)
+        except (TransactionTimeout, TransportUnavailable) as exc:
+            reason = (f"device {device_id} did not answer the INVITE within {self.media.invite_timeout_s:.0f} s"
+                      if isinstance(exc, TransactionTimeout) else f"device {device_id} cannot be reached: {exc}")
+            await self._fail(session, reason, 504)
+        status = response.status or 0
+        if status >= 300:
+            await self._fail(session, f"device {device_id} refused the stream: {status} {response.reason}", 502)
+        try:
+            self._confirm(session, invite, response)
+            answer = parse_sdp(response.body)
+        except (DialogError, SdpError) as exc:
+            await self._fail(session, f"device {device_id} answered the INVITE with something unusable: {exc}", 502, bye=True)
+        await self._pass_answer(session, answer)
+        session.state = "waiting_media"
+        session.answered_at = time.monotonic()
+        self.bus.publish(Event("media.stream_started", channel_id, {
+            "device_id": device_id, "session_id": session.session_id, "transport": transport,
+            "media_address": session.media_address, "ssrc": ssrc}))
+        return session
+
+    def _build_invite(self, session: MediaSession, media_host: str, port: int) -> SipMessage:
+        sip = self.settings.sip
+        peer = session.peer
+        tcp = session.transport != "udp"
+        m = MediaDescription(media="video", port=port if session.transport != "tcp-active" else 9,
+                             proto="TCP/RTP/AVP" if tcp else "RTP/AVP", formats=[str(pt) for pt in RTPMAP],
+                             rtpmap=dict(RTPMAP), attributes=[("recvonly", None)])
+        if tcp:
+            m.attributes += [("setup", "passive" if session.transport == "tcp-passive" else "active"),
+                             ("connection", "new")]
+        sdp = SessionDescription(origin_user=sip.id, origin_address=media_host, session_name="Play",
+                                 connection_address=media_host, media=[m], ssrc=session.ssrc)
+        local_host, local_port = self.stack.local_host(peer), self.stack.local_port(peer)
+        return self.stack.new_request(
+            "INVITE", f"sip:{session.channel_id}@{peer.host}:{peer.port}", from_uri=f"sip:{sip.id}@{sip.realm}",
+            to_uri=f"sip:{session.channel_id}@{sip.realm}", peer=peer,
+            contact=f"<sip:{sip.id}@{local_host}:{local_port}>",
+            headers=[("Subject", f"{session.channel_id}:{session.ssrc},{sip.id}:0")],
+            body=build_sdp(sdp), content_type="APPLICATION/SDP",
+        )
+
+    def _confirm(self, session: MediaSession, invite: SipMessage, response: SipMessage) -> None:
+        """Make the dialog from the 2xx and ACK it (the ACK for a 2xx is ours to send, RFC 3261 13.2.2.4)."""
+        if not response.get("Contact"):
+            # Some devices leave Contact out of their 200; requests in the dialog then go where the INVITE went.
+            response.set("Contact", f"<{invite.uri}>")
+        dialog = Dialog.from_uac(invite, response)
+        session.dialog = self.dialogs.add(dialog)
+        self._by_dialog[dialog.key] = session
+        peer = session.peer
+        session.ack = dialog.request("ACK", via_host=self.stack.local_host(peer), via_port=self.stack.local_port(peer),
+                                     transport="TCP" if peer.transport == "tcp" else "UDP")
+        self.stack.send(session.ack, peer)
+
+    async def _pass_answer(self, session: MediaSession, answer: SessionDescription) -> None:
+        ssrc = int(answer.ssrc) if answer.ssrc and answer.ssrc.isdigit() else None
+        host = port = None
+        if session.transport == "tcp-active":
+            host = answer.media_address
+            port = answer.media[0].port if answer.media else None
+        try:
+            await session.node.answer(session.session_id, ssrc=ssrc, host=host, port=port)
+        except NodeError as exc:
+            await self._fail(session, str(exc), 502, bye=True)
+
+    async def _fail(self, session: MediaSession, reason: str, status: int, *, bye: bool = False) -> None:
+        await self.end(session, reason, send_bye=bye)
+        raise CommandError(status, reason)
+
+    # -- waiting for video ------------------------------------------------------------------------
+    async def wait_first_frame(self, session: MediaSession, timeout_s: float) -> bool:
+        """True once the node has a key frame to show; False if the stream ended or time ran out."""
+        # Asks the node itself every 50 ms rather than waiting for the once-a-second supervision
+        # round: this wait is on the path of a viewer's time to first frame.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while session.state == "waiting_media" and loop.time() < deadline:
+            try:
+                stats = await session.node.stream(session.session_id)
+            except NodeError:
+                stats = None
+            if stats and stats.get("codec") and stats.get("first_frame_at") is not None:
+                session.stats = stats
+                self._playing(session, stats)
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(session.first_frame.wait(), 0.05)
+        return session.state == "playing"
+
+    # -- ending -----------------------------------------------------------------------------------
+    async def end(self, session: MediaSession, reason: str, *, send_bye: bool = True) -> None:
+        if session.state == "ended":
+            return
+        session.state = "ended"
+        session.end_reason = reason
+        session.first_frame.set()  # wake waiters; they look at state
+        self.sessions.pop(session.session_id, None)
+        key = (session.device_id, session.channel_id)
+        if self._live.get(key) is session:
+            del self._live[key]
+        dialog = session.dialog
+        if dialog is not None:
+            self.dialogs.remove(dialog)
+            self._by_dialog.pop(dialog.key, None)
+            if send_bye and dialog.state != "terminated":
+                await self._send_bye(session, dialog)
+        with contextlib.suppress(NodeError):
+            final = await session.node.close_stream(session.session_id)
+            if final:
+                session.stats = final
+        kind = reason.split(":")[0][:60]
+        self.ended_total[kind] = self.ended_total.get(kind, 0) + 1
+        log.info("stream %s of %s ended: %s", session.session_id, session.channel_id, reason)
+        self.bus.publish(Event("media.stream_ended", session.channel_id, {
+            "device_id": session.device_id, "session_id": session.session_id, "reason": reason,
+            "packets": session.stats.get("packets", 0), "video_frames": session.stats.get("video_frames", 0),
+            "lost_packets": session.stats.get("lost_packets", 0)}))
+
+    async def _send_bye(self, session: MediaSession, dialog: Dialog) -> None:
+        peer = self.registrations.peer_of(session.device_id) or session.peer
+        bye = dialog.request("BYE", via_host=self.stack.local_host(peer), via_port=self.stack.local_port(peer),
+                             transport="TCP" if peer.transport == "tcp" else "UDP")
+        with contextlib.suppress(TransactionTimeout, TransportUnavailable):
+            await self.stack.request(bye, peer, timeout=5.0)
+
+    # -- requests and responses from devices ------------------------------------------------------
+    def on_request(self, req: SipMessage, peer: Peer) -> bool:
+        """BYE/INFO inside one of our media dialogs; False when the request is not ours."""
+        dialog = self.dialogs.for_request(req)
+        session = self._by_dialog.get(dialog.key) if dialog else None
+        if session is None:
+            return False
+        try:
+            dialog.receive_request(req)
+        except DialogError as exc:
+            self.stack.respond(req, peer, exc.status, str(exc))
+            return True
+        self.stack.respond(req, peer, 200)
+        if req.method == "BYE":
+            asyncio.get_running_loop().create_task(self.end(session, "the device ended the stream (BYE)", send_bye=False))
+        return True
+
+    def _on_stray_response(self, response: SipMessage, peer: Peer) -> None:
+        # A retransmitted 2xx to our INVITE: the ACK was lost, send it again.
+        if (response.status or 0) // 100 == 2 and response.cseq[1] == "INVITE":
+            dialog = self.dialogs.for_response(response)
+            session = self._by_dialog.get(dialog.key) if dialog else None
+            if session is not None and session.ack is not None:
+                self.stack.send(session.ack, peer)
+
+    # -- supervision ------------------------------------------------------------------------------
+    async def _supervise_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SUPERVISE_INTERVAL_S)
+            try:
+                await self.supervise()
+            except Exception:  # one bad round must not end supervision
+                log.exception("media supervision failed")
+
+    async def supervise(self) -> None:
+        by_node: dict[int, list[MediaSession]] = {}
+        for session in list(self.sessions.values()):
+            if session.state in ("waiting_media", "playing"):
+                by_node.setdefault(id(session.node), []).append(session)
+        for sessions in by_node.values():
+            node = sessions[0].node
+            try:
+                report = await node.streams()
+            except NodeError as exc:
+                log.warning("%s", exc)
+                for session in sessions:
+                    if time.monotonic() - session.reported_at > self.media.no_media_timeout_s:
+                        await self.end(session, f"media node unreachable: {exc}")
+                continue
+            now = report["now"]
+            stats = {s["stream_id"]: s for s in report["streams"]}
+            for session in sessions:
+                current = stats.get(session.session_id)
+                if current is None:
+                    await self.end(session, f"media node {node.url} no longer has the stream (restarted?)")
+                    continue
+                session.stats = current
+                session.reported_at = time.monotonic()
+                await self._judge(session, current, now)
+
+    async def _judge(self, session: MediaSession, s: dict[str, Any], now: float) -> None:
+        timeout = self.media.no_media_timeout_s
+        if session.state == "waiting_media":
+            if s.get("codec") and s.get("first_frame_at") is not None:
+                self._playing(session, s)
+            elif now - s["created_at"] > timeout:
+                await self.end(session, f"no video within {timeout:.0f} s: {s.get('diagnosis') or 'unknown cause'}")
+                return
+        if session.state == "playing":
+            last = s.get("last_packet_at")
+            if last is not None and now - last > timeout:
+                await self.end(session, f"no media: the device stopped sending for {now - last:.0f} s")
+                return
+        if s.get("viewers", 0) == 0:
+            idle_since = s.get("last_viewer_left_at") or s["created_at"]
+            if now - idle_since > self.media.linger_s:
+                await self.end(session, f"no viewers for {self.media.linger_s:.0f} s")
+
+    def _playing(self, session: MediaSession, s: dict[str, Any]) -> None:
+        if session.state != "waiting_media":
+            return
+        session.state = "playing"
+        session.first_frame.set()
+        self.bus.publish(Event("media.first_frame", session.channel_id, {
+            "session_id": session.session_id, "codec": s["codec"], "width": s["width"], "height": s["height"],
+            "after_s": round(s["first_frame_at"] - s["created_at"], 3)}))
+
+    def collect(self) -> dict[str, Any]:
+        return {"media_sessions": len(self.sessions),
+                "media_sessions_playing": sum(1 for s in self.sessions.values() if s.state == "playing")}

@@ -1,0 +1,194 @@
+"""The camera side of a media session in the simulator: INVITE → 200 with SDP → ACK → PS/RTP → BYE.
+
+A simulated channel answers an INVITE the way cameras do: 200 with `a=sendonly`, its own
+y= SSRC (the offered one, or another when the `ssrc_mode` fault says so), f= with the video
+format, and for TCP the opposite a=setup role. Media starts at the ACK and stops at a BYE from
+the platform. Fault modes reproduce what breaks streams in the field: a device that accepts
+and never sends (`silent`), one that refuses (`refuse`), one that answers with a different
+SSRC (`other-ssrc`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from camgrid.gb28181.sdp import MediaDescription, SdpError, SessionDescription, build_sdp, parse_sdp
+from camgrid.gb28181.sip.dialog import Dialog, DialogError
+from camgrid.gb28181.sip.headers import new_tag
+from camgrid.gb28181.sip.message import SipMessage
+from camgrid.gb28181.sip.stack import SipStack, TransactionTimeout, TransportUnavailable
+from camgrid.gb28181.sip.transport import Peer
+from camgrid.sim.video import Footage, FootageError, PsRtpSender, load_footage, mode_for_offer, synthetic_footage
+
+log = logging.getLogger(__name__)
+
+MEDIA_MODES = ("normal", "silent", "refuse", "other-ssrc")
+
+
+@dataclass
+class SimMediaOptions:
+    stream_file: Path | None = None  # footage to send; None: a generated test pattern
+    codec: str = "h264"
+    gop_s: float = 1.0
+    max_seconds: float | None = 60.0  # footage longer than this is cut (memory: frames are kept encoded)
+    cache_dir: Path | None = None
+    mode: str = "normal"  # one of MEDIA_MODES
+    bind_host: str = "0.0.0.0"
+
+
+@dataclass
+class _Call:
+    channel_id: str
+    sender: PsRtpSender | None
+    dialog: Dialog
+    stack: SipStack
+    peer: Peer
+    started: bool = False
+
+
+class SimMedia:
+    """Media sessions of all simulated channels of one simulator."""
+
+    def __init__(self, opts: SimMediaOptions, on_event=None) -> None:  # noqa: ANN001
+        if opts.mode not in MEDIA_MODES:
+            raise ValueError(f"media mode must be one of {', '.join(MEDIA_MODES)}")
+        self.opts = opts
+        self.on_event = on_event or (lambda line: None)
+        self.calls: dict[str, _Call] = {}  # Call-ID → call
+        self.invites = 0
+        self.byes = 0
+        self._footage: Footage | None = None
+        self._footage_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
+
+    def use_footage(self, footage: Footage) -> None:
+        """Send this already-encoded footage (tests share one across simulators)."""
+        self._footage = footage
+
+    async def footage(self) -> Footage:
+        """The footage every channel sends (encoded once, on first use, off the event loop)."""
+        async with self._footage_lock:
+            if self._footage is None:
+                o = self.opts
+                if o.stream_file is not None:
+                    self._footage = await asyncio.to_thread(load_footage, o.stream_file, codec=o.codec, gop_s=o.gop_s,
+                                                            max_seconds=o.max_seconds, cache_dir=o.cache_dir)
+                else:
+                    self._footage = await asyncio.to_thread(synthetic_footage, o.codec, 320, 240, 25, 4, o.gop_s)
+            return self._footage
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for call in list(self.calls.values()):
+            if call.sender is not None:
+                await call.sender.stop()
+        self.calls.clear()
+
+    def _spawn(self, coro) -> None:  # noqa: ANN001
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- requests from the platform --------------------------------------------------------------
+    def handle(self, req: SipMessage, peer: Peer, stack: SipStack, channel_id: str, device_uri_host: str) -> None:
+        if req.method == "INVITE":
+            self.invites += 1
+            self._spawn(self._answer_invite(req, peer, stack, channel_id, device_uri_host))
+        elif req.method == "ACK":
+            call = self.calls.get(req.call_id)
+            if call is not None and call.sender is not None and not call.started:
+                call.started = True
+                self._spawn(call.sender.start())
+        elif req.method == "BYE":
+            self.byes += 1
+            call = self.calls.pop(req.call_id, None)
+            stack.respond(req, peer, 200 if call is not None else 481)
+            if call is not None and call.sender is not None:
+                self._spawn(call.sender.stop())
+                self.on_event(f"media stopped on {channel_id} (BYE)")
+        elif req.method == "INFO":
+            stack.respond(req, peer, 200 if req.call_id in self.calls else 481)
+
+    async def _answer_invite(self, req: SipMessage, peer: Peer, stack: SipStack, channel_id: str, host: str) -> None:
+        if self.opts.mode == "refuse":
+            stack.respond(req, peer, 488, "Not Acceptable Here")
+            return
+        try:
+            offer = parse_sdp(req.body)
+            media = offer.media[0]
+            dest = offer.media_address
+            ssrc = int(offer.ssrc) if offer.ssrc and offer.ssrc.isdigit() else 0
+        except (SdpError, IndexError) as exc:
+            stack.respond(req, peer, 400, f"Bad SDP: {exc}"[:80])
+            return
+        if self.opts.mode == "other-ssrc":
+            ssrc = (ssrc + 1) % 10**10
+        try:
+            footage = await self.footage()
+        except FootageError as exc:
+            stack.respond(req, peer, 500, f"No video: {exc}"[:80])
+            return
+        mode = mode_for_offer(media.is_tcp, media.setup)
+        sender = None
+        port = 0
+        if self.opts.mode != "silent":
+            sender = PsRtpSender(footage, ssrc & 0xFFFFFFFF, mode=mode, host=None if mode == "tcp-listen" else dest,
+                                 port=None if mode == "tcp-listen" else media.port)
+            if mode == "tcp-listen":
+                port = await sender.listen(self.opts.bind_host)
+        local_ip = _local_ip_towards(dest or peer.host)
+        answer_media = MediaDescription(media="video", port=port or (media.port if mode == "udp" else 9),
+                                        proto=media.proto, formats=["96"], rtpmap={96: "PS/90000"},
+                                        attributes=[("sendonly", None)])
+        if media.is_tcp:
+            answer_media.attributes += [("setup", "passive" if mode == "tcp-listen" else "active"), ("connection", "new")]
+        answer = SessionDescription(origin_user=channel_id, origin_address=local_ip, session_name=offer.session_name,
+                                    connection_address=local_ip, media=[answer_media], ssrc=f"{ssrc:010d}",
+                                    f_field=_f_field(footage))
+        tag = new_tag()
+        try:
+            dialog = Dialog.from_uas(req, tag)
+        except DialogError as exc:
+            stack.respond(req, peer, exc.status, str(exc)[:80])
+            return
+        self.calls[req.call_id] = _Call(channel_id, sender, dialog, stack, peer)
+        stack.respond(req, peer, 200, headers=[("Contact", f"<sip:{channel_id}@{host}>"), ("Content-Type", "APPLICATION/SDP")],
+                      body=build_sdp(answer), to_tag=tag)
+        self.on_event(f"media offered on {channel_id}: {mode} to {dest}:{media.port}, SSRC {ssrc:010d}")
+
+
+    async def hang_up_all(self) -> None:
+        """The cameras end every call themselves (BYE), as one does when it reboots or its stream fails."""
+        for call_id, call in list(self.calls.items()):
+            self.calls.pop(call_id, None)
+            if call.sender is not None:
+                await call.sender.stop()
+            stack, peer = call.stack, call.peer
+            bye = call.dialog.request("BYE", via_host=stack.local_host(peer), via_port=stack.local_port(peer),
+                                      transport="TCP" if peer.transport == "tcp" else "UDP")
+            with contextlib.suppress(TransactionTimeout, TransportUnavailable):
+                await stack.request(bye, peer, timeout=5.0)
+
+
+def _f_field(footage: Footage) -> str:
+    """GB/T 28181 Annex F media format: v/codec/resolution/frame rate/rate control/kbit/s, then audio
+    (left empty). Codec 2 is H.264; 5 is what 2022-edition devices send for H.265. Resolution
+    codes: 1 QCIF, 2 CIF, 3 4CIF, 4 D1, 5 720P, 6 1080P."""
+    codec = 2 if footage.codec == "h264" else 5
+    h = footage.height
+    resolution = 6 if h >= 1080 else 5 if h >= 720 else 4 if h >= 480 else 2 if h >= 240 else 1
+    return f"v/{codec}/{resolution}/{round(footage.fps)}/1/2048a///"
+
+
+def _local_ip_towards(remote: str) -> str:
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((remote, 9))
+        return s.getsockname()[0]
+    return "127.0.0.1"

@@ -1,0 +1,195 @@
+"""Live streams end to end on loopback: platform (signaling + an inline media node) and a
+simulated camera sending real H.264 as PS over RTP; the viewer's fMP4 is decoded with PyAV."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+
+import av
+import pytest
+import websockets
+
+from camgrid.app import Platform
+from camgrid.signaling.errors import CommandError
+from camgrid.sim.media import SimMediaOptions
+from camgrid.sim.video import synthetic_footage
+from tests.signaling.conftest import make_settings, provision, sim_for, wait_for
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    """Media sessions do not touch the database beyond registration: SQLite only (the store is tested on both elsewhere)."""
+    return f"sqlite:///{tmp_path / 'camgrid.db'}"
+
+
+@pytest.fixture(scope="module")
+def footage():
+    return synthetic_footage("h264", 320, 240, 25, 3, gop_s=1.0)
+
+
+async def _platform(tmp_path, db_url, specs, **media):
+    provision(db_url, specs)
+    settings = make_settings(tmp_path, db_url, media=media, catalog={"query_on_register": False})
+    platform = Platform(settings, announce=lambda text: None)
+    await platform.start()
+    return platform
+
+
+async def _camera(platform, specs, footage, mode="normal"):
+    sim = sim_for(platform, specs, media=SimMediaOptions(mode=mode, bind_host="127.0.0.1"))
+    sim.media.use_footage(footage)
+    await sim.start()
+    assert await sim.wait_registered(10)
+    return sim
+
+
+async def watch(ws_url, seconds):
+    """Collect what a viewer receives for `seconds`; returns (init messages, fMP4 bytes, time to first fragment)."""
+    inits, data, first = [], [], None
+    started = time.monotonic()
+    async with websockets.connect(ws_url, max_size=None) as ws:
+        end = started + seconds
+        while time.monotonic() < end:
+            try:
+                msg = await asyncio.wait_for(ws.recv(), end - time.monotonic())
+            except asyncio.TimeoutError:
+                break
+            if isinstance(msg, str):
+                inits.append(json.loads(msg))
+            else:
+                if first is None and inits and len(data) >= 1:
+                    first = time.monotonic() - started
+                data.append(msg)
+    return inits, b"".join(data), first
+
+
+def decode(fmp4: bytes):
+    frames = []
+    with av.open(io.BytesIO(fmp4)) as container:
+        for frame in container.decode(video=0):
+            frames.append((frame.width, frame.height, frame.pts))
+    return frames
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp-passive", "tcp-active"])
+async def test_live_video_reaches_a_viewer_and_decodes(tmp_path, db_url, specs, footage, transport):
+    platform = await _platform(tmp_path, db_url, specs[:1], transport=transport)
+    sim = await _camera(platform, specs[:1], footage)
+    try:
+        device, channel = specs[0].id, specs[0].channels[0].id
+        t0 = time.monotonic()
+        session = await platform.media.live(device, channel)
+        assert await platform.media.wait_first_frame(session, 10), session.end_reason
+        ws_url = session.node.live_url(session.session_id, "tester", 30)
+        inits, data, _ = await watch(ws_url, 1.5)
+        assert inits and inits[0]["codec"] == "h264" and (inits[0]["width"], inits[0]["height"]) == (320, 240)
+        assert inits[0]["codec_string"].startswith("avc1.")
+        frames = decode(data)
+        assert len(frames) >= 20, f"{len(frames)} frames in 1.5 s at 25 fps"
+        assert {(w, h) for w, h, _ in frames} == {(320, 240)}
+        assert time.monotonic() - t0 < 10
+        # A second viewer joins the same stream; the device was INVITEd once.
+        again = await platform.media.live(device, channel)
+        assert again is session and sim.media.invites == 1
+    finally:
+        await platform.stop()  # first: it hangs up
+        byes = sim.media.byes
+        await sim.stop()
+    assert byes == 1
+
+
+async def test_a_silent_device_is_hung_up_with_the_reason(tmp_path, db_url, specs, footage):
+    platform = await _platform(tmp_path, db_url, specs[:1], no_media_timeout_s=1.0)
+    sim = await _camera(platform, specs[:1], footage, mode="silent")
+    ended = []
+    platform.bus.subscribe("media.stream_ended", lambda e: ended.append(e))
+    try:
+        session = await platform.media.live(specs[0].id, specs[0].channels[0].id)
+        assert not await platform.media.wait_first_frame(session, 5)
+        assert session.state == "ended"
+        assert "no RTP packet reached 127.0.0.1:" in session.end_reason
+        await wait_for(lambda: ended and sim.media.byes == 1)
+        assert "no video within 1 s" in ended[0].data["reason"]
+    finally:
+        await sim.stop()
+        await platform.stop()
+
+
+async def test_a_refusing_device_gives_a_502_with_its_answer(tmp_path, db_url, specs, footage):
+    platform = await _platform(tmp_path, db_url, specs[:1])
+    sim = await _camera(platform, specs[:1], footage, mode="refuse")
+    try:
+        with pytest.raises(CommandError) as err:
+            await platform.media.live(specs[0].id, specs[0].channels[0].id)
+        assert err.value.status == 502 and "488" in err.value.message
+        assert platform.media.sessions == {}
+    finally:
+        await sim.stop()
+        await platform.stop()
+
+
+@pytest.mark.parametrize("strict", [False, True])
+async def test_a_device_answering_with_another_ssrc(tmp_path, db_url, specs, footage, strict):
+    platform = await _platform(tmp_path, db_url, specs[:1], ssrc_strict=strict, no_media_timeout_s=1.5)
+    sim = await _camera(platform, specs[:1], footage, mode="other-ssrc")
+    try:
+        session = await platform.media.live(specs[0].id, specs[0].channels[0].id)
+        playing = await platform.media.wait_first_frame(session, 6)
+        if strict:
+            assert not playing and "SSRC mismatch" in session.end_reason
+        else:
+            assert playing, session.end_reason  # relaxed: the SSRC of the device's answer is followed
+    finally:
+        await sim.stop()
+        await platform.stop()
+
+
+async def test_a_stream_without_viewers_ends_after_the_linger_time(tmp_path, db_url, specs, footage):
+    platform = await _platform(tmp_path, db_url, specs[:1], linger_s=1.0)
+    sim = await _camera(platform, specs[:1], footage)
+    try:
+        session = await platform.media.live(specs[0].id, specs[0].channels[0].id)
+        assert await platform.media.wait_first_frame(session, 10)
+        await watch(session.node.live_url(session.session_id, "tester", 30), 0.5)
+        await wait_for(lambda: session.state == "ended", timeout=8)
+        assert session.end_reason == "no viewers for 1 s"
+        await wait_for(lambda: sim.media.byes == 1 and not sim.media.calls)
+    finally:
+        await sim.stop()
+        await platform.stop()
+
+
+async def test_a_bye_from_the_device_ends_the_stream(tmp_path, db_url, specs, footage):
+    platform = await _platform(tmp_path, db_url, specs[:1])
+    sim = await _camera(platform, specs[:1], footage)
+    try:
+        session = await platform.media.live(specs[0].id, specs[0].channels[0].id)
+        assert await platform.media.wait_first_frame(session, 10)
+        await sim.media.hang_up_all()
+        await wait_for(lambda: session.state == "ended")
+        assert session.end_reason == "the device ended the stream (BYE)"
+        await wait_for(lambda: platform.media_node.node.streams == {})
+    finally:
+        await sim.stop()
+        await platform.stop()
+
+
+async def test_a_viewer_token_is_checked(tmp_path, db_url, specs, footage):
+    platform = await _platform(tmp_path, db_url, specs[:1])
+    sim = await _camera(platform, specs[:1], footage)
+    try:
+        session = await platform.media.live(specs[0].id, specs[0].channels[0].id)
+        url = session.node.live_url(session.session_id, "tester", 30)
+        forged = url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")
+        other = url.replace(session.session_id, "0" * 16)
+        for bad in (forged, other):
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as err:
+                async with websockets.connect(bad) as ws:
+                    await ws.recv()
+            assert err.value.rcvd.code in (4401, 4404)
+    finally:
+        await sim.stop()
+        await platform.stop()
