@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from camgrid.sim.devices import generate  # noqa: E402
 
 PLATFORM_ID = "34020000002000000001"
-PASSWORD = "bench-password-42-x"
+PASSWORD = "ttff-Correct-Horse-42"
 DEFAULT_FOOTAGE = ROOT.parent / "shared" / "footage" / "road-car-detection.mp4"
 
 

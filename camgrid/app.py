@@ -17,6 +17,7 @@ from camgrid.media.client import NodeClient
 from camgrid.media.embedded import EmbeddedNode
 from camgrid.registry.health import HealthTracker
 from camgrid.signaling.media_sessions import MediaSessions
+from camgrid.signaling.recording_plans import RecordingPlans
 from camgrid.signaling.server import SignalingServer
 from camgrid.store.engine import open_store
 
@@ -51,6 +52,7 @@ class Platform:
         self.api = None
         self._http: AsgiServer | None = None
         self.media: MediaSessions | None = None
+        self.recording_plans: RecordingPlans | None = None
         self.media_node: EmbeddedNode | None = None
         self._node_clients: list[NodeClient] = []
         self.http_port: int | None = None
@@ -81,18 +83,21 @@ class Platform:
         s = self.settings
         nodes: list[NodeClient] = []
         if s.media.embedded != "off":
-            self.media_node = EmbeddedNode(s, s.media.embedded)
+            self.media_node = EmbeddedNode(s, s.media.embedded, engine=self.engine)
             nodes.append(await self.media_node.start())
         nodes += [NodeClient(ref.url, ref.secret) for ref in s.media.nodes]
         self._node_clients = nodes
         self.media = MediaSessions(s, self.signaling.stack, self.signaling.registrations, self.bus, nodes)
         self.signaling.media = self.media
         await self.media.start()
+        self.recording_plans = RecordingPlans(s, self.engine, self.media, self.bus, is_online=self.health.is_online)
+        await self.recording_plans.start()
 
     async def _start_http(self) -> None:
         s = self.settings
         ctx = ApiContext(engine=self.engine, settings=s, bus=self.bus, health=self.health,
-                         commands=self.signaling, metrics=self, media=self.media)
+                         commands=self.signaling, metrics=self, media=self.media,
+                         recording_plans=self.recording_plans)
         self.api = create_api(ctx)
         self._http = AsgiServer(self.api, s.http.host, s.http.port)
         await self._http.start()
@@ -114,6 +119,8 @@ class Platform:
     async def stop(self) -> None:
         if self._http is not None:
             await self._http.stop()
+        if self.recording_plans:
+            await self.recording_plans.stop()
         if self.media:
             await self.media.stop()
         for client in self._node_clients:

@@ -200,8 +200,11 @@ def media(
     data_dir: DataDir = Path("./data"),
     http_host: Annotated[Optional[str], typer.Option(help="Address of the node's API and live video.")] = None,
     http_port: Annotated[Optional[int], typer.Option(help="Port of the node's API and live video (0: any free port).")] = None,
-    node_id: Annotated[str, typer.Option(help="Name of this node in logs and load reports.")] = "media-1",
+    node_id: Annotated[str, typer.Option(help="Name of this node: unique and stable across restarts (its open recordings are recovered by it).")] = "media-1",
     secret_file: Annotated[Optional[Path], typer.Option(help="File holding the node's API secret (else $CAMGRID_MEDIA_SECRET).")] = None,
+    database_url: Annotated[Optional[str], typer.Option(help="The platform's database (for the recording index); default SQLite in the data dir.")] = None,
+    recordings_dir: Annotated[Optional[Path], typer.Option(help="Where recorded segments go; default <data-dir>/recordings.")] = None,
+    no_record: Annotated[bool, typer.Option("--no-record", help="Live video only: no database, no recording.")] = False,
     config: Annotated[Optional[Path], typer.Option(help="YAML configuration file (its media section applies).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -212,8 +215,8 @@ def media(
 
     _logging(verbose)
     try:
-        settings = load_settings(data_dir=data_dir, config_file=config,
-                                 overrides=_overrides(media={"http_port": http_port, "http_host": http_host}))
+        settings = load_settings(data_dir=data_dir, config_file=config, overrides=_overrides(
+            database_url, media={"http_port": http_port, "http_host": http_host, "recordings_dir": recordings_dir}))
     except Exception as exc:
         typer.echo(f"error: invalid configuration: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -223,8 +226,19 @@ def media(
                    f"${SECRET_ENV} (the platform lists the same secret under media.nodes)", err=True)
         raise typer.Exit(2)
 
+    engine = None
+    if not no_record:
+        from camgrid.store.engine import open_store
+
+        try:
+            engine = open_store(settings.database_url)
+        except Exception as exc:
+            typer.echo(f"error: cannot open the database for the recording index ({exc}); check --database-url, "
+                       "or run with --no-record", err=True)
+            raise typer.Exit(1) from None
+
     async def main() -> None:
-        node = MediaNode(settings.media, secret, node_id=node_id)
+        node = MediaNode(settings.media, secret, node_id=node_id, engine=engine, recordings_dir=settings.recordings_dir)
         try:
             await node.start()
         except OSError as exc:
@@ -238,6 +252,8 @@ def media(
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         await node.stop()
+        if engine is not None:
+            engine.dispose()
 
     run_async(main)
 

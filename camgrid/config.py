@@ -152,6 +152,10 @@ class MediaSettings(_Section):
     linger_s: float = Field(30.0, ge=0, description="A live stream ends (BYE) this long after its last viewer left.")
     jitter_latency_s: float = Field(0.2, gt=0, le=5, description="How long an out-of-order RTP packet is waited for before its gap counts as lost.")
     viewer_token_ttl_s: int = Field(60, ge=5, description="How long a viewer's live-video link stays valid for opening the stream.")
+    recordings_dir: Path | None = Field(None, description="Where recorded segments are written. Unset: <data_dir>/recordings.")
+    segment_s: float = Field(60.0, ge=2, le=3600, description="Length of a recorded segment file (cut at the next key frame).")
+    part_s: float = Field(1.0, ge=0.2, le=10, description="Recorded video is written and fsynced in parts this long; a crash loses at most the part being gathered.")
+    recording_retry_s: float = Field(10.0, gt=0, description="How soon a channel that should be recording is asked for video again after its stream ended.")
 
 
 class Settings(_Section):
@@ -162,6 +166,10 @@ class Settings(_Section):
     http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP API and console.")
     store: StoreSettings = Field(default_factory=StoreSettings, description="Database.")
     media: MediaSettings = Field(default_factory=MediaSettings, description="Media nodes: live video, RTP ingest.")
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.media.recordings_dir or self.data_dir / "recordings"
 
     @property
     def database_url(self) -> str:

@@ -64,6 +64,13 @@ class NodeClient:
     async def streams(self) -> dict[str, Any]:
         return await self._call("GET", "/node/v1/streams")
 
+    async def record(self, stream_id: str, *, channel_id: str, device_id: str) -> dict[str, Any]:
+        return await self._call("POST", f"/node/v1/streams/{stream_id}/record",
+                                json={"channel_id": channel_id, "device_id": device_id})
+
+    async def stop_record(self, stream_id: str) -> dict[str, Any]:
+        return await self._call("DELETE", f"/node/v1/streams/{stream_id}/record")
+
     async def stream(self, stream_id: str) -> dict[str, Any]:
         return await self._call("GET", f"/node/v1/streams/{stream_id}")
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
 import sys
 
-from camgrid.config import Settings
+from sqlalchemy import Engine
+
+from camgrid.config import ENV_PREFIX, Settings
 from camgrid.media.client import NodeClient
 from camgrid.media.node import MediaNode
 
@@ -28,9 +31,10 @@ START_TIMEOUT_S = 30.0
 
 
 class EmbeddedNode:
-    def __init__(self, settings: Settings, mode: str) -> None:
+    def __init__(self, settings: Settings, mode: str, *, engine: Engine | None = None) -> None:
         self.settings = settings
         self.mode = mode
+        self.engine = engine  # inline mode records through the platform's engine
         self.secret = secrets.token_urlsafe(32)
         self.node: MediaNode | None = None  # inline mode
         self.process: asyncio.subprocess.Process | None = None
@@ -41,7 +45,8 @@ class EmbeddedNode:
 
     async def start(self) -> NodeClient:
         if self.mode == "inline":
-            self.node = MediaNode(self.settings.media, self.secret, node_id="embedded")
+            self.node = MediaNode(self.settings.media, self.secret, node_id="embedded", engine=self.engine,
+                                  recordings_dir=self.settings.recordings_dir)
             await self.node.start()
             url = self.node.url
         else:
@@ -53,8 +58,12 @@ class EmbeddedNode:
     async def _spawn(self) -> str:
         s = self.settings
         args = [sys.executable, "-m", "camgrid", "media", "--data-dir", str(s.data_dir), "--node-id", "embedded",
+                "--database-url", s.database_url, "--recordings-dir", str(s.recordings_dir),
                 "--http-host", s.media.http_host, "--http-port", str(s.media.http_port)]
         env = dict(os.environ, **{SECRET_ENV: self.secret})
+        # The child reads the same media settings the platform was given (file, environment or flags).
+        for name, value in s.media.model_dump(mode="json", exclude={"nodes"}).items():
+            env[f"{ENV_PREFIX}MEDIA__{name.upper()}"] = json.dumps(value)
         self.process = await asyncio.create_subprocess_exec(*args, env=env, stdout=asyncio.subprocess.PIPE)
         try:
             while True:

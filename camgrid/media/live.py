@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from camgrid.media.fmp4 import FragmentWriter, Sample, init_segment
 from camgrid.media.h26x import H26xError, VideoTrack, track_from_frame
 from camgrid.media.ps import AccessUnit
+from camgrid.media.timeline import Timeline
 
-DEFAULT_FRAME_TICKS = 3600  # 25 fps at 90 kHz, until two frames give the real interval
-TS_MASK = (1 << 33) - 1  # PS/PES timestamps are 33 bits at 90 kHz
-MAX_JUMP = 10 * 90_000  # a step between frames larger than 10 s is a discontinuity, not elapsed time
 MAX_GOP_BYTES = 32 << 20  # a GOP longer than this is not cached (a viewer waits for the next key frame)
 
 
@@ -92,15 +90,16 @@ class LiveFeed:
         self._gop: list[Chunk] = []
         self._gop_bytes = 0
         self._viewers: set[Viewer] = set()
-        self._last_dts = 0
-        self._last_raw: int | None = None  # the device's last DTS, as sent
-        self._frame_ticks = DEFAULT_FRAME_TICKS
-        self.discontinuities = 0  # timestamp wraps are not counted; jumps and steps back are
+        self.timeline = Timeline()
         self.bad_frames = 0
         self.frames = 0
         self.keyframes = 0
         self.bad_parameter_sets = 0
         self.unplayable = 0  # frames before the first key frame with parameter sets
+
+    @property
+    def discontinuities(self) -> int:
+        return self.timeline.discontinuities
 
     @property
     def viewers(self) -> int:
@@ -115,9 +114,9 @@ class LiveFeed:
         if self.init is None:
             self.unplayable += 1
             return
-        dts, pts = self._timeline(unit)
+        dts, pts = self.timeline.place(unit.pts, unit.dts)
         try:
-            data = self._writer.fragment([Sample(unit.data, dts, pts, self._frame_ticks, unit.keyframe)])
+            data = self._writer.fragment([Sample(unit.data, dts, pts, self.timeline.frame_ticks, unit.keyframe)])
         except ValueError:  # e.g. a frame without a single NAL unit: drop it, keep the stream
             self.bad_frames += 1
             return
@@ -132,34 +131,6 @@ class LiveFeed:
             self._gop_bytes += len(data)
         for viewer in self._viewers:
             viewer.put(chunk)
-
-    def _timeline(self, unit: AccessUnit) -> tuple[int, int]:
-        """(dts, pts) on a timeline that only moves forward: PS timestamps wrap at 2^33 (every
-        26.5 h) and devices restart theirs; a viewer's player must never see time go back."""
-        raw = unit.dts if unit.dts is not None else unit.pts
-        if raw is None:
-            raw = ((self._last_raw or 0) + self._frame_ticks) & TS_MASK
-        composition = 0
-        if unit.pts is not None:
-            composition = (unit.pts - raw) & TS_MASK
-            if composition >= 1 << 32:
-                composition -= 1 << 33
-            if not -MAX_JUMP <= composition <= MAX_JUMP:
-                composition = 0
-        if self._last_raw is None:
-            dts = 0
-        else:
-            step = (raw - self._last_raw) & TS_MASK
-            if 0 < step <= MAX_JUMP:
-                if step < 90_000:
-                    self._frame_ticks = step
-            else:  # backwards, repeated, or a jump: a discontinuity, carried over at the frame rate
-                step = self._frame_ticks
-                self.discontinuities += 1
-            dts = self._last_dts + step
-        self._last_raw, self._last_dts = raw, dts
-        pts = dts + composition
-        return dts, max(pts, 0)
 
     def _maybe_new_track(self, unit: AccessUnit) -> None:
         try:

@@ -12,12 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine
 
 from camgrid.asgi import AsgiServer
 from camgrid.config import MediaSettings
 from camgrid.media.ingest import PortRange, StreamSocket
+from camgrid.media.recorder import Recorder
+from camgrid.media.recording_index import RecordingIndex
+from camgrid.media.recovery import recover_segments
 from camgrid.media.stream import MediaStream, StreamSpec
 
 log = logging.getLogger(__name__)
@@ -33,13 +41,25 @@ class UnknownStream(KeyError):
     pass
 
 
+class RecordingUnavailable(RuntimeError):
+    pass
+
+
 class MediaNode:
-    def __init__(self, settings: MediaSettings, secret: str, *, node_id: str = "local") -> None:
+    def __init__(self, settings: MediaSettings, secret: str, *, node_id: str = "local", engine: Engine | None = None,
+                 recordings_dir: Path | None = None) -> None:
         if len(secret) < 16:
             raise ValueError("the media node secret must be at least 16 characters")
         self.settings = settings
         self.secret = secret
         self.node_id = node_id
+        self.engine = engine  # None: this node does not record
+        self.recordings_dir = recordings_dir or settings.recordings_dir or Path("./data/recordings")
+        self.index: RecordingIndex | None = RecordingIndex(engine) if engine is not None else None
+        self.recorders: dict[str, Recorder] = {}  # stream id → its recorder
+        self.recovered: list[dict[str, Any]] | None = None
+        self._recovery: asyncio.Task | None = None
+        self._started_wall = time.time()
         self.ports = PortRange(*settings.rtp_ports)
         self.streams: dict[str, tuple[MediaStream, StreamSocket]] = {}
         self.closed_streams = 0
@@ -50,6 +70,10 @@ class MediaNode:
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self, *, serve_http: bool = True) -> None:
         self._poller = asyncio.get_running_loop().create_task(self._poll_loop())
+        if self.index is not None:
+            self.recordings_dir.mkdir(parents=True, exist_ok=True)
+            await self.index.start()
+            self._recovery = asyncio.get_running_loop().create_task(self._recover())
         if serve_http:
             from camgrid.media.node_api import create_node_api
 
@@ -66,6 +90,26 @@ class MediaNode:
                 await self._poller
         for stream_id in list(self.streams):
             await self.close_stream(stream_id)
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+        if self.index is not None:
+            await self.index.stop()
+
+    async def _recover(self) -> None:
+        """Repair what the last run of this node left open; retried while the database is away."""
+        assert self.index is not None
+        started = datetime.fromtimestamp(self._started_wall, timezone.utc)
+        while True:
+            try:
+                rows = await asyncio.to_thread(self.index.open_segments, self.node_id, started)
+                self.recovered = await asyncio.to_thread(recover_segments, self.index.engine, self.recordings_dir,
+                                                         self.node_id, rows)
+                return
+            except Exception as exc:  # the database is not reachable yet
+                log.error("recovery of open segments failed (%s); retrying in 10 s", exc)
+                await asyncio.sleep(10)
 
     @property
     def url(self) -> str:
@@ -114,7 +158,32 @@ class MediaNode:
     def stream(self, stream_id: str) -> MediaStream:
         return self._get(stream_id)[0]
 
+    # -- recording ------------------------------------------------------------------------------
+    def start_recording(self, stream_id: str, *, channel_id: str, device_id: str) -> dict[str, Any]:
+        stream = self._get(stream_id)[0]
+        if self.index is None:
+            raise RecordingUnavailable(f"media node {self.node_id} has no database and cannot record")
+        if stream_id in self.recorders:
+            raise RecordingUnavailable(f"stream {stream_id} is already being recorded")
+        recorder = Recorder(channel_id=channel_id, device_id=device_id, root=self.recordings_dir, index=self.index,
+                            node_id=self.node_id, part_s=self.settings.part_s, segment_s=self.settings.segment_s)
+        recorder.start()
+        self.recorders[stream_id] = recorder
+        stream.consumers.append(recorder.push)
+        return recorder.stats()
+
+    async def stop_recording(self, stream_id: str) -> dict[str, Any] | None:
+        recorder = self.recorders.pop(stream_id, None)
+        if recorder is None:
+            return None
+        stream = self.streams.get(stream_id)
+        if stream is not None and recorder.push in stream[0].consumers:
+            stream[0].consumers.remove(recorder.push)
+        await recorder.stop()
+        return recorder.stats()
+
     async def close_stream(self, stream_id: str) -> dict[str, Any] | None:
+        await self.stop_recording(stream_id)
         entry = self.streams.pop(stream_id, None)
         if entry is None:
             return None
@@ -125,14 +194,19 @@ class MediaNode:
         return stream.stats()
 
     def stats(self) -> list[dict[str, Any]]:
-        out = []
-        for stream, sock in self.streams.values():
-            row = stream.stats()
-            if stream.live.init is None or stream.error:
-                host = self.settings.advertised_host or sock.host
-                row["diagnosis"] = stream.no_media_reason(f"{host}:{sock.port}" if sock.port else host)
-            out.append(row)
-        return out
+        return [self._row(stream, sock) for stream, sock in self.streams.values()]
+
+    def stats_of(self, stream_id: str) -> dict[str, Any]:
+        return self._row(*self._get(stream_id))
+
+    def _row(self, stream: MediaStream, sock: StreamSocket) -> dict[str, Any]:
+        row = stream.stats()
+        recorder = self.recorders.get(stream.spec.stream_id)
+        row["recording"] = recorder.stats() if recorder else None
+        if stream.live.init is None or stream.error:
+            host = self.settings.advertised_host or sock.host
+            row["diagnosis"] = stream.no_media_reason(f"{host}:{sock.port}" if sock.port else host)
+        return row
 
     def load(self) -> dict[str, Any]:
         """What the platform compares to pick a node: fewer streams and viewers is better."""
@@ -142,4 +216,15 @@ class MediaNode:
             "viewers": sum(s.live.viewers for s, _ in streams),
             "bytes_in": sum(s.bytes for s, _ in streams),
             "ports_free": (self.ports.last - self.ports.first + 1 - len(self.ports.in_use)) if self.ports.first else None,
+            "recording": len(self.recorders),
+            "index_pending": self.index.pending if self.index else None,
+            "index_write_failures": self.index.write_failures if self.index else None,
+            "disk_free_bytes": _disk_free(self.recordings_dir) if self.index else None,
         }
+
+
+def _disk_free(path: Path) -> int | None:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None

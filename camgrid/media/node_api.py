@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from camgrid.media import tokens
 from camgrid.media.ingest import PortExhausted
-from camgrid.media.node import MediaNode, StreamExists, UnknownStream
+from camgrid.media.node import MediaNode, RecordingUnavailable, StreamExists, UnknownStream
 from camgrid.media.stream import StreamSpec
 
 
@@ -27,6 +27,11 @@ class OpenStream(BaseModel):
     transport: Literal["udp", "tcp-passive", "tcp-active"] = "udp"
     ssrc: int | None = Field(None, ge=0, le=0xFFFFFFFF)
     ssrc_strict: bool = False
+
+
+class RecordRequest(BaseModel):
+    channel_id: str = Field(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z]+$")
+    device_id: str = Field(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z]+$")
 
 
 class DeviceAnswer(BaseModel):
@@ -46,11 +51,11 @@ def create_node_api(node: MediaNode) -> FastAPI:
     guarded = [Depends(platform_only)]
 
     @app.get("/node/v1/load", dependencies=guarded)
-    def load() -> dict[str, Any]:
+    async def load() -> dict[str, Any]:
         return node.load()
 
     @app.get("/node/v1/streams", dependencies=guarded)
-    def streams() -> dict[str, Any]:
+    async def streams() -> dict[str, Any]:
         return {"node_id": node.node_id, "now": time.monotonic(), "streams": node.stats()}
 
     @app.post("/node/v1/streams", dependencies=guarded, status_code=201)
@@ -71,12 +76,28 @@ def create_node_api(node: MediaNode) -> FastAPI:
             raise HTTPException(404, f"no stream {stream_id} on node {node.node_id}") from None
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
-        return node.stream(stream_id).stats()
+        return node.stats_of(stream_id)
+
+    @app.post("/node/v1/streams/{stream_id}/record", dependencies=guarded, status_code=201)
+    async def record(stream_id: str, body: RecordRequest) -> dict[str, Any]:
+        try:
+            return node.start_recording(stream_id, channel_id=body.channel_id, device_id=body.device_id)
+        except UnknownStream:
+            raise HTTPException(404, f"no stream {stream_id} on node {node.node_id}") from None
+        except RecordingUnavailable as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    @app.delete("/node/v1/streams/{stream_id}/record", dependencies=guarded)
+    async def stop_record(stream_id: str) -> dict[str, Any]:
+        final = await node.stop_recording(stream_id)
+        if final is None:
+            raise HTTPException(404, f"stream {stream_id} is not being recorded on node {node.node_id}")
+        return final
 
     @app.get("/node/v1/streams/{stream_id}", dependencies=guarded)
-    def one(stream_id: str) -> dict[str, Any]:
+    async def one(stream_id: str) -> dict[str, Any]:
         try:
-            return node.stream(stream_id).stats()
+            return node.stats_of(stream_id)
         except UnknownStream:
             raise HTTPException(404, f"no stream {stream_id} on node {node.node_id}") from None
 

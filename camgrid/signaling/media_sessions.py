@@ -61,6 +61,7 @@ class MediaSession:
     stats: dict[str, Any] = field(default_factory=dict)
     first_frame: asyncio.Event = field(default_factory=asyncio.Event)
     reported_at: float = field(default_factory=time.monotonic)  # last time its node reported on it
+    recording: bool = False  # its node records it: it does not end for want of viewers
 
     def describe(self) -> dict[str, Any]:
         s = self.stats
@@ -70,7 +71,7 @@ class MediaSession:
             "node": self.node.url, "end_reason": self.end_reason, "codec": s.get("codec"),
             "codec_string": s.get("codec_string"), "width": s.get("width"), "height": s.get("height"),
             "viewers": s.get("viewers", 0), "packets": s.get("packets", 0), "lost_packets": s.get("lost_packets", 0),
-            "video_frames": s.get("video_frames", 0),
+            "video_frames": s.get("video_frames", 0), "recording": self.recording,
         }
 
 
@@ -357,7 +358,7 @@ class MediaSessions:
             if last is not None and now - last > timeout:
                 await self.end(session, f"no media: the device stopped sending for {now - last:.0f} s")
                 return
-        if s.get("viewers", 0) == 0:
+        if s.get("viewers", 0) == 0 and not session.recording:
             idle_since = s.get("last_viewer_left_at") or s["created_at"]
             if now - idle_since > self.media.linger_s:
                 await self.end(session, f"no viewers for {self.media.linger_s:.0f} s")

@@ -184,3 +184,38 @@ audit_log = Table(
 )
 Index("ix_audit_log_at", audit_log.c.at)
 
+
+# Recorded footage on a media node's disk: one row per fMP4 segment file. A row's end_at and
+# bytes only ever cover parts that were fsynced first, so the index never claims footage that
+# is not on disk. Segments are at most MAX_SEGMENT_S long, which bounds the time-range scans.
+recordings = Table(
+    "recordings",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("channel_id", String(20), nullable=False),
+    Column("device_id", String(20), nullable=False),
+    Column("start_at", DateTime(timezone=True), nullable=False),
+    Column("end_at", DateTime(timezone=True), nullable=False),
+    Column("bytes", BigInteger, nullable=False, default=0),
+    Column("path", String(400), nullable=False),  # relative to the node's recordings directory
+    Column("codec", String(8), nullable=False),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("state", String(12), nullable=False, default="open"),  # open | closed | recovered
+    Column("node_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_recordings_channel_id_start_at", recordings.c.channel_id, recordings.c.start_at)
+Index("ix_recordings_node_id_state", recordings.c.node_id, recordings.c.state)
+Index("ix_recordings_end_at", recordings.c.end_at)
+
+# What the platform records of a channel (continuous, on a weekly schedule, or not at all).
+record_plans = Table(
+    "record_plans",
+    metadata,
+    Column("channel_id", String(20), primary_key=True),
+    Column("mode", String(12), nullable=False),  # continuous | schedule | off
+    Column("schedule", JSON, nullable=False, default=list),  # [{"days": [0..6], "from": "08:00", "to": "18:00"}]
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(64), nullable=False, default=""),
+)

@@ -1,0 +1,90 @@
+"""Recording: what each channel records (its plan), and the timeline of what is on disk."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from camgrid.api.errors import ApiError
+from camgrid.api.routes.channels import DeviceIdQuery, find_channel
+from camgrid.api.security import Principal, api_context, record, require
+from camgrid.governance import roles
+from camgrid.media.recordings_query import segments_between, timeline
+from camgrid.signaling.recording_plans import PlanError
+
+router = APIRouter(tags=["recordings"])
+MAX_TIMELINE = timedelta(days=93)
+
+
+class Window(BaseModel):
+    days: list[int] = Field(default_factory=lambda: list(range(7)), description="0 = Monday ... 6 = Sunday.")
+    start: str = Field(alias="from", pattern=r"^\d{2}:\d{2}$", description="HH:MM in the platform's time zone.")
+    end: str = Field(alias="to", pattern=r"^\d{2}:\d{2}$", description="HH:MM, after `from` (24:00 for the end of the day).")
+
+
+class PlanRequest(BaseModel):
+    mode: Literal["continuous", "schedule", "off"]
+    schedule: list[Window] = Field(default_factory=list, description="Weekly windows, for mode schedule.")
+
+
+def plans_of(ctx: Any) -> Any:
+    if ctx.recording_plans is None:
+        raise ApiError(503, "recording is unavailable: this API runs without media nodes")
+    return ctx.recording_plans
+
+
+def _aware(name: str, value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ApiError(400, f"{name} needs a zone, e.g. 2026-05-17T08:00:00+08:00 or ...Z")
+    return value.astimezone(timezone.utc)
+
+
+@router.get("/channels/{channel_id}/record-plan")
+def get_plan(channel_id: str, request: Request, principal: Principal = require(roles.CHANNELS_READ)) -> dict[str, Any]:
+    return plans_of(api_context(request)).describe(channel_id)
+
+
+@router.put("/channels/{channel_id}/record-plan")
+def put_plan(channel_id: str, body: PlanRequest, request: Request, device_id: str | None = DeviceIdQuery,
+             principal: Principal = require(roles.RECORDINGS_MANAGE)) -> dict[str, Any]:
+    """Record the channel continuously, on a weekly schedule, or not at all. Takes effect within seconds."""
+    ctx = api_context(request)
+    plans = plans_of(ctx)
+    channel = find_channel(ctx, channel_id, device_id)
+    schedule = [{"days": w.days, "from": w.start, "to": w.end} for w in body.schedule]
+    try:
+        result = plans.set_plan(channel_id, channel["device_id"], body.mode, schedule, principal.username)
+    except PlanError as exc:
+        raise ApiError(400, str(exc)) from None
+    record(request, principal, "recording.plan", channel_id, {"device_id": channel["device_id"], "mode": body.mode,
+                                                              "schedule": schedule})
+    return result
+
+
+@router.get("/channels/{channel_id}/recordings")
+def get_timeline(
+    channel_id: str,
+    request: Request,
+    start: datetime = Query(..., alias="from", description="Start of the range, ISO 8601 with zone."),
+    end: datetime = Query(..., alias="to", description="End of the range, ISO 8601 with zone."),
+    include_segments: bool = Query(False, description="Also list the segment files."),
+    principal: Principal = require(roles.CHANNELS_READ),
+) -> dict[str, Any]:
+    """What the platform holds of the channel in [from, to): covered spans and gaps (segments
+    less than 1.5 s apart count as one span), total seconds and bytes."""
+    start, end = _aware("from", start), _aware("to", end)
+    if end <= start:
+        raise ApiError(400, "to must be after from")
+    if end - start > MAX_TIMELINE:
+        raise ApiError(400, f"ask for at most {MAX_TIMELINE.days} days at a time")
+    segments = segments_between(api_context(request).engine, channel_id, start, end)
+    result = timeline(segments, start, end)
+    if include_segments:
+        result["items"] = [{"id": s["id"], "from": s["start_at"].isoformat(), "to": s["end_at"].isoformat(),
+                            "bytes": s["bytes"], "codec": s["codec"], "width": s["width"], "height": s["height"],
+                            "state": s["state"]} for s in segments]
+    return result

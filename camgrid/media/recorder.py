@@ -1,0 +1,232 @@
+"""Continuous recording of one stream into fMP4 segments on local disk.
+
+Frames are gathered into parts of about `part_s` (one moof + mdat each); a part is written and
+fsynced by a worker thread, and only then reported to the index (camgrid.media.recording_index),
+so the index never claims footage that is not on disk. A segment file starts at a key frame and
+is closed at the first key frame after `segment_s`, or when the picture format changes.
+
+Wall-clock times: a segment starts at the arrival time of its first frame and ends that much
+media time later (its timestamps, made forward-only by camgrid.media.timeline).
+
+A full disk (or any write error) does not end the recorder: the part is dropped, an event is
+written once per episode, and writing resumes with a new segment when space is back; the gap
+is an event with its cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from camgrid.media.fmp4 import FragmentWriter, Sample, init_segment
+from camgrid.media.h26x import H26xError, VideoTrack, track_from_frame
+from camgrid.media.ps import AccessUnit
+from camgrid.media.recording_index import RecordingIndex
+from camgrid.media.segment_file import SegmentWriter
+from camgrid.media.timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUED_PARTS = 30  # parts waiting for a slow disk before new ones are dropped
+TIMESCALE = 90_000
+
+
+@dataclass
+class _Segment:
+    id: str
+    path: Path
+    relative: str
+    start_wall: float
+    first_dts: int
+    track: VideoTrack
+    writer: SegmentWriter | None = None
+    end_dts: int = 0
+    bytes: int = 0
+    failed: bool = False
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+class Recorder:
+    def __init__(self, *, channel_id: str, device_id: str, root: Path, index: RecordingIndex, node_id: str,
+                 part_s: float = 1.0, segment_s: float = 60.0, clock=time.time) -> None:  # noqa: ANN001
+        self.channel_id = channel_id
+        self.device_id = device_id
+        self.root = root
+        self.index = index
+        self.node_id = node_id
+        self.part_ticks = int(part_s * TIMESCALE)
+        self.segment_ticks = int(segment_s * TIMESCALE)
+        self.clock = clock
+        self.timeline = Timeline()
+        self._fragments = FragmentWriter()
+        self._segment: _Segment | None = None
+        self._samples: list[Sample] = []
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._worker: asyncio.Task | None = None
+        self.parts_written = self.parts_dropped = self.segments = 0
+        self.write_error: str | None = None
+        self.bytes_written = 0
+        self.stopped = False
+
+    def start(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self._write_loop())
+
+    # -- frames in (the packet path: no I/O here) ---------------------------------------------------
+    def push(self, unit: AccessUnit) -> None:
+        if self.stopped or not unit.is_video or unit.codec not in ("h264", "h265"):
+            return
+        now = self.clock()
+        dts, pts = self.timeline.place(unit.pts, unit.dts)
+        seg = self._segment
+        if unit.keyframe:
+            track = self._track_of(unit)
+            if (seg is None or seg.failed or (track is not None and track != seg.track)
+                    or dts - seg.first_dts >= self.segment_ticks):
+                self._cut(dts)
+                if track is None and seg is not None:
+                    track = seg.track
+                if track is None:
+                    return  # no parameter sets yet: nothing playable to start a file with
+                self._new_segment(track, dts, now)
+                seg = self._segment
+        if seg is None:
+            return
+        if self._samples:
+            self._samples[-1].duration = max(1, dts - self._samples[-1].dts)
+        self._samples.append(Sample(unit.data, dts, pts, self.timeline.frame_ticks, unit.keyframe))
+        if dts - self._samples[0].dts >= self.part_ticks:
+            self._flush_part(keep_last=True)
+
+    def _track_of(self, unit: AccessUnit) -> VideoTrack | None:
+        try:
+            return track_from_frame(unit.codec, unit.data)
+        except H26xError:
+            return None
+
+    def _new_segment(self, track: VideoTrack, dts: int, now: float) -> None:
+        seg_id = uuid.uuid4().hex
+        start = _utc(now)
+        relative = f"{self.channel_id}/{start:%Y%m%d}/{start:%H%M%S}-{seg_id[:8]}.mp4"
+        self._segment = _Segment(seg_id, self.root / relative, relative, now, dts, track)
+        self._fragments = FragmentWriter()
+        self._samples = []  # anything left from a file that failed belongs to no file
+        self._queue.put_nowait(("open", self._segment, init_segment(track)))
+
+    def _flush_part(self, *, keep_last: bool) -> None:
+        """Write the gathered samples as one part. While recording, the newest sample stays
+        behind: its duration is known only when the next frame arrives."""
+        seg = self._segment
+        samples = self._samples[:-1] if keep_last else self._samples
+        if seg is None or not samples:
+            return
+        self._samples = self._samples[-1:] if keep_last else []
+        try:
+            part = self._fragments.fragment(samples)
+        except ValueError:
+            self.parts_dropped += 1
+            return
+        end_dts = samples[-1].dts + samples[-1].duration
+        if self._queue.qsize() >= MAX_QUEUED_PARTS:
+            self.parts_dropped += 1
+            seg.failed = True  # the rest of this file would have a hole: start a new one at the next key frame
+            return
+        self._queue.put_nowait(("part", seg, part, end_dts))
+
+    def _cut(self, next_dts: int | None) -> None:
+        """Close the current segment; its last sample ends where the next frame starts."""
+        if self._segment is None:
+            return
+        if self._samples and next_dts is not None and next_dts > self._samples[-1].dts:
+            self._samples[-1].duration = next_dts - self._samples[-1].dts
+        self._flush_part(keep_last=False)
+        self._queue.put_nowait(("close", self._segment))
+        self._segment = None
+
+    # -- disk (a worker; the blocking calls run in threads) ---------------------------------------
+    async def _write_loop(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                if job[0] == "stop":
+                    return
+                await self._do(job)
+            except Exception:  # a bug here must not end recording for good
+                log.exception("recorder of %s: job %s failed", self.channel_id, job[0])
+
+    async def _do(self, job: tuple) -> None:
+        kind, seg = job[0], job[1]
+        if kind == "open":
+            try:
+                seg.writer = await asyncio.to_thread(SegmentWriter, seg.path, job[2])
+            except OSError as exc:
+                self._failed(seg, exc)
+                return
+            seg.bytes = seg.writer.bytes
+            self.segments += 1
+            t = seg.track
+            self.index.opened({
+                "id": seg.id, "channel_id": self.channel_id, "device_id": self.device_id,
+                "start_at": _utc(seg.start_wall), "end_at": _utc(seg.start_wall), "bytes": seg.bytes,
+                "path": seg.relative, "codec": t.codec, "width": t.width, "height": t.height, "state": "open",
+                "node_id": self.node_id, "created_at": _utc(self.clock())})
+        elif kind == "part":
+            if seg.writer is None or seg.failed:
+                self.parts_dropped += 1
+                return
+            try:
+                seg.bytes = await asyncio.to_thread(seg.writer.append, job[2])
+            except OSError as exc:
+                self._failed(seg, exc)
+                return
+            seg.end_dts = job[3]
+            self.parts_written += 1
+            self.bytes_written += len(job[2])
+            if self.write_error is not None:
+                self.index.event("recording.resumed", self.channel_id, {"device_id": self.device_id, "after": self.write_error})
+                self.write_error = None
+            self.index.progressed(seg.id, self._end_at(seg), seg.bytes)
+        elif kind == "close":
+            if seg.writer is not None:
+                await asyncio.to_thread(seg.writer.close)
+                self.index.progressed(seg.id, self._end_at(seg), seg.bytes, state="closed")
+
+    def _end_at(self, seg: _Segment) -> datetime:
+        return _utc(seg.start_wall + max(0, seg.end_dts - seg.first_dts) / TIMESCALE)
+
+    def _failed(self, seg: _Segment, exc: OSError) -> None:
+        seg.failed = True
+        self.parts_dropped += 1
+        cause = "disk full" if exc.errno == errno.ENOSPC else f"write error: {exc.strerror or exc}"
+        if self.write_error is None:  # once per episode
+            self.index.event("recording.write_failed", self.channel_id, {
+                "device_id": self.device_id, "cause": cause, "path": seg.relative})
+            log.error("recording of %s failed (%s); parts are dropped until writing works again", self.channel_id, cause)
+        self.write_error = cause
+        if seg is self._segment:
+            self._segment = None  # start again with a new file at the next key frame
+
+    async def stop(self) -> None:
+        """Write what is gathered, close the segment, and wait for the disk."""
+        if self.stopped:
+            return
+        self._cut(None)
+        self.stopped = True
+        self._queue.put_nowait(("stop",))
+        if self._worker is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+    def stats(self) -> dict:
+        return {"channel_id": self.channel_id, "segments": self.segments, "parts_written": self.parts_written,
+                "parts_dropped": self.parts_dropped, "bytes_written": self.bytes_written, "write_error": self.write_error,
+                "queued": self._queue.qsize()}

@@ -1,0 +1,155 @@
+"""Recorded segments on disk: fMP4 files written part by part, each part fsynced.
+
+A segment file is an init segment (ftyp + moov) followed by fragments (moof + mdat), one per
+part (about a second of video). `SegmentWriter.append` returns only after the part is on
+disk, so whoever indexes the part afterwards never claims footage a crash could lose.
+
+`scan_segment` reads a file back the way recovery needs it: how many bytes form whole
+fragments, and the media time they cover (from each moof's tfdt and trun durations).
+`repair_segment` cuts a torn last fragment off (what a killed process or a full disk leaves).
+Blocking I/O: call from a worker thread.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from camgrid.media.fmp4 import read_boxes
+
+_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTO = 0x100, 0x200, 0x400, 0x800
+_TRUN_DATA_OFFSET, _TRUN_FIRST_FLAGS = 0x1, 0x4
+_TFHD_DEFAULT_DURATION = 0x8
+
+
+class SegmentError(ValueError):
+    """A segment file that is not an fMP4 this recorder wrote (no init segment)."""
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a file's creation or removal durable (its directory entry)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class SegmentWriter:
+    def __init__(self, path: Path, init: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        self.bytes = 0
+        try:
+            self._write(init)
+            os.fsync(self._fd)
+            fsync_dir(path.parent)
+        except OSError:
+            self.close()
+            raise
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+            self.bytes += written
+
+    def append(self, part: bytes) -> int:
+        """Write one part and fsync it; the file size after it. On an error (disk full) the
+        torn bytes are cut off again so the file stays whole, and the error is raised."""
+        before = self.bytes
+        try:
+            self._write(part)
+            os.fsync(self._fd)
+        except OSError:
+            try:
+                os.ftruncate(self._fd, before)
+                self.bytes = before
+            except OSError:
+                pass
+            raise
+        return self.bytes
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+@dataclass
+class SegmentScan:
+    whole_bytes: int  # the file's first bytes that form the init segment and whole fragments
+    file_bytes: int
+    fragments: int
+    first_dts: int | None  # media time (timescale units) of the first sample
+    end_dts: int | None  # media time just after the last whole sample
+
+    @property
+    def duration_ticks(self) -> int:
+        return (self.end_dts - self.first_dts) if self.first_dts is not None and self.end_dts is not None else 0
+
+
+def _fragment_span(data: bytes, moof_offset: int, moof_size: int) -> tuple[int, int]:
+    """(base decode time, summed sample durations) of one moof."""
+    base, total, default_duration = 0, 0, 0
+    for kind, off, size in read_boxes(data, moof_offset + 8, moof_offset + moof_size):
+        if kind != "traf":
+            continue
+        for child, coff, csize in read_boxes(data, off + 8, off + size):
+            version_flags = struct.unpack_from(">I", data, coff + 8)[0]
+            version, flags = version_flags >> 24, version_flags & 0xFFFFFF
+            body = coff + 12
+            if child == "tfhd":
+                pos = body + 4 + (8 if flags & 0x1 else 0) + (4 if flags & 0x2 else 0)
+                if flags & _TFHD_DEFAULT_DURATION:
+                    default_duration = struct.unpack_from(">I", data, pos)[0]
+            elif child == "tfdt":
+                base = struct.unpack_from(">Q" if version == 1 else ">I", data, body)[0]
+            elif child == "trun":
+                count = struct.unpack_from(">I", data, body)[0]
+                pos = body + 4 + (4 if flags & _TRUN_DATA_OFFSET else 0) + (4 if flags & _TRUN_FIRST_FLAGS else 0)
+                if not flags & _TRUN_DURATION:
+                    total += count * default_duration
+                    continue
+                stride = 4 * sum(1 for bit in (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTO) if flags & bit)
+                if pos + count * stride > coff + csize:
+                    raise SegmentError("trun runs past its box")
+                total += sum(struct.unpack_from(">I", data, pos + i * stride)[0] for i in range(count))
+    return base, total
+
+
+def scan_segment(path: Path) -> SegmentScan:
+    data = path.read_bytes()
+    boxes = read_boxes(data)
+    if len(boxes) < 2 or boxes[0][0] != "ftyp" or boxes[1][0] != "moov":
+        raise SegmentError(f"{path}: no init segment (ftyp + moov) at the start")
+    whole = boxes[1][1] + boxes[1][2]
+    fragments, first, end = 0, None, None
+    i = 2
+    while i + 1 < len(boxes) and boxes[i][0] == "moof" and boxes[i + 1][0] == "mdat":
+        _, moof_off, moof_size = boxes[i]
+        try:
+            base, duration = _fragment_span(data, moof_off, moof_size)
+        except (struct.error, SegmentError):
+            break  # a damaged moof: what follows cannot be trusted
+        first = base if first is None else first
+        end = base + duration
+        fragments += 1
+        whole = boxes[i + 1][1] + boxes[i + 1][2]
+        i += 2
+    return SegmentScan(whole, len(data), fragments, first, end)
+
+
+def repair_segment(path: Path) -> SegmentScan:
+    """Cut a torn tail off (fsynced); the scan of what remains."""
+    scan = scan_segment(path)
+    if scan.whole_bytes < scan.file_bytes:
+        with open(path, "r+b") as f:
+            f.truncate(scan.whole_bytes)
+            f.flush()
+            os.fsync(f.fileno())
+    return scan

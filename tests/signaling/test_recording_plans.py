@@ -1,0 +1,84 @@
+"""Recording plans carried out: a continuous plan records a simulated camera through the media
+node; the timeline shows it; switching the plan off stops it; a stream that ends is asked for
+again. Schedules are pure and tested without a network."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import av
+import pytest
+from sqlalchemy import select
+
+from camgrid.app import Platform
+from camgrid.media.recordings_query import segments_between, timeline
+from camgrid.signaling.recording_plans import PlanError, in_schedule, validate_schedule
+from camgrid.sim.media import SimMediaOptions
+from camgrid.sim.video import synthetic_footage
+from camgrid.store.tables import recordings
+from tests.signaling.conftest import make_settings, provision, sim_for, wait_for
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    """The recording index is tested on both databases in tests/media; SQLite here."""
+    return f"sqlite:///{tmp_path / 'camgrid.db'}"
+
+
+@pytest.fixture(scope="module")
+def footage():
+    return synthetic_footage("h264", 320, 240, 25, 3, gop_s=1.0)
+
+
+def test_schedules():
+    windows = validate_schedule([{"days": [0, 1, 2, 3, 4], "from": "08:00", "to": "18:00"}])
+    monday_9 = datetime(2026, 11, 30, 9, 0)
+    assert in_schedule(windows, monday_9)
+    assert not in_schedule(windows, monday_9.replace(hour=18))
+    assert not in_schedule(windows, monday_9 + timedelta(days=5))  # Saturday
+    for bad in ([{"from": "18:00", "to": "08:00"}], [{"from": "8", "to": "9:00"}], [{"days": [7], "from": "01:00", "to": "02:00"}]):
+        with pytest.raises(PlanError):
+            validate_schedule(bad)
+
+
+async def test_a_continuous_plan_records_and_off_stops(tmp_path, db_url, specs, footage):
+    provision(db_url, specs[:1])
+    settings = make_settings(tmp_path, db_url, media={"segment_s": 2.0, "part_s": 0.5, "linger_s": 1.0,
+                                                      "recording_retry_s": 1.0})
+    platform = Platform(settings, announce=lambda text: None)
+    await platform.start()
+    sim = sim_for(platform, specs[:1], media=SimMediaOptions(bind_host="127.0.0.1"))
+    sim.media.use_footage(footage)
+    await sim.start()
+    try:
+        assert await sim.wait_registered(10)
+        device, channel = specs[0].id, specs[0].channels[0].id
+        plans = platform.recording_plans
+        await wait_for(lambda: platform.health.is_online(device))
+        plans.set_plan(channel, device, "continuous", [], "tester")
+        await wait_for(lambda: plans.describe(channel)["recording"], timeout=10)
+        session = plans.recording[channel]
+
+        def closed_segments():
+            with platform.engine.connect() as conn:
+                return conn.execute(select(recordings).where(recordings.c.state == "closed")).all()
+        await wait_for(lambda: len(closed_segments()) >= 2, timeout=15)
+        assert session.state != "ended"  # nobody watches, yet the linger time does not end it
+
+        # A BYE from the camera ends the stream; the plan asks for it again.
+        await sim.media.hang_up_all()
+        await wait_for(lambda: plans.describe(channel)["recording"] and plans.recording[channel] is not session, timeout=15)
+
+        now = datetime.now(timezone.utc)
+        t = timeline(segments_between(platform.engine, channel, now - timedelta(minutes=5), now), now - timedelta(minutes=5), now)
+        assert t["spans"] and t["covered_s"] >= 4
+        first = segments_between(platform.engine, channel, now - timedelta(minutes=5), now)[0]
+        with av.open(str(settings.recordings_dir / first["path"])) as container:
+            assert {(f.width, f.height) for f in container.decode(video=0)} == {(320, 240)}
+
+        plans.set_plan(channel, device, "off", [], "tester")
+        await wait_for(lambda: not plans.describe(channel)["recording"], timeout=10)
+        await wait_for(lambda: not platform.media.sessions, timeout=10)  # then the stream lingers out
+    finally:
+        await platform.stop()
+        await sim.stop()
