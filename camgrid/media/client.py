@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -82,9 +83,17 @@ class NodeClient:
                 return None
             raise
 
+    def playback_url(self, channel_id: str, user: str, ttl_s: float, *, start: str, end: str | None, speed: float) -> str:
+        """The WebSocket URL of recorded footage from `start`; signed for this channel and user."""
+        token = tokens.issue(self.secret, f"playback:{channel_id}", user, ttl_s)
+        query = urlencode({"token": token, "from": start, **({"to": end} if end else {}), "speed": speed})
+        return f"{self._ws_base()}/playback/{channel_id}?{query}"
+
+    def _ws_base(self) -> str:
+        public = (self.last_load or {}).get("public_url") or self.url
+        return "ws" + public[4:] if public.startswith("http") else public
+
     def live_url(self, stream_id: str, user: str, ttl_s: float) -> str:
         """The WebSocket URL a browser opens to watch; signed for this stream and user."""
         token = tokens.issue(self.secret, stream_id, user, ttl_s)
-        public = (self.last_load or {}).get("public_url") or self.url
-        base = "ws" + public[4:] if public.startswith("http") else public
-        return f"{base}/live/{stream_id}?token={token}"
+        return f"{self._ws_base()}/live/{stream_id}?token={token}"

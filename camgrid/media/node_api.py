@@ -8,17 +8,20 @@ written out in docs/media-node.md.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import time
+from datetime import datetime, timezone
 from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field
 
 from camgrid.media import tokens
 from camgrid.media.ingest import PortExhausted
 from camgrid.media.node import MediaNode, RecordingUnavailable, StreamExists, UnknownStream
+from camgrid.media.playback import read_recorded
 from camgrid.media.stream import StreamSpec
 
 
@@ -140,4 +143,61 @@ def create_node_api(node: MediaNode) -> FastAPI:
             if stream.live.viewers == 0:
                 stream.last_viewer_left_at = time.monotonic()
 
+    @app.websocket("/playback/{channel_id}")
+    async def playback(websocket: WebSocket, channel_id: str, token: str = "", start: str = Query("", alias="from"),
+                       end: str = Query("", alias="to"), speed: float = 1.0) -> None:
+        """Recorded footage from `from` (to `to`, or to the end of what is recorded) as fMP4, paced
+        at `speed` (0.5-8) with up to 2 s sent ahead. Text messages: "init" (codec), "segment"
+        (`media_s` on the player's timeline is `wall` on the clock), "missing" (a segment whose
+        file is gone), "end". Seek or change speed by opening a new one."""
+        await websocket.accept()
+        try:
+            tokens.verify(node.secret, token, f"playback:{channel_id}")
+            begin = _instant(start)
+            finish = _instant(end) if end else None
+            if not 0.5 <= speed <= 8:
+                raise ValueError("speed must be between 0.5 and 8")
+            if node.engine is None:
+                raise ValueError(f"media node {node.node_id} has no recording index")
+        except tokens.TokenError as exc:
+            await websocket.close(code=4401, reason=str(exc)[:120])
+            return
+        except ValueError as exc:
+            await websocket.close(code=4400, reason=str(exc)[:120])
+            return
+        loop = asyncio.get_running_loop()
+        started, first_media = loop.time(), None
+        try:
+            async for item in read_recorded(node.engine, node.recordings_dir, channel_id, begin, finish):
+                if item.kind == "fragment":
+                    first_media = item.media_s if first_media is None else first_media
+                    ahead = (item.media_s - first_media) / speed - (loop.time() - started)
+                    if ahead > PLAYBACK_LEAD_S:
+                        await asyncio.sleep(ahead - PLAYBACK_LEAD_S)
+                    await websocket.send_bytes(item.data)
+                elif item.kind == "init":
+                    await websocket.send_text(json.dumps({"type": "init", **(item.info or {})}))
+                    await websocket.send_bytes(item.data)
+                else:
+                    await websocket.send_text(json.dumps({"type": item.kind, "media_s": item.media_s,
+                                                          "wall": item.wall.isoformat() if item.wall else None,
+                                                          **(item.info or {})}))
+            await websocket.send_text(json.dumps({"type": "end"}))
+            await websocket.close(code=1000, reason="end of the range")
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+
     return app
+
+
+PLAYBACK_LEAD_S = 2.0
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"from/to must be ISO 8601 times with a zone, not {text[:40]!r}") from None
+    if value.tzinfo is None:
+        raise ValueError("from/to need a zone, e.g. 2026-05-17T08:00:00+08:00")
+    return value.astimezone(timezone.utc)

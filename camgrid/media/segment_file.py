@@ -93,9 +93,19 @@ class SegmentScan:
         return (self.end_dts - self.first_dts) if self.first_dts is not None and self.end_dts is not None else 0
 
 
-def _fragment_span(data: bytes, moof_offset: int, moof_size: int) -> tuple[int, int]:
-    """(base decode time, summed sample durations) of one moof."""
-    base, total, default_duration = 0, 0, 0
+@dataclass
+class Fragment:
+    offset: int  # of its moof in the file
+    size: int  # moof + mdat
+    base_dts: int
+    duration: int
+    sync_dts: int | None  # decode time of its first sync sample (a key frame), if it has one
+    tfdt_at: int  # file offset of the tfdt box, to move the fragment on a playback timeline
+
+
+def _read_moof(data: bytes, moof_offset: int, moof_size: int) -> tuple[int, int, int | None, int]:
+    """(base decode time, summed durations, dts of the first sync sample or None, tfdt offset)."""
+    base, total, default_duration, sync_dts, tfdt_at = 0, 0, 0, None, -1
     for kind, off, size in read_boxes(data, moof_offset + 8, moof_offset + moof_size):
         if kind != "traf":
             continue
@@ -109,39 +119,62 @@ def _fragment_span(data: bytes, moof_offset: int, moof_size: int) -> tuple[int, 
                     default_duration = struct.unpack_from(">I", data, pos)[0]
             elif child == "tfdt":
                 base = struct.unpack_from(">Q" if version == 1 else ">I", data, body)[0]
+                tfdt_at = coff
             elif child == "trun":
                 count = struct.unpack_from(">I", data, body)[0]
-                pos = body + 4 + (4 if flags & _TRUN_DATA_OFFSET else 0) + (4 if flags & _TRUN_FIRST_FLAGS else 0)
-                if not flags & _TRUN_DURATION:
-                    total += count * default_duration
-                    continue
-                stride = 4 * sum(1 for bit in (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTO) if flags & bit)
+                pos = body + 4 + (4 if flags & _TRUN_DATA_OFFSET else 0)
+                first_flags = None
+                if flags & _TRUN_FIRST_FLAGS:
+                    first_flags = struct.unpack_from(">I", data, pos)[0]
+                    pos += 4
+                fields = [bit for bit in (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTO) if flags & bit]
+                stride = 4 * len(fields)
                 if pos + count * stride > coff + csize:
                     raise SegmentError("trun runs past its box")
-                total += sum(struct.unpack_from(">I", data, pos + i * stride)[0] for i in range(count))
-    return base, total
+                t = base + total
+                for i in range(count):
+                    at = pos + i * stride
+                    duration = struct.unpack_from(">I", data, at)[0] if flags & _TRUN_DURATION else default_duration
+                    if flags & _TRUN_FLAGS:
+                        sample_flags = struct.unpack_from(">I", data, at + 4 * fields.index(_TRUN_FLAGS))[0]
+                    else:
+                        sample_flags = first_flags if i == 0 and first_flags is not None else 0x01010000
+                    if sync_dts is None and not sample_flags & 0x00010000:  # sample_is_non_sync_sample clear
+                        sync_dts = t
+                    t += duration
+                total = t - base
+    return base, total, sync_dts, tfdt_at
 
 
-def scan_segment(path: Path) -> SegmentScan:
-    data = path.read_bytes()
+def read_fragments(data: bytes) -> tuple[bytes, list[Fragment]]:
+    """The init segment and the whole fragments of a segment file's bytes."""
     boxes = read_boxes(data)
     if len(boxes) < 2 or boxes[0][0] != "ftyp" or boxes[1][0] != "moov":
-        raise SegmentError(f"{path}: no init segment (ftyp + moov) at the start")
-    whole = boxes[1][1] + boxes[1][2]
-    fragments, first, end = 0, None, None
+        raise SegmentError("no init segment (ftyp + moov) at the start")
+    init = data[:boxes[1][1] + boxes[1][2]]
+    out: list[Fragment] = []
     i = 2
     while i + 1 < len(boxes) and boxes[i][0] == "moof" and boxes[i + 1][0] == "mdat":
         _, moof_off, moof_size = boxes[i]
         try:
-            base, duration = _fragment_span(data, moof_off, moof_size)
+            base, duration, sync_dts, tfdt_at = _read_moof(data, moof_off, moof_size)
         except (struct.error, SegmentError):
             break  # a damaged moof: what follows cannot be trusted
-        first = base if first is None else first
-        end = base + duration
-        fragments += 1
-        whole = boxes[i + 1][1] + boxes[i + 1][2]
+        out.append(Fragment(moof_off, moof_size + boxes[i + 1][2], base, duration, sync_dts, tfdt_at))
         i += 2
-    return SegmentScan(whole, len(data), fragments, first, end)
+    return init, out
+
+
+def scan_segment(path: Path) -> SegmentScan:
+    data = path.read_bytes()
+    try:
+        init, fragments = read_fragments(data)
+    except SegmentError as exc:
+        raise SegmentError(f"{path}: {exc}") from None
+    whole = fragments[-1].offset + fragments[-1].size if fragments else len(init)
+    first = fragments[0].base_dts if fragments else None
+    end = fragments[-1].base_dts + fragments[-1].duration if fragments else None
+    return SegmentScan(whole, len(data), len(fragments), first, end)
 
 
 def repair_segment(path: Path) -> SegmentScan:

@@ -139,6 +139,17 @@ class MediaSessions:
             raise CommandError(503, f"no media node answers: {loads[0]}")
         return self.nodes[min(usable)[2]]
 
+    async def node_for(self, node_id: str) -> NodeClient:
+        """The node that holds recordings written by `node_id` (its files are on that node's disk)."""
+        for node in self.nodes:
+            if (node.last_load or {}).get("node_id") == node_id:
+                return node
+        await asyncio.gather(*(n.load() for n in self.nodes), return_exceptions=True)
+        for node in self.nodes:
+            if (node.last_load or {}).get("node_id") == node_id:
+                return node
+        raise CommandError(503, f"the recordings are on media node {node_id!r}, which is not reachable or not configured")
+
     def _media_host(self, node: NodeClient, offered: dict[str, Any], peer: Peer) -> str:
         return offered.get("host") or self.media.advertised_host or self.stack.local_host(peer)
 

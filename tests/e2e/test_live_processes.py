@@ -15,7 +15,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlencode
 
 import av
 import pytest
@@ -74,7 +76,7 @@ async def play(ws_url, seconds):
         while time.monotonic() < end:
             try:
                 msg = await asyncio.wait_for(ws.recv(), max(0.01, end - time.monotonic()))
-            except asyncio.TimeoutError:
+            except (asyncio.TimeoutError, websockets.exceptions.ConnectionClosedOK):
                 break
             (inits if isinstance(msg, str) else chunks).append(msg)
     frames = []
@@ -146,6 +148,23 @@ def test_serve_and_sim_processes_show_live_video(tmp_path, db_url):
         assert live["state"] == "playing", live
         _, frames = asyncio.run(play(live["ws_url"], 1.0))
         assert frames
+
+        # Record it, see the timeline, play the recording back.
+        started = datetime.now(timezone.utc)
+        plan = call(http, f"/api/v1/channels/{channel}/record-plan", token, body={"mode": "continuous"}, method="PUT")
+        assert plan["mode"] == "continuous"
+        deadline = time.time() + 30
+        window = {"from": (started - timedelta(minutes=1)).isoformat(), "to": (started + timedelta(minutes=5)).isoformat()}
+        while time.time() < deadline:
+            spans = call(http, f"/api/v1/channels/{channel}/recordings?{urlencode(window)}", token)
+            if spans["covered_s"] >= 3:
+                break
+            time.sleep(1)
+        assert spans["covered_s"] >= 3 and spans["spans"], spans
+        back = call(http, f"/api/v1/channels/{channel}/playback", token, body={"from": spans["spans"][0]["from"], "speed": 4})
+        inits, frames = asyncio.run(play(back["ws_url"], 2.0))
+        assert inits[0]["type"] == "init" and set(frames) == {expected} and len(frames) >= 10
+        call(http, f"/api/v1/channels/{channel}/record-plan", token, body={"mode": "off"}, method="PUT")
     finally:
         stop(sim)
         stop(serve)

@@ -88,3 +88,36 @@ def get_timeline(
                             "bytes": s["bytes"], "codec": s["codec"], "width": s["width"], "height": s["height"],
                             "state": s["state"]} for s in segments]
     return result
+
+
+class PlaybackRequest(BaseModel):
+    start: datetime = Field(alias="from", description="Where to start, ISO 8601 with zone (seek = a new request).")
+    end: datetime | None = Field(None, alias="to", description="Where to stop; default: the end of what is recorded.")
+    speed: float = Field(1.0, ge=0.5, le=8, description="0.5x to 8x.")
+
+
+@router.post("/channels/{channel_id}/playback")
+async def start_playback(channel_id: str, body: PlaybackRequest, request: Request,
+                         principal: Principal = require(roles.VIDEO_PLAYBACK)) -> dict[str, Any]:
+    """Play the platform's recordings of the channel from `from`. `ws_url` streams fMP4 (as live
+    video does) on one continuous timeline; its "segment" messages map player time to wall time."""
+    ctx = api_context(request)
+    if ctx.media is None:
+        raise ApiError(503, "playback is unavailable: this API runs without media nodes")
+    start = _aware("from", body.start)
+    end = _aware("to", body.end) if body.end else None
+    if end is not None and end <= start:
+        raise ApiError(400, "to must be after from")
+    probe_end = end or start + timedelta(days=31)
+    segments = await run_in_threadpool(segments_between, ctx.engine, channel_id, start, probe_end)
+    if not segments:
+        raise ApiError(404, f"nothing of channel {channel_id} is recorded from {start.isoformat()} on"
+                            + (f" to {end.isoformat()}" if end else "") + "; see GET .../recordings for the timeline")
+    node = await ctx.media.node_for(segments[0]["node_id"])
+    ttl = ctx.settings.media.viewer_token_ttl_s
+    detail = {"from": start.isoformat(), "to": end.isoformat() if end else None, "speed": body.speed}
+    await run_in_threadpool(record, request, principal, "video.playback", channel_id, detail)
+    return {"ws_url": node.playback_url(channel_id, principal.username, ttl, start=start.isoformat(),
+                                        end=end.isoformat() if end else None, speed=body.speed),
+            "link_valid_s": ttl, "first_recorded": max(start, segments[0]["start_at"]).isoformat(),
+            "codec": segments[0]["codec"], "width": segments[0]["width"], "height": segments[0]["height"]}
