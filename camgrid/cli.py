@@ -205,6 +205,7 @@ def media(
     database_url: Annotated[Optional[str], typer.Option(help="The platform's database (for the recording index); default SQLite in the data dir.")] = None,
     recordings_dir: Annotated[Optional[Path], typer.Option(help="Where recorded segments go; default <data-dir>/recordings.")] = None,
     no_record: Annotated[bool, typer.Option("--no-record", help="Live video only: no database, no recording.")] = False,
+    export_key_file: Annotated[Optional[Path], typer.Option(help="Key that signs export manifests (the platform's <data-dir>/keys/export.key); without it the node does not export.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML configuration file (its media section applies).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -238,7 +239,9 @@ def media(
             raise typer.Exit(1) from None
 
     async def main() -> None:
-        node = MediaNode(settings.media, secret, node_id=node_id, engine=engine, recordings_dir=settings.recordings_dir)
+        key = export_key_file.read_bytes() if export_key_file and export_key_file.is_file() else None
+        node = MediaNode(settings.media, secret, node_id=node_id, engine=engine, recordings_dir=settings.recordings_dir,
+                         export_key=key)
         try:
             await node.start()
         except OSError as exc:
@@ -256,6 +259,35 @@ def media(
             engine.dispose()
 
     run_async(main)
+
+
+export_app = typer.Typer(help="Export bundles: check that one is intact.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("verify")
+def export_verify(
+    directory: Annotated[Path, typer.Argument(help="The bundle directory (with manifest.json).")],
+    data_dir: DataDir = Path("./data"),
+    key_file: Annotated[Optional[Path], typer.Option(help="Export key; default <data-dir>/keys/export.key.")] = None,
+) -> None:
+    """Check every file of an export bundle against its manifest, and the manifest's signature.
+    Exit status 0: intact; 1: something was altered (each named); 2: the bundle cannot be read."""
+    from camgrid.media.export import verify_bundle
+
+    if not directory.is_dir():
+        typer.echo(f"error: {directory} is not a directory", err=True)
+        raise typer.Exit(2)
+    path = key_file or data_dir / "keys" / "export.key"
+    key = path.read_bytes() if path.is_file() else None
+    problems = verify_bundle(directory, key)
+    if key is None:
+        typer.echo(f"note: no export key at {path}: the files are checked against the manifest, the manifest's signature is not")
+    for line in problems:
+        typer.echo(f"ALTERED  {line}")
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"intact: every file matches the manifest{'' if key is None else ' and the signature is valid'}")
 
 
 @app.command()

@@ -158,6 +158,44 @@ class MediaSettings(_Section):
     recording_retry_s: float = Field(10.0, gt=0, description="How soon a channel that should be recording is asked for video again after its stream ended.")
 
 
+class RetentionSettings(_Section):
+    """How a recording media node frees disk space. The ages themselves (max/min age per channel)
+    are retention profiles in the database, managed through the API; these are the node's disk rules."""
+
+    enabled: bool = Field(True, description="Run retention sweeps on each media node that records.")
+    sweep_interval_s: float = Field(60.0, ge=1, description="How often a node deletes expired footage and checks its free space, in seconds.")
+    min_free_percent: float = Field(
+        5.0, ge=0, lt=100, description="Low water: when free space on the recordings' disk falls below the larger of this share "
+        "of the disk and min_free_bytes, the oldest footage that may be deleted goes first (before its maximum age).")
+    min_free_bytes: int = Field(1 << 30, ge=0, description="Low water in bytes (see min_free_percent).")
+    target_free_percent: float = Field(
+        10.0, ge=0, lt=100, validate_default=True, description="High water: footage is deleted for space until free space is at least the larger of "
+        "this share of the disk and target_free_bytes.")
+    target_free_bytes: int = Field(2 << 30, ge=0, validate_default=True, description="High water in bytes (see target_free_percent).")
+    quota_bytes: int | None = Field(
+        None, ge=1, description="Most bytes of recordings one node keeps. The free-space percentages above apply to it as to "
+        "a disk of this size (so deleting starts before the quota is reached). Unset: only the disk's free space counts.")
+    alarm_interval_s: float = Field(
+        900.0, ge=0, description="A low-space alarm (recording.low_space) is raised at most this often while the condition "
+        "lasts; a worse condition (nothing left that may be deleted) is raised at once.")
+    batch_size: int = Field(500, ge=1, le=10_000, description="Segments read and deleted per database transaction.")
+    orphan_grace_s: float = Field(
+        86400.0, ge=600, description="A segment file with no index row (a node that died before writing its index) is "
+        "deleted once it has been unchanged this long, in seconds.")
+    orphan_scan_interval_s: float = Field(
+        6 * 3600.0, ge=60, description="How often the recent day directories are searched for orphan files; every "
+        "directory is searched at the node's first sweep.")
+
+    @field_validator("target_free_percent", "target_free_bytes")
+    @classmethod
+    def _high_above_low(cls, value: float, info: Any) -> float:  # info: pydantic.ValidationInfo
+        low_name = "min_free_percent" if info.field_name == "target_free_percent" else "min_free_bytes"
+        low = info.data.get(low_name)
+        if low is not None and value < low:
+            raise ValueError(f"{info.field_name} ({value}) must not be below {low_name} ({low}): deleting for space "
+                             "stops at the target, so it has to be at or above the low water")
+        return value
+
 class Settings(_Section):
     data_dir: Path = Field(Path("./data"), description="Directory for the database, recordings and state. Nothing is written outside it.")
     sip: SipSettings = Field(default_factory=SipSettings, description="SIP / GB/T 28181 signaling.")
@@ -166,6 +204,12 @@ class Settings(_Section):
     http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP API and console.")
     store: StoreSettings = Field(default_factory=StoreSettings, description="Database.")
     media: MediaSettings = Field(default_factory=MediaSettings, description="Media nodes: live video, RTP ingest.")
+    retention: RetentionSettings = Field(default_factory=RetentionSettings, description="Deleting old footage and keeping disk space free.")
+
+    @property
+    def export_key_file(self) -> Path:
+        """The key that signs export manifests (created on first use, owner-only)."""
+        return self.data_dir / "keys" / "export.key"
 
     @property
     def recordings_dir(self) -> Path:

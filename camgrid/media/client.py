@@ -83,6 +83,17 @@ class NodeClient:
                 return None
             raise
 
+    async def export(self, **body: Any) -> dict[str, Any]:
+        return await self._call("POST", "/node/v1/exports", json=body)
+
+    async def export_status(self, export_id: str) -> dict[str, Any]:
+        return await self._call("GET", f"/node/v1/exports/{export_id}")
+
+    def export_url(self, export_id: str, name: str, user: str, ttl_s: float) -> str:
+        token = tokens.issue(self.secret, f"export:{export_id}", user, ttl_s)
+        public = (self.last_load or {}).get("public_url") or self.url
+        return f"{public}/exports/{export_id}/{name}?{urlencode({'token': token})}"
+
     def playback_url(self, channel_id: str, user: str, ttl_s: float, *, start: str, end: str | None, speed: float) -> str:
         """The WebSocket URL of recorded footage from `start`; signed for this channel and user."""
         token = tokens.issue(self.secret, f"playback:{channel_id}", user, ttl_s)

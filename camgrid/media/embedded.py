@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from camgrid.config import ENV_PREFIX, Settings
 from camgrid.media.client import NodeClient
+from camgrid.media.export import load_or_create_key
 from camgrid.media.node import MediaNode
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,9 @@ class EmbeddedNode:
 
     async def start(self) -> NodeClient:
         if self.mode == "inline":
+            key = await asyncio.to_thread(load_or_create_key, self.settings.export_key_file)
             self.node = MediaNode(self.settings.media, self.secret, node_id="embedded", engine=self.engine,
-                                  recordings_dir=self.settings.recordings_dir)
+                                  recordings_dir=self.settings.recordings_dir, export_key=key)
             await self.node.start()
             url = self.node.url
         else:
@@ -57,8 +59,10 @@ class EmbeddedNode:
 
     async def _spawn(self) -> str:
         s = self.settings
+        await asyncio.to_thread(load_or_create_key, s.export_key_file)
         args = [sys.executable, "-m", "camgrid", "media", "--data-dir", str(s.data_dir), "--node-id", "embedded",
                 "--database-url", s.database_url, "--recordings-dir", str(s.recordings_dir),
+                "--export-key-file", str(s.export_key_file),
                 "--http-host", s.media.http_host, "--http-port", str(s.media.http_port)]
         env = dict(os.environ, **{SECRET_ENV: self.secret})
         # The child reads the same media settings the platform was given (file, environment or flags).

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from camgrid.asgi import AsgiServer
 from camgrid.config import MediaSettings
+from camgrid.media.export import MANIFEST, write_bundle
 from camgrid.media.ingest import PortRange, StreamSocket
 from camgrid.media.recorder import Recorder
 from camgrid.media.recording_index import RecordingIndex
@@ -47,7 +48,7 @@ class RecordingUnavailable(RuntimeError):
 
 class MediaNode:
     def __init__(self, settings: MediaSettings, secret: str, *, node_id: str = "local", engine: Engine | None = None,
-                 recordings_dir: Path | None = None) -> None:
+                 recordings_dir: Path | None = None, export_key: bytes | None = None) -> None:
         if len(secret) < 16:
             raise ValueError("the media node secret must be at least 16 characters")
         self.settings = settings
@@ -57,6 +58,10 @@ class MediaNode:
         self.recordings_dir = recordings_dir or settings.recordings_dir or Path("./data/recordings")
         self.index: RecordingIndex | None = RecordingIndex(engine) if engine is not None else None
         self.recorders: dict[str, Recorder] = {}  # stream id → its recorder
+        self.export_key = export_key  # None: this node does not export
+        self.exports_dir = self.recordings_dir.parent / "exports"
+        self.exports: dict[str, dict[str, Any]] = {}
+        self._export_tasks: set[asyncio.Task] = set()
         self.recovered: list[dict[str, Any]] | None = None
         self._recovery: asyncio.Task | None = None
         self._started_wall = time.time()
@@ -90,6 +95,9 @@ class MediaNode:
                 await self._poller
         for stream_id in list(self.streams):
             await self.close_stream(stream_id)
+        for task in list(self._export_tasks):
+            task.cancel()
+        await asyncio.gather(*self._export_tasks, return_exceptions=True)
         if self._recovery is not None:
             self._recovery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -181,6 +189,40 @@ class MediaNode:
             stream[0].consumers.remove(recorder.push)
         await recorder.stop()
         return recorder.stats()
+
+    # -- exports --------------------------------------------------------------------------------
+    def start_export(self, *, export_id: str, channel_id: str, start: datetime, end: datetime, exported_by: str,
+                     reason: str) -> dict[str, Any]:
+        if self.engine is None or self.export_key is None:
+            raise RecordingUnavailable(f"media node {self.node_id} cannot export (no recording index or no export key)")
+        if export_id in self.exports:
+            raise RecordingUnavailable(f"export {export_id} exists already")
+        job: dict[str, Any] = {"export_id": export_id, "channel_id": channel_id, "state": "running", "progress": 0.0,
+                               "error": None, "files": []}
+        self.exports[export_id] = job
+
+        async def run() -> None:
+            try:
+                manifest = await write_bundle(
+                    self.engine, self.recordings_dir, self.exports_dir / export_id, channel_id=channel_id, start=start,
+                    end=end, exported_by=exported_by, reason=reason, export_id=export_id, key=self.export_key,
+                    progress=lambda fraction: job.__setitem__("progress", round(fraction, 3)))
+                job.update(state="done", files=[{"name": f["name"], "bytes": f["bytes"], "sha256": f["sha256"]}
+                                                for f in manifest["files"]] + [{"name": MANIFEST}])
+            except Exception as exc:  # reported to whoever asked, with the reason
+                log.exception("export %s failed", export_id)
+                job.update(state="failed", error=str(exc))
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._export_tasks.add(task)
+        task.add_done_callback(self._export_tasks.discard)
+        return job
+
+    def export_file(self, export_id: str, name: str) -> Path | None:
+        job = self.exports.get(export_id)
+        if job is None or job["state"] != "done" or name not in {f["name"] for f in job["files"]}:
+            return None
+        return self.exports_dir / export_id / name
 
     async def close_stream(self, stream_id: str) -> dict[str, Any] | None:
         await self.stop_recording(stream_id)

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from camgrid.media import tokens
@@ -35,6 +36,15 @@ class OpenStream(BaseModel):
 class RecordRequest(BaseModel):
     channel_id: str = Field(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z]+$")
     device_id: str = Field(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z]+$")
+
+
+class ExportRequest(BaseModel):
+    export_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    channel_id: str = Field(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z]+$")
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    exported_by: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=500)
 
 
 class DeviceAnswer(BaseModel):
@@ -96,6 +106,33 @@ def create_node_api(node: MediaNode) -> FastAPI:
         if final is None:
             raise HTTPException(404, f"stream {stream_id} is not being recorded on node {node.node_id}")
         return final
+
+    @app.post("/node/v1/exports", dependencies=guarded, status_code=202)
+    async def export(body: ExportRequest) -> dict[str, Any]:
+        try:
+            return node.start_export(export_id=body.export_id, channel_id=body.channel_id, start=body.start, end=body.end,
+                                     exported_by=body.exported_by, reason=body.reason)
+        except RecordingUnavailable as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    @app.get("/node/v1/exports/{export_id}", dependencies=guarded)
+    async def export_status(export_id: str) -> dict[str, Any]:
+        job = node.exports.get(export_id)
+        if job is None:
+            raise HTTPException(404, f"no export {export_id} on node {node.node_id} (since its last start)")
+        return job
+
+    @app.get("/exports/{export_id}/{name}")
+    async def export_download(export_id: str, name: str, token: str = "") -> FileResponse:
+        """A file of a finished export bundle, with a link the platform signed for this export."""
+        try:
+            tokens.verify(node.secret, token, f"export:{export_id}")
+        except tokens.TokenError as exc:
+            raise HTTPException(401, str(exc)) from None
+        path = node.export_file(export_id, name)
+        if path is None:
+            raise HTTPException(404, f"{name} is not a file of finished export {export_id}")
+        return FileResponse(path, filename=name)
 
     @app.get("/node/v1/streams/{stream_id}", dependencies=guarded)
     async def one(stream_id: str) -> dict[str, Any]:

@@ -92,6 +92,7 @@ class MediaSessions:
         self._ssrc_seq = itertools.count(1)
         self._supervisor: asyncio.Task | None = None
         self.ended_total: dict[str, int] = {}
+        self.exports: dict[str, NodeClient] = {}  # export id → the node writing it
         stack.on_response = self._on_stray_response
 
     # -- lifecycle --------------------------------------------------------------------------------

@@ -165,6 +165,22 @@ def test_serve_and_sim_processes_show_live_video(tmp_path, db_url):
         inits, frames = asyncio.run(play(back["ws_url"], 2.0))
         assert inits[0]["type"] == "init" and set(frames) == {expected} and len(frames) >= 10
         call(http, f"/api/v1/channels/{channel}/record-plan", token, body={"mode": "off"}, method="PUT")
+
+        # Export what was recorded; the bundle verifies with the platform's key.
+        span = spans["spans"][0]
+        job = call(http, f"/api/v1/channels/{channel}/exports", token,
+                   body={"from": span["from"], "to": span["to"], "reason": "e2e: incident 42 at the gate"})
+        deadline = time.time() + 30
+        while (status := call(http, f"/api/v1/exports/{job['export_id']}", token))["state"] == "running" and time.time() < deadline:
+            time.sleep(0.3)
+        assert status["state"] == "done", status
+        bundle = tmp_path / "bundle"
+        bundle.mkdir()
+        for f in status["files"]:
+            with urllib.request.urlopen(f["url"], timeout=30) as resp:
+                (bundle / f["name"]).write_bytes(resp.read())
+        verify = camgrid("export", "verify", str(bundle), "--data-dir", str(data))
+        assert verify.returncode == 0 and "signature is valid" in verify.stdout, verify.stdout + verify.stderr
     finally:
         stop(sim)
         stop(serve)

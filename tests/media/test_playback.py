@@ -3,11 +3,10 @@ and through a media node's WebSocket with a signed link."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import av
 import pytest
@@ -17,14 +16,9 @@ from camgrid.config import MediaSettings
 from camgrid.media import tokens
 from camgrid.media.node import MediaNode
 from camgrid.media.playback import read_recorded
-from camgrid.media.ps import VIDEO_ID, AccessUnit
-from camgrid.media.recorder import Recorder
-from camgrid.media.recording_index import RecordingIndex
 from camgrid.sim.video import synthetic_footage
-from camgrid.store.engine import make_engine, migrate
+from recording_helpers import CHANNEL, at, record_runs
 
-CHANNEL, DEVICE = "34020000001310000001", "34020000001320000001"
-T0 = 1_790_000_000.0
 SECRET = "playback-secret-0123456789abcdef"
 
 
@@ -36,28 +30,9 @@ def footage():
 @pytest.fixture
 async def recorded(tmp_path, footage):
     """Two recordings of the 4 s footage (2 s segments), the second starting 10 s after the first ends."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'pb.db'}")
-    migrate(engine)
-    index = RecordingIndex(engine, flush_interval_s=0.05)
-    await index.start()
-    clock = [T0]
-    for run in range(2):
-        recorder = Recorder(channel_id=CHANNEL, device_id=DEVICE, root=tmp_path / "rec", index=index, node_id="n1",
-                            part_s=0.5, segment_s=2.0, clock=lambda: clock[0])
-        recorder.start()
-        for f in footage.frames:
-            recorder.push(AccessUnit(VIDEO_ID, "h264", f.pts, f.pts, f.data, f.keyframe))
-            clock[0] += 0.04
-            await asyncio.sleep(0)
-        await recorder.stop()
-        clock[0] += 10
-    await index.stop()
-    yield engine, tmp_path / "rec"
+    engine, root = await record_runs(tmp_path, footage)
+    yield engine, root
     engine.dispose()
-
-
-def at(seconds):
-    return datetime.fromtimestamp(T0 + seconds, timezone.utc)
 
 
 def decode(blob):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
@@ -14,6 +15,7 @@ from camgrid.api.routes.channels import DeviceIdQuery, find_channel
 from camgrid.api.security import Principal, api_context, record, require
 from camgrid.governance import roles
 from camgrid.media.recordings_query import segments_between, timeline
+from camgrid.media.client import NodeError
 from camgrid.signaling.recording_plans import PlanError
 
 router = APIRouter(tags=["recordings"])
@@ -121,3 +123,58 @@ async def start_playback(channel_id: str, body: PlaybackRequest, request: Reques
                                         end=end.isoformat() if end else None, speed=body.speed),
             "link_valid_s": ttl, "first_recorded": max(start, segments[0]["start_at"]).isoformat(),
             "codec": segments[0]["codec"], "width": segments[0]["width"], "height": segments[0]["height"]}
+
+
+MAX_EXPORT = timedelta(hours=24)
+
+
+class ExportRequest(BaseModel):
+    start: datetime = Field(alias="from", description="Start, ISO 8601 with zone.")
+    end: datetime = Field(alias="to", description="End, ISO 8601 with zone (at most 24 h after from).")
+    reason: str = Field(min_length=5, max_length=500, description="Why the footage leaves the platform (case, request).")
+
+
+@router.post("/channels/{channel_id}/exports", status_code=202)
+async def start_export(channel_id: str, body: ExportRequest, request: Request,
+                       principal: Principal = require(roles.VIDEO_EXPORT)) -> dict[str, Any]:
+    """Export [from, to) as MP4 files with a signed manifest (who, why, SHA-256 of every file).
+    Poll GET /exports/{export_id} for progress and the download links."""
+    ctx = api_context(request)
+    if ctx.media is None:
+        raise ApiError(503, "export is unavailable: this API runs without media nodes")
+    start, end = _aware("from", body.start), _aware("to", body.end)
+    if end <= start:
+        raise ApiError(400, "to must be after from")
+    if end - start > MAX_EXPORT:
+        raise ApiError(400, "export at most 24 hours at a time")
+    segments = await run_in_threadpool(segments_between, ctx.engine, channel_id, start, end)
+    if not segments:
+        raise ApiError(404, f"nothing of channel {channel_id} is recorded between {start.isoformat()} and {end.isoformat()}")
+    node = await ctx.media.node_for(segments[0]["node_id"])
+    export_id = uuid.uuid4().hex
+    detail = {"export_id": export_id, "from": start.isoformat(), "to": end.isoformat(), "reason": body.reason}
+    try:
+        job = await node.export(export_id=export_id, channel_id=channel_id, **{"from": start.isoformat(), "to": end.isoformat()},
+                                exported_by=principal.username, reason=body.reason)
+    except NodeError as exc:
+        await run_in_threadpool(record, request, principal, "video.export", channel_id, {**detail, "ok": False, "error": str(exc)})
+        raise ApiError(502, str(exc)) from None
+    ctx.media.exports[export_id] = node
+    await run_in_threadpool(record, request, principal, "video.export", channel_id, {**detail, "ok": True})
+    return {"export_id": export_id, "state": job["state"]}
+
+
+@router.get("/exports/{export_id}")
+async def export_status(export_id: str, request: Request, principal: Principal = require(roles.VIDEO_EXPORT)) -> dict[str, Any]:
+    """Progress of an export; when done, signed download links for its files (valid viewer_token_ttl_s)."""
+    ctx = api_context(request)
+    node = ctx.media.exports.get(export_id) if ctx.media is not None else None
+    if node is None:
+        raise ApiError(404, f"no export {export_id} since the platform started")
+    try:
+        job = await node.export_status(export_id)
+    except NodeError as exc:
+        raise ApiError(exc.status if exc.status == 404 else 502, str(exc)) from None
+    ttl = ctx.settings.media.viewer_token_ttl_s
+    files = [{**f, "url": node.export_url(export_id, f["name"], principal.username, ttl)} for f in job.get("files", [])]
+    return {**job, "files": files}
