@@ -23,10 +23,12 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from camgrid.bus import Event, EventBus
 from camgrid.config import Settings
+from camgrid.gb28181 import mansrtsp
 from camgrid.gb28181.sdp import MediaDescription, SdpError, SessionDescription, build_sdp, make_ssrc, parse_sdp
 from camgrid.gb28181.sip.dialog import Dialog, DialogError, DialogTable
 from camgrid.gb28181.sip.message import SipMessage
@@ -62,6 +64,10 @@ class MediaSession:
     first_frame: asyncio.Event = field(default_factory=asyncio.Event)
     reported_at: float = field(default_factory=time.monotonic)  # last time its node reported on it
     recording: bool = False  # its node records it: it does not end for want of viewers
+    kind: str = "Play"  # Play | Playback | Download
+    range_s: tuple[int, int] = (0, 0)  # Playback/Download: the device's recording range (Unix seconds)
+    download_speed: int | None = None
+    rtsp_cseq: int = 0
 
     def describe(self) -> dict[str, Any]:
         s = self.stats
@@ -71,7 +77,7 @@ class MediaSession:
             "node": self.node.url, "end_reason": self.end_reason, "codec": s.get("codec"),
             "codec_string": s.get("codec_string"), "width": s.get("width"), "height": s.get("height"),
             "viewers": s.get("viewers", 0), "packets": s.get("packets", 0), "lost_packets": s.get("lost_packets", 0),
-            "video_frames": s.get("video_frames", 0), "recording": self.recording,
+            "video_frames": s.get("video_frames", 0), "recording": self.recording, "kind": self.kind,
         }
 
 
@@ -154,13 +160,25 @@ class MediaSessions:
     def _media_host(self, node: NodeClient, offered: dict[str, Any], peer: Peer) -> str:
         return offered.get("host") or self.media.advertised_host or self.stack.local_host(peer)
 
-    async def _invite(self, device_id: str, channel_id: str, transport: str) -> MediaSession:
+    async def playback(self, device_id: str, channel_id: str, start: datetime, end: datetime, *,
+                       download_speed: int | None = None, transport: str | None = None) -> MediaSession:
+        """Footage from the device's own storage (a Playback INVITE with t= start end), or a Download
+        at `download_speed`. Each request is its own session; it ends at the device's MediaStatus 121."""
+        if end <= start:
+            raise CommandError(400, "the end of the range must be after its start")
+        kind = "Download" if download_speed else "Playback"
+        return await self._invite(device_id, channel_id, transport or self.media.transport, kind=kind,
+                                  range_s=(int(start.timestamp()), int(end.timestamp())), download_speed=download_speed)
+
+    async def _invite(self, device_id: str, channel_id: str, transport: str, *, kind: str = "Play",
+                      range_s: tuple[int, int] = (0, 0), download_speed: int | None = None) -> MediaSession:
         peer = self.registrations.peer_of(device_id)
         if peer is None:
             raise CommandError(409, f"device {device_id} is not registered (offline); its video cannot be requested")
         node = await self._pick_node()
-        ssrc = make_ssrc(False, self.settings.sip.realm, next(self._ssrc_seq))
-        session = MediaSession(uuid.uuid4().hex[:16], device_id, channel_id, node, transport, ssrc, peer)
+        ssrc = make_ssrc(kind != "Play", self.settings.sip.realm, next(self._ssrc_seq))
+        session = MediaSession(uuid.uuid4().hex[:16], device_id, channel_id, node, transport, ssrc, peer, kind=kind,
+                               range_s=range_s, download_speed=download_speed)
         try:
             offered = await node.open_stream(session.session_id, transport=transport, ssrc=int(ssrc),
                                              ssrc_strict=self.media.ssrc_strict)
@@ -202,8 +220,12 @@ class MediaSessions:
         if tcp:
             m.attributes += [("setup", "passive" if session.transport == "tcp-passive" else "active"),
                              ("connection", "new")]
-        sdp = SessionDescription(origin_user=sip.id, origin_address=media_host, session_name="Play",
-                                 connection_address=media_host, media=[m], ssrc=session.ssrc)
+        if session.download_speed:
+            m.attributes.append(("downloadspeed", str(session.download_speed)))
+        history = session.kind != "Play"
+        sdp = SessionDescription(origin_user=sip.id, origin_address=media_host, session_name=session.kind,
+                                 uri=f"{session.channel_id}:0" if history else None, connection_address=media_host,
+                                 time_start=session.range_s[0], time_end=session.range_s[1], media=[m], ssrc=session.ssrc)
         local_host, local_port = self.stack.local_host(peer), self.stack.local_port(peer)
         return self.stack.new_request(
             "INVITE", f"sip:{session.channel_id}@{peer.host}:{peer.port}", from_uri=f"sip:{sip.id}@{sip.realm}",
@@ -313,6 +335,46 @@ class MediaSessions:
         if req.method == "BYE":
             asyncio.get_running_loop().create_task(self.end(session, "the device ended the stream (BYE)", send_bye=False))
         return True
+
+    def on_media_status(self, device_id: str, target_id: str, notify_type: str) -> None:
+        """Notify/MediaStatus from a device: 121 ends its playback or download of that channel."""
+        if notify_type != "121":
+            return
+        for session in list(self.sessions.values()):
+            if session.device_id == device_id and session.kind != "Play" and target_id in (session.channel_id, device_id):
+                asyncio.get_running_loop().create_task(
+                    self.end(session, "the device reached the end of the recording (MediaStatus 121)"))
+
+    async def control(self, session: MediaSession, action: str, value: float | None = None) -> dict[str, Any]:
+        """Pause, resume, seek (seconds into the range) or change speed of a Playback, with an
+        in-dialog INFO carrying MANSRTSP."""
+        if session.kind == "Play" or session.dialog is None or session.state == "ended":
+            raise CommandError(409, "only a running playback of device storage can be paused, resumed, sought or sped up")
+        session.rtsp_cseq += 1
+        try:
+            if action == "pause":
+                body = mansrtsp.pause(session.rtsp_cseq)
+            elif action == "resume":
+                body = mansrtsp.resume(session.rtsp_cseq)
+            elif action == "seek":
+                body = mansrtsp.seek(session.rtsp_cseq, float(value if value is not None else -1))
+            elif action == "speed":
+                body = mansrtsp.speed(session.rtsp_cseq, float(value or 0))
+            else:
+                raise CommandError(400, f"unknown playback action {action!r}")
+        except mansrtsp.MansrtspError as exc:
+            raise CommandError(400, str(exc)) from None
+        peer = self.registrations.peer_of(session.device_id) or session.peer
+        info = session.dialog.request("INFO", via_host=self.stack.local_host(peer), via_port=self.stack.local_port(peer),
+                                      transport="TCP" if peer.transport == "tcp" else "UDP", body=body.to_bytes(),
+                                      content_type=mansrtsp.CONTENT_TYPE)
+        try:
+            response = await self.stack.request(info, peer, timeout=self.media.invite_timeout_s)
+        except (TransactionTimeout, TransportUnavailable) as exc:
+            raise CommandError(504, f"device {session.device_id} did not answer the playback control: {exc}") from None
+        if (response.status or 0) >= 300:
+            raise CommandError(502, f"device {session.device_id} refused {action}: {response.status} {response.reason}")
+        return {"session_id": session.session_id, "action": action, "value": value}
 
     def _on_stray_response(self, response: SipMessage, peer: Peer) -> None:
         # A retransmitted 2xx to our INVITE: the ACK was lost, send it again.

@@ -224,7 +224,10 @@ class SignalingServer:
         elif msg.root == "Notify" and kind == "Alarm":
             self._on_alarm(sender, msg)
         elif msg.root == "Notify" and kind == "MediaStatus":
-            self.bus.publish(Event("media.status", msg.device_id, {"device_id": sender, "notify_type": msg.fields.get("NotifyType", "")}))
+            notify_type = str(msg.fields.get("NotifyType", ""))
+            self.bus.publish(Event("media.status", msg.device_id, {"device_id": sender, "notify_type": notify_type}))
+            if self.media is not None:
+                self.media.on_media_status(sender, msg.device_id, notify_type)
         elif msg.root == "Response":
             self.pending.resolve(sender, msg)
 

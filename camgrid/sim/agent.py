@@ -313,7 +313,7 @@ class Simulator:
         self.channel_owner = {ch.id: spec.id for spec in specs for ch in spec.channels}
         self.tcp_devices: dict[int, SimDevice] = {}
         self.events: list[str] = []
-        self.media = SimMedia(opts.media, on_event=lambda line: self.on_event(line))
+        self.media = SimMedia(opts.media, on_event=lambda line: self.on_event(line), send_message=self._message_from)
 
     def on_event(self, line: str) -> None:
         self.events.append(line)
@@ -347,6 +347,13 @@ class Simulator:
             return True
         except asyncio.TimeoutError:
             return False
+
+    async def _message_from(self, target_id: str, body: bytes) -> None:
+        """A MANSCDP MESSAGE from the device that owns `target_id` (a channel or the device itself)."""
+        dev = self.devices.get(target_id) or self.devices.get(self.channel_owner.get(target_id, ""))
+        if dev is not None:
+            with contextlib.suppress(TransactionTimeout, TransportUnavailable):
+                await dev._send_message(body)
 
     def handle_request(self, req: SipMessage, peer: Peer) -> None:
         stack = self.udp_stack

@@ -17,6 +17,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from camgrid.gb28181 import mansrtsp
+from camgrid.gb28181.manscdp.builders import media_status_notify
 from camgrid.gb28181.sdp import MediaDescription, SdpError, SessionDescription, build_sdp, parse_sdp
 from camgrid.gb28181.sip.dialog import Dialog, DialogError
 from camgrid.gb28181.sip.headers import new_tag
@@ -54,11 +56,14 @@ class _Call:
 class SimMedia:
     """Media sessions of all simulated channels of one simulator."""
 
-    def __init__(self, opts: SimMediaOptions, on_event=None) -> None:  # noqa: ANN001
+    def __init__(self, opts: SimMediaOptions, on_event=None, send_message=None) -> None:  # noqa: ANN001
         if opts.mode not in MEDIA_MODES:
             raise ValueError(f"media mode must be one of {', '.join(MEDIA_MODES)}")
         self.opts = opts
         self.on_event = on_event or (lambda line: None)
+        # send_message(channel_id, body) sends a MANSCDP MESSAGE from the channel's device (MediaStatus)
+        self.send_message = send_message
+        self.controls: list[tuple[str, str, float | None, float | None]] = []  # (channel, method, scale, npt) from INFO
         self.calls: dict[str, _Call] = {}  # Call-ID → call
         self.invites = 0
         self.byes = 0
@@ -114,7 +119,25 @@ class SimMedia:
                 self._spawn(call.sender.stop())
                 self.on_event(f"media stopped on {channel_id} (BYE)")
         elif req.method == "INFO":
-            stack.respond(req, peer, 200 if req.call_id in self.calls else 481)
+            call = self.calls.get(req.call_id)
+            if call is None:
+                stack.respond(req, peer, 481)
+                return
+            try:
+                control = mansrtsp.parse(req.body)
+            except mansrtsp.MansrtspError as exc:
+                stack.respond(req, peer, 400, str(exc)[:80])
+                return
+            self.controls.append((channel_id, control.method, control.scale, control.npt))
+            sender = call.sender
+            if sender is not None:
+                if control.method == "PAUSE":
+                    sender.pause()
+                elif control.method == "PLAY":
+                    if control.scale:
+                        sender.speed = control.scale
+                    sender.resume()  # a seek (npt) continues from where it is: the simulator has one clip
+            stack.respond(req, peer, 200)
 
     async def _answer_invite(self, req: SipMessage, peer: Peer, stack: SipStack, channel_id: str, host: str) -> None:
         if self.opts.mode == "refuse":
@@ -138,9 +161,14 @@ class SimMedia:
         mode = mode_for_offer(media.is_tcp, media.setup)
         sender = None
         port = 0
+        history = offer.session_name in ("Playback", "Download")
+        span = offer.time_end - offer.time_start if history and offer.time_end > offer.time_start else None
+        speed = float(media.download_speed or 1) if offer.session_name == "Download" else 1.0
         if self.opts.mode != "silent":
+            on_end = (lambda: self._reached_end(req.call_id, channel_id)) if span else None
             sender = PsRtpSender(footage, ssrc & 0xFFFFFFFF, mode=mode, host=None if mode == "tcp-listen" else dest,
-                                 port=None if mode == "tcp-listen" else media.port)
+                                 port=None if mode == "tcp-listen" else media.port, speed=speed, end_after_s=span,
+                                 on_end=on_end)
             if mode == "tcp-listen":
                 port = await sender.listen(self.opts.bind_host)
         local_ip = _local_ip_towards(dest or peer.host)
@@ -163,6 +191,12 @@ class SimMedia:
                       body=build_sdp(answer), to_tag=tag)
         self.on_event(f"media offered on {channel_id}: {mode} to {dest}:{media.port}, SSRC {ssrc:010d}")
 
+
+    async def _reached_end(self, call_id: str, channel_id: str) -> None:
+        """A playback or download sent its whole range: tell the platform (MediaStatus 121); it hangs up."""
+        if call_id in self.calls and self.send_message is not None:
+            await self.send_message(channel_id, media_status_notify(channel_id, 1))
+            self.on_event(f"media end of file on {channel_id} (MediaStatus 121)")
 
     async def hang_up_all(self) -> None:
         """The cameras end every call themselves (BYE), as one does when it reboots or its stream fails."""

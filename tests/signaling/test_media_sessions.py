@@ -193,3 +193,53 @@ async def test_a_viewer_token_is_checked(tmp_path, db_url, specs, footage):
     finally:
         await sim.stop()
         await platform.stop()
+
+
+async def test_device_playback_is_controlled_and_ends_at_media_status_121(tmp_path, db_url, specs, footage):
+    from datetime import datetime, timedelta, timezone
+
+    platform = await _platform(tmp_path, db_url, specs[:1])
+    sim = await _camera(platform, specs[:1], footage)
+    ended = []
+    platform.bus.subscribe("media.stream_ended", lambda e: ended.append(e))
+    try:
+        start = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
+        session = await platform.media.playback(specs[0].id, specs[0].channels[0].id, start, start + timedelta(seconds=3))
+        assert session.kind == "Playback" and session.ssrc.startswith("1")  # a history SSRC
+        assert await platform.media.wait_first_frame(session, 10), session.end_reason
+        await platform.media.control(session, "pause")
+        await platform.media.control(session, "speed", 2.0)  # PLAY with Scale: resumes at twice the speed
+        with pytest.raises(CommandError):
+            await platform.media.control(session, "speed", 3.0)
+        assert [(m, s) for _, m, s, _ in sim.media.controls] == [("PAUSE", None), ("PLAY", 2.0)]
+        await wait_for(lambda: session.state == "ended", timeout=10)  # 3 s of range, sent at 2x after the pause
+        assert session.end_reason == "the device reached the end of the recording (MediaStatus 121)"
+        await wait_for(lambda: ended and sim.media.byes == 1)
+    finally:
+        await sim.stop()
+        await platform.stop()
+
+
+async def test_the_playback_sdp_names_the_range(tmp_path, db_url, specs, footage):
+    from datetime import datetime, timedelta, timezone
+
+    platform = await _platform(tmp_path, db_url, specs[:1])
+    sim = await _camera(platform, specs[:1], footage)
+    offers = []
+    original = sim.media._answer_invite
+
+    async def spy(req, *args):
+        offers.append(req.body.decode())
+        await original(req, *args)
+    sim.media._answer_invite = spy
+    try:
+        start = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
+        session = await platform.media.playback(specs[0].id, specs[0].channels[0].id, start, start + timedelta(minutes=5),
+                                                download_speed=4)
+        assert session.kind == "Download"
+        sdp = offers[0]
+        assert "s=Download" in sdp and f"u={specs[0].channels[0].id}:0" in sdp
+        assert f"t={int(start.timestamp())} {int(start.timestamp()) + 300}" in sdp and "a=downloadspeed:4" in sdp
+    finally:
+        await sim.stop()
+        await platform.stop()

@@ -7,6 +7,7 @@ Streams are shared per channel and end by themselves once nobody watches (media.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -80,3 +81,62 @@ async def stop_live(session_id: str, request: Request, principal: Principal = re
     await run_in_threadpool(record, request, principal, "video.live_stop", session.channel_id,
                             {"device_id": session.device_id, "session_id": session_id})
     return session.describe()
+
+
+class DevicePlaybackRequest(BaseModel):
+    start: datetime = Field(alias="from", description="Start of the device's recording to play, ISO 8601 with zone.")
+    end: datetime = Field(alias="to", description="End, ISO 8601 with zone (at most 24 h after from).")
+    download_speed: int | None = Field(None, ge=1, le=8, description="Download instead of play, at this multiple of real time.")
+    transport: Literal["udp", "tcp-passive", "tcp-active"] | None = None
+    wait_s: float = Field(5.0, ge=0, le=15)
+
+
+@router.post("/channels/{channel_id}/device-playback")
+async def device_playback(channel_id: str, body: DevicePlaybackRequest, request: Request,
+                          device_id: str | None = DeviceIdQuery,
+                          principal: Principal = require(roles.VIDEO_PLAYBACK)) -> dict[str, Any]:
+    """Play (or download) footage from the device's own storage (Playback INVITE with the range;
+    find ranges with GET .../device-records). It ends at the device's end-of-file notice."""
+    ctx = api_context(request)
+    media = media_of(ctx)
+    start, end = body.start.astimezone(timezone.utc), body.end.astimezone(timezone.utc)
+    if body.start.tzinfo is None or body.end.tzinfo is None:
+        raise ApiError(400, "from and to need a zone, e.g. 2026-05-17T08:00:00+08:00")
+    if not timedelta(0) < end - start <= timedelta(hours=24):
+        raise ApiError(400, "to must be after from, and at most 24 hours later")
+    channel = await run_in_threadpool(find_channel, ctx, channel_id, device_id)
+    detail = {"device_id": channel["device_id"], "from": start.isoformat(), "to": end.isoformat(),
+              "download_speed": body.download_speed}
+    try:
+        session = await media.playback(channel["device_id"], channel_id, start, end, download_speed=body.download_speed,
+                                       transport=body.transport)
+        if body.wait_s:
+            await media.wait_first_frame(session, body.wait_s)
+    except CommandError as exc:
+        await run_in_threadpool(record, request, principal, "video.device_playback", channel_id,
+                                {**detail, "ok": False, "status": exc.status, "error": exc.message})
+        raise
+    ttl = ctx.settings.media.viewer_token_ttl_s
+    await run_in_threadpool(record, request, principal, "video.device_playback", channel_id,
+                            {**detail, "ok": True, "session_id": session.session_id})
+    return {**session.describe(), "ws_url": session.node.live_url(session.session_id, principal.username, ttl),
+            "link_valid_s": ttl}
+
+
+class ControlRequest(BaseModel):
+    action: Literal["pause", "resume", "seek", "speed"]
+    value: float | None = Field(None, description="seek: seconds into the range; speed: 0.25, 0.5, 1, 2, 4 or 8.")
+
+
+@router.post("/live/{session_id}/control")
+async def control(session_id: str, body: ControlRequest, request: Request,
+                  principal: Principal = require(roles.VIDEO_PLAYBACK)) -> dict[str, Any]:
+    """Pause, resume, seek or change the speed of a device playback (MANSRTSP in an INFO)."""
+    media = media_of(api_context(request))
+    session = media.sessions.get(session_id)
+    if session is None:
+        raise ApiError(404, f"no running stream {session_id}")
+    result = await media.control(session, body.action, body.value)
+    await run_in_threadpool(record, request, principal, "video.playback_control", session.channel_id,
+                            {"session_id": session_id, "action": body.action, "value": body.value})
+    return result

@@ -165,3 +165,8 @@ def device_config_basic(device_id: str, sn: int, name: str | None = None, expira
     if all(v is None for v in params.values()):
         raise ValueError("device_config_basic needs at least one of name, expiration, heartbeat_interval, heartbeat_count")
     return _body(charset, "Control", "DeviceConfig", sn, device_id, [("BasicParam", params)])
+
+
+def media_status_notify(device_id: str, sn: int, notify_type: int = 121, *, charset: str = "GB18030") -> bytes:
+    """Notify/MediaStatus: NotifyType 121 says a playback or download reached its end."""
+    return _body(charset, "Notify", "MediaStatus", sn, device_id, [("NotifyType", str(notify_type))])
