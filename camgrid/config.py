@@ -155,6 +155,8 @@ class MediaSettings(_Section):
     recordings_dir: Path | None = Field(None, description="Where recorded segments are written. Unset: <data_dir>/recordings.")
     segment_s: float = Field(60.0, ge=2, le=3600, description="Length of a recorded segment file (cut at the next key frame).")
     part_s: float = Field(1.0, ge=0.2, le=10, description="Recorded video is written and fsynced in parts this long; a crash loses at most the part being gathered.")
+    event_pre_s: float = Field(10.0, ge=0, le=120, description="Event recording: seconds kept from before the alarm.")
+    event_post_s: float = Field(30.0, ge=1, le=3600, description="Event recording: seconds recorded after the last alarm.")
     recording_retry_s: float = Field(10.0, gt=0, description="How soon a channel that should be recording is asked for video again after its stream ended.")
 
 

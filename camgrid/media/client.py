@@ -65,9 +65,12 @@ class NodeClient:
     async def streams(self) -> dict[str, Any]:
         return await self._call("GET", "/node/v1/streams")
 
-    async def record(self, stream_id: str, *, channel_id: str, device_id: str) -> dict[str, Any]:
+    async def record(self, stream_id: str, *, channel_id: str, device_id: str, mode: str = "continuous") -> dict[str, Any]:
         return await self._call("POST", f"/node/v1/streams/{stream_id}/record",
-                                json={"channel_id": channel_id, "device_id": device_id})
+                                json={"channel_id": channel_id, "device_id": device_id, "mode": mode})
+
+    async def trigger(self, stream_id: str) -> dict[str, Any]:
+        return await self._call("POST", f"/node/v1/streams/{stream_id}/trigger")
 
     async def stop_record(self, stream_id: str) -> dict[str, Any]:
         return await self._call("DELETE", f"/node/v1/streams/{stream_id}/record")

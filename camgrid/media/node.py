@@ -167,17 +167,27 @@ class MediaNode:
         return self._get(stream_id)[0]
 
     # -- recording ------------------------------------------------------------------------------
-    def start_recording(self, stream_id: str, *, channel_id: str, device_id: str) -> dict[str, Any]:
+    def start_recording(self, stream_id: str, *, channel_id: str, device_id: str, event_mode: bool = False,
+                        pre_s: float | None = None, post_s: float | None = None) -> dict[str, Any]:
         stream = self._get(stream_id)[0]
         if self.index is None:
             raise RecordingUnavailable(f"media node {self.node_id} has no database and cannot record")
         if stream_id in self.recorders:
             raise RecordingUnavailable(f"stream {stream_id} is already being recorded")
         recorder = Recorder(channel_id=channel_id, device_id=device_id, root=self.recordings_dir, index=self.index,
-                            node_id=self.node_id, part_s=self.settings.part_s, segment_s=self.settings.segment_s)
+                            node_id=self.node_id, part_s=self.settings.part_s, segment_s=self.settings.segment_s,
+                            event_mode=event_mode, pre_s=self.settings.event_pre_s if pre_s is None else pre_s,
+                            post_s=self.settings.event_post_s if post_s is None else post_s)
         recorder.start()
         self.recorders[stream_id] = recorder
         stream.consumers.append(recorder.push)
+        return recorder.stats()
+
+    def trigger(self, stream_id: str) -> dict[str, Any]:
+        recorder = self.recorders.get(stream_id)
+        if recorder is None:
+            raise UnknownStream(stream_id)
+        recorder.trigger()
         return recorder.stats()
 
     async def stop_recording(self, stream_id: str) -> dict[str, Any] | None:

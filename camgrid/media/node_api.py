@@ -36,6 +36,9 @@ class OpenStream(BaseModel):
 class RecordRequest(BaseModel):
     channel_id: str = Field(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z]+$")
     device_id: str = Field(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z]+$")
+    mode: Literal["continuous", "event"] = "continuous"
+    pre_s: float | None = Field(None, ge=0, le=120)
+    post_s: float | None = Field(None, ge=1, le=3600)
 
 
 class ExportRequest(BaseModel):
@@ -94,11 +97,20 @@ def create_node_api(node: MediaNode) -> FastAPI:
     @app.post("/node/v1/streams/{stream_id}/record", dependencies=guarded, status_code=201)
     async def record(stream_id: str, body: RecordRequest) -> dict[str, Any]:
         try:
-            return node.start_recording(stream_id, channel_id=body.channel_id, device_id=body.device_id)
+            return node.start_recording(stream_id, channel_id=body.channel_id, device_id=body.device_id,
+                                        event_mode=body.mode == "event", pre_s=body.pre_s, post_s=body.post_s)
         except UnknownStream:
             raise HTTPException(404, f"no stream {stream_id} on node {node.node_id}") from None
         except RecordingUnavailable as exc:
             raise HTTPException(409, str(exc)) from None
+
+    @app.post("/node/v1/streams/{stream_id}/trigger", dependencies=guarded)
+    async def trigger(stream_id: str) -> dict[str, Any]:
+        """An event on an event-recorded stream: write the held seconds before it and record on."""
+        try:
+            return node.trigger(stream_id)
+        except UnknownStream:
+            raise HTTPException(404, f"stream {stream_id} is not being recorded on node {node.node_id}") from None
 
     @app.delete("/node/v1/streams/{stream_id}/record", dependencies=guarded)
     async def stop_record(stream_id: str) -> dict[str, Any]:

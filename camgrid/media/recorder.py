@@ -1,4 +1,5 @@
-"""Continuous recording of one stream into fMP4 segments on local disk.
+"""Recording of one stream into fMP4 segments on local disk: continuous, or around events
+(the last `pre_s` held in memory, written with what follows until `post_s` after the last trigger).
 
 Frames are gathered into parts of about `part_s` (one moof + mdat each); a part is written and
 fsynced by a worker thread, and only then reported to the index (camgrid.media.recording_index),
@@ -58,7 +59,8 @@ def _utc(ts: float) -> datetime:
 
 class Recorder:
     def __init__(self, *, channel_id: str, device_id: str, root: Path, index: RecordingIndex, node_id: str,
-                 part_s: float = 1.0, segment_s: float = 60.0, clock=time.time) -> None:  # noqa: ANN001
+                 part_s: float = 1.0, segment_s: float = 60.0, clock=time.time,  # noqa: ANN001
+                 event_mode: bool = False, pre_s: float = 10.0, post_s: float = 30.0) -> None:
         self.channel_id = channel_id
         self.device_id = device_id
         self.root = root
@@ -77,6 +79,13 @@ class Recorder:
         self.write_error: str | None = None
         self.bytes_written = 0
         self.stopped = False
+        # Event mode: GOPs of the last pre_s are held in memory; trigger() writes them and what
+        # follows until post_s after the last trigger.
+        self.event_mode = event_mode
+        self.pre_s, self.post_s = pre_s, post_s
+        self.record_until = 0.0
+        self._held: list[list[tuple[AccessUnit, int, int, float]]] = []  # GOPs: (unit, dts, pts, arrival)
+        self.triggers = 0
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._write_loop())
@@ -87,6 +96,40 @@ class Recorder:
             return
         now = self.clock()
         dts, pts = self.timeline.place(unit.pts, unit.dts)
+        if self.event_mode and now >= self.record_until:
+            if self._segment is not None and unit.keyframe:
+                self._cut(dts)  # the post-event time is over
+            if self._segment is None:
+                self._hold(unit, dts, pts, now)
+                return
+        self._record(unit, dts, pts, now)
+
+    def _hold(self, unit: AccessUnit, dts: int, pts: int, now: float) -> None:
+        if unit.keyframe:
+            self._held.append([])
+        if self._held:
+            self._held[-1].append((unit, dts, pts, now))
+            self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        """Keep the GOPs that cover pre_s: drop the oldest while the next one starts early enough."""
+        while len(self._held) > 1 and now - self._held[1][0][3] >= self.pre_s:
+            self._held.pop(0)
+
+    def trigger(self) -> None:
+        """An event: record from pre_s before now until post_s after the latest trigger."""
+        self.triggers += 1
+        now = self.clock()
+        starting = now >= self.record_until and self._segment is None
+        self.record_until = max(self.record_until, now + self.post_s)
+        if starting:
+            self._trim(now)
+            held, self._held = self._held, []
+            for gop in held:
+                for unit, dts, pts, at in gop:
+                    self._record(unit, dts, pts, at)
+
+    def _record(self, unit: AccessUnit, dts: int, pts: int, now: float) -> None:
         seg = self._segment
         if unit.keyframe:
             track = self._track_of(unit)
@@ -227,6 +270,7 @@ class Recorder:
                 await self._worker
 
     def stats(self) -> dict:
-        return {"channel_id": self.channel_id, "segments": self.segments, "parts_written": self.parts_written,
+        return {"channel_id": self.channel_id, "mode": "event" if self.event_mode else "continuous",
+                "triggers": self.triggers, "segments": self.segments, "parts_written": self.parts_written,
                 "parts_dropped": self.parts_dropped, "bytes_written": self.bytes_written, "write_error": self.write_error,
                 "queued": self._queue.qsize()}

@@ -30,7 +30,7 @@ from camgrid.store.tables import channels, record_plans
 
 log = logging.getLogger(__name__)
 
-MODES = ("continuous", "schedule", "off")
+MODES = ("continuous", "schedule", "event", "off")
 RECONCILE_INTERVAL_S = 2.0
 MAX_STARTS_AT_ONCE = 16
 
@@ -86,6 +86,7 @@ class RecordingPlans:
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
+        self.bus.subscribe("alarm.device", self._on_alarm)
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
@@ -126,8 +127,8 @@ class RecordingPlans:
         plan = self.plans.get(channel_id)
         if plan is None or plan["mode"] == "off":
             return False
-        if plan["mode"] == "continuous":
-            return True
+        if plan["mode"] in ("continuous", "event"):
+            return True  # event: the stream stays up so that the seconds before an alarm are at hand
         return in_schedule(plan["schedule"], (now or datetime.now(timezone.utc)).astimezone(self.zone))
 
     async def _loop(self) -> None:
@@ -162,7 +163,8 @@ class RecordingPlans:
         async with self._starts:
             try:
                 session = await self.media.live(device_id, channel_id)
-                await session.node.record(session.session_id, channel_id=channel_id, device_id=device_id)
+                mode = "event" if self.plans.get(channel_id, {}).get("mode") == "event" else "continuous"
+                await session.node.record(session.session_id, channel_id=channel_id, device_id=device_id, mode=mode)
             except (CommandError, NodeError) as exc:
                 reason = getattr(exc, "message", None) or str(exc)
                 self.last_error[channel_id] = reason
@@ -173,6 +175,25 @@ class RecordingPlans:
             self.recording[channel_id] = session
             self.last_error.pop(channel_id, None)
             self.bus.publish(Event("recording.started", channel_id, {"device_id": device_id, "session_id": session.session_id}))
+
+    async def _on_alarm(self, event: Event) -> None:
+        """A device alarm names a channel (or the device): event-recorded channels among them record."""
+        subject, device = event.subject, (event.data or {}).get("device_id")
+        for channel_id, plan in list(self.plans.items()):
+            if plan["mode"] != "event" or not (channel_id == subject or (plan.get("device_id") in (subject, device)
+                                                                           and subject not in self.plans)):
+                continue
+            session = self.recording.get(channel_id)
+            if session is None or session.state == "ended":
+                self.bus.publish(Event("recording.missed", channel_id, {"reason": "the stream was not up when the alarm came",
+                                                                         "last_error": self.last_error.get(channel_id)}))
+                continue
+            try:
+                await session.node.trigger(session.session_id)
+                self.bus.publish(Event("recording.triggered", channel_id, {"alarm": {k: v for k, v in (event.data or {}).items()
+                                                                                     if k in ("AlarmMethod", "AlarmPriority", "AlarmDescription")}}))
+            except NodeError as exc:
+                log.warning("event recording of %s not triggered: %s", channel_id, exc)
 
     async def _stop(self, channel_id: str, session: MediaSession) -> None:
         self.recording.pop(channel_id, None)

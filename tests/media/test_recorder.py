@@ -184,3 +184,24 @@ async def test_recovery_cuts_a_torn_part_and_reports_the_gap(tmp_path, store, fo
     with av.open(str(path)) as container:
         assert sum(1 for _ in container.decode(video=0)) > 0
     await index.stop()
+
+
+async def test_event_recording_keeps_the_seconds_before_the_trigger(tmp_path, store, footage):
+    index = RecordingIndex(store, flush_interval_s=0.05)
+    await index.start()
+    clock = Clock()
+    recorder = Recorder(channel_id=CHANNEL, device_id=DEVICE, root=tmp_path / "rec", index=index, node_id="n1",
+                        part_s=0.5, segment_s=60, clock=clock, event_mode=True, pre_s=1.0, post_s=0.3)
+    recorder.start()
+    t0 = clock.now
+    await feed(recorder, clock, footage.frames[:63])  # 2.52 s: nothing is written yet
+    assert recorder.segments == 0 and not rows(store)
+    recorder.trigger()  # at 2.52 s: from the key frame at 1 s (the GOP that covers 1 s before) to 2.82 s
+    await feed(recorder, clock, footage.frames[63:])
+    await recorder.stop()
+    await index.stop()
+    [seg] = rows(store)
+    assert (seg["start_at"].timestamp() - t0) == pytest.approx(1.0, abs=0.01)
+    assert (seg["end_at"] - seg["start_at"]).total_seconds() == pytest.approx(2.0, abs=0.05)  # cut at the key frame at 3 s
+    with av.open(str(tmp_path / "rec" / seg["path"])) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 50

@@ -66,6 +66,12 @@ async def watch(ws_url, seconds):
     return inits, b"".join(data), first
 
 
+def collect(into):
+    async def handler(event):
+        into.append(event)
+    return handler
+
+
 def decode(fmp4: bytes):
     frames = []
     with av.open(io.BytesIO(fmp4)) as container:
@@ -105,7 +111,7 @@ async def test_a_silent_device_is_hung_up_with_the_reason(tmp_path, db_url, spec
     platform = await _platform(tmp_path, db_url, specs[:1], no_media_timeout_s=1.0)
     sim = await _camera(platform, specs[:1], footage, mode="silent")
     ended = []
-    platform.bus.subscribe("media.stream_ended", lambda e: ended.append(e))
+    platform.bus.subscribe("media.stream_ended", collect(ended))
     try:
         session = await platform.media.live(specs[0].id, specs[0].channels[0].id)
         assert not await platform.media.wait_first_frame(session, 5)
@@ -201,7 +207,7 @@ async def test_device_playback_is_controlled_and_ends_at_media_status_121(tmp_pa
     platform = await _platform(tmp_path, db_url, specs[:1])
     sim = await _camera(platform, specs[:1], footage)
     ended = []
-    platform.bus.subscribe("media.stream_ended", lambda e: ended.append(e))
+    platform.bus.subscribe("media.stream_ended", collect(ended))
     try:
         start = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
         session = await platform.media.playback(specs[0].id, specs[0].channels[0].id, start, start + timedelta(seconds=3))

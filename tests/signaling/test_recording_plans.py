@@ -4,6 +4,7 @@ again. Schedules are pure and tested without a network."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import av
@@ -79,6 +80,37 @@ async def test_a_continuous_plan_records_and_off_stops(tmp_path, db_url, specs, 
         plans.set_plan(channel, device, "off", [], "tester")
         await wait_for(lambda: not plans.describe(channel)["recording"], timeout=10)
         await wait_for(lambda: not platform.media.sessions, timeout=10)  # then the stream lingers out
+    finally:
+        await platform.stop()
+        await sim.stop()
+
+
+async def test_an_event_plan_records_around_a_device_alarm(tmp_path, db_url, specs, footage):
+    provision(db_url, specs[:1])
+    settings = make_settings(tmp_path, db_url, media={"segment_s": 10.0, "part_s": 0.5, "event_pre_s": 1.0,
+                                                      "event_post_s": 1.0})
+    platform = Platform(settings, announce=lambda text: None)
+    await platform.start()
+    sim = sim_for(platform, specs[:1], media=SimMediaOptions(bind_host="127.0.0.1"))
+    sim.media.use_footage(footage)
+    await sim.start()
+    try:
+        assert await sim.wait_registered(10)
+        device, channel = specs[0].id, specs[0].channels[0].id
+        plans = platform.recording_plans
+        await wait_for(lambda: platform.health.is_online(device))
+        plans.set_plan(channel, device, "event", [], "tester")
+        await wait_for(lambda: plans.describe(channel)["recording"], timeout=10)
+        await asyncio.sleep(2.5)
+
+        def segments():
+            with platform.engine.connect() as conn:
+                return conn.execute(select(recordings)).all()
+        assert segments() == []  # nothing is written without an event
+        await sim.devices[device].send_alarm(description="door forced")
+        await wait_for(lambda: any(r.state == "closed" for r in segments()), timeout=15)
+        [seg] = segments()
+        assert 2.0 <= (seg.end_at - seg.start_at).total_seconds() <= 4.5  # ~1 s before, ~1 s after, cut at key frames
     finally:
         await platform.stop()
         await sim.stop()

@@ -29,7 +29,9 @@ class Window(BaseModel):
 
 
 class PlanRequest(BaseModel):
-    mode: Literal["continuous", "schedule", "off"]
+    mode: Literal["continuous", "schedule", "event", "off"] = Field(
+        description="continuous; schedule (weekly windows); event (media.event_pre_s before each device alarm of the "
+                    "channel to media.event_post_s after the last); off.")
     schedule: list[Window] = Field(default_factory=list, description="Weekly windows, for mode schedule.")
 
 
