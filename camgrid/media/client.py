@@ -107,6 +107,12 @@ class NodeClient:
         public = (self.last_load or {}).get("public_url") or self.url
         return "ws" + public[4:] if public.startswith("http") else public
 
+    def hls_url(self, stream_id: str, user: str, ttl_s: float) -> str:
+        """The HLS playlist of a running stream (fallback for players without MSE)."""
+        token = tokens.issue(self.secret, stream_id, user, ttl_s)
+        public = (self.last_load or {}).get("public_url") or self.url
+        return f"{public}/hls/{stream_id}/index.m3u8?{urlencode({'token': token})}"
+
     def live_url(self, stream_id: str, user: str, ttl_s: float) -> str:
         """The WebSocket URL a browser opens to watch; signed for this stream and user."""
         token = tokens.issue(self.secret, stream_id, user, ttl_s)

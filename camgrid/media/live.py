@@ -13,11 +13,13 @@ Pure apart from asyncio.Event for waking viewers; no sockets.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from dataclasses import dataclass
 
 from camgrid.media.fmp4 import FragmentWriter, Sample, init_segment
 from camgrid.media.h26x import H26xError, VideoTrack, track_from_frame
+from camgrid.media.hls import HlsWindow
 from camgrid.media.ps import AccessUnit
 from camgrid.media.timeline import Timeline
 
@@ -89,6 +91,8 @@ class LiveFeed:
         self._writer = FragmentWriter()
         self._gop: list[Chunk] = []
         self._gop_bytes = 0
+        self._gop_start_dts = 0
+        self.hls = HlsWindow()
         self._viewers: set[Viewer] = set()
         self.timeline = Timeline()
         self.bad_frames = 0
@@ -124,8 +128,13 @@ class LiveFeed:
         self.frames += 1
         if unit.keyframe:
             self.keyframes += 1
+            if self._gop and self.hls.wanted(time.monotonic()):
+                self.hls.add(b"".join(c.data for c in self._gop), (dts - self._gop_start_dts) / 90_000)
+            elif self.hls.ready and not self.hls.wanted(time.monotonic()):
+                self.hls.stop()
             self._gop = []
             self._gop_bytes = 0
+            self._gop_start_dts = dts
         if self._gop_bytes + len(data) <= MAX_GOP_BYTES:
             self._gop.append(chunk)
             self._gop_bytes += len(data)
@@ -145,6 +154,7 @@ class LiveFeed:
         self.init = init_segment(track)
         self._writer = FragmentWriter()
         self._gop, self._gop_bytes = [], 0
+        self.hls.restart()
         for viewer in self._viewers:
             viewer.put(Chunk(self.init, True, init=True, track=track))
 

@@ -14,9 +14,10 @@ import json
 import time
 from datetime import datetime, timezone
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from camgrid.media import tokens
@@ -191,6 +192,47 @@ def create_node_api(node: MediaNode) -> FastAPI:
             stream.live.remove_viewer(viewer)
             if stream.live.viewers == 0:
                 stream.last_viewer_left_at = time.monotonic()
+
+    def _hls_stream(stream_id: str, token: str):  # noqa: ANN202
+        try:
+            tokens.verify(node.secret, token, stream_id)
+            stream = node.stream(stream_id)
+        except tokens.TokenError as exc:
+            raise HTTPException(401, str(exc)) from None
+        except UnknownStream:
+            raise HTTPException(404, f"stream {stream_id} is not running") from None
+        now = time.monotonic()
+        stream.live.hls.last_request = now
+        stream.last_viewer_left_at = now  # an HLS player counts as a viewer until it stops fetching
+        return stream
+
+    @app.get("/hls/{stream_id}/index.m3u8")
+    async def hls_playlist(stream_id: str, token: str = "") -> Response:
+        """HLS (fMP4 segments, one per GOP) for players without Media Source Extensions. The first
+        request starts segmenting: the playlist lists segments after about two GOPs."""
+        stream = _hls_stream(stream_id, token)
+        for _ in range(100):  # wait up to ~10 s for the first whole segment rather than answer an empty list
+            if stream.live.hls.ready or stream.closed:
+                break
+            await asyncio.sleep(0.1)
+        if not stream.live.hls.ready:
+            raise HTTPException(503, "no whole segment yet: the stream has not delivered a complete GOP")
+        return Response(stream.live.hls.playlist(urlencode({"token": token})), media_type="application/vnd.apple.mpegurl",
+                        headers={"Cache-Control": "no-cache"})
+
+    @app.get("/hls/{stream_id}/init.mp4")
+    async def hls_init(stream_id: str, token: str = "") -> Response:
+        stream = _hls_stream(stream_id, token)
+        if stream.live.init is None:
+            raise HTTPException(404, "no init segment yet")
+        return Response(stream.live.init, media_type="video/mp4")
+
+    @app.get("/hls/{stream_id}/{sequence}.m4s")
+    async def hls_segment(stream_id: str, sequence: int, token: str = "") -> Response:
+        data = _hls_stream(stream_id, token).live.hls.segment(sequence)
+        if data is None:
+            raise HTTPException(404, f"segment {sequence} is not (or no longer) in the window")
+        return Response(data, media_type="video/iso.segment")
 
     @app.websocket("/playback/{channel_id}")
     async def playback(websocket: WebSocket, channel_id: str, token: str = "", start: str = Query("", alias="from"),

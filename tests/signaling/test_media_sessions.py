@@ -249,3 +249,29 @@ async def test_the_playback_sdp_names_the_range(tmp_path, db_url, specs, footage
     finally:
         await sim.stop()
         await platform.stop()
+
+
+async def test_hls_fallback_plays_with_ffmpegs_own_hls_reader(tmp_path, db_url, specs, footage):
+    platform = await _platform(tmp_path, db_url, specs[:1])
+    sim = await _camera(platform, specs[:1], footage)
+    try:
+        session = await platform.media.live(specs[0].id, specs[0].channels[0].id)
+        assert await platform.media.wait_first_frame(session, 10)
+        url = session.node.hls_url(session.session_id, "tester", 60)
+
+        def read_hls():
+            with av.open(url, options={"live_start_index": "0"}, timeout=10) as container:
+                frames = []
+                for frame in container.decode(video=0):
+                    frames.append((frame.width, frame.height))
+                    if len(frames) >= 30:
+                        break
+                return frames
+        frames = await asyncio.to_thread(read_hls)
+        assert len(frames) == 30 and set(frames) == {(320, 240)}
+        forged = url.replace("token=", "token=x")
+        with pytest.raises(av.error.HTTPUnauthorizedError):
+            await asyncio.to_thread(av.open, forged)
+    finally:
+        await sim.stop()
+        await platform.stop()

@@ -60,6 +60,8 @@ async def start_live(channel_id: str, request: Request, body: LiveRequest | None
     await run_in_threadpool(record, request, principal, "video.live", channel_id,
                             {**detail, "ok": True, "session_id": session.session_id})
     return {**session.describe(), "ws_url": session.node.live_url(session.session_id, principal.username, ttl),
+            # An HLS player re-fetches with the same URL for as long as it plays: that link lives as long as a login.
+            "hls_url": session.node.hls_url(session.session_id, principal.username, ctx.settings.http.token_ttl_s),
             "link_valid_s": ttl}
 
 
