@@ -101,13 +101,27 @@ class PsDemuxer:
         self.codecs: dict[int, str] = {}  # stream id → codec, from the program stream map
         self._current: dict[int, list] = {}  # stream id → [pts, dts, chunks]
         self._scanned_pos, self._scanned_to = -1, 0  # the incomplete PES at _scanned_pos was searched up to _scanned_to
+        self._waiting_end = 0  # ... and ends there
         self.resyncs = 0  # times garbage was skipped to reach a start code
         self.dropped_bytes = 0
         self.packs = 0
 
     def feed(self, data: bytes) -> list[AccessUnit]:
         """Bytes of the stream (e.g. one RTP payload); returns the access units completed by them."""
-        self._buf += data
+        buf = self._buf
+        if self._scanned_pos == 0 and len(buf) + len(data) < self._waiting_end:
+            # Most RTP payloads are the middle of a large PES: append, look for a pack header in the
+            # new bytes only (a lost packet), and leave the parser alone.
+            before = len(buf)
+            buf += data
+            if buf.find(b"\x00\x00\x01\xba", max(6, before - 3)) < 0:
+                self._scanned_to = len(buf)
+                return []
+            return self._parse_and_trim()
+        buf += data
+        return self._parse_and_trim()
+
+    def _parse_and_trim(self) -> list[AccessUnit]:
         out: list[AccessUnit] = []
         marked = self._scanned_pos, self._scanned_to
         pos = self._parse(out)
@@ -116,6 +130,7 @@ class PsDemuxer:
         elif pos:
             self._scanned_pos -= pos
             self._scanned_to -= pos
+            self._waiting_end -= pos
         if pos:
             del self._buf[:pos]
         if len(self._buf) > MAX_BUFFER:
@@ -194,7 +209,7 @@ class PsDemuxer:
                 pos = lost
                 continue
             if end > n:
-                self._scanned_pos, self._scanned_to = pos, n
+                self._scanned_pos, self._scanned_to, self._waiting_end = pos, n, end
                 return pos
             body = bytes(buf[pos + 6:end])
             if code == 0xBC:

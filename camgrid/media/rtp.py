@@ -49,6 +49,9 @@ def parse_rtp(data: bytes) -> RtpPacket:
     if len(data) < 12:
         raise RtpError(f"{len(data)} bytes is shorter than an RTP header")
     first, second, sequence, timestamp, ssrc = _HEADER.unpack_from(data)
+    if first == 0x80:  # version 2 without padding, extension or CSRCs: nearly every packet
+        payload = data[12:] if type(data) is bytes else bytes(data[12:])
+        return RtpPacket(second & 0x7F, sequence, timestamp, ssrc, payload, second > 0x7F)
     if first >> 6 != RTP_VERSION:
         raise RtpError(f"RTP version {first >> 6}, expected 2")
     offset = 12 + 4 * (first & 0x0F)
