@@ -28,6 +28,9 @@ def _register_subapps() -> None:
 
     app.add_typer(device_app, name="device", help="Add, import, export and approve devices.")
     app.add_typer(admin_app, name="admin", help="Users and administration.")
+    from camgrid.media.retention_cli import retention_app
+
+    app.add_typer(retention_app, name="retention", help="Delete footage the rules no longer keep; free disk space.")
 
 
 
@@ -241,7 +244,7 @@ def media(
     async def main() -> None:
         key = export_key_file.read_bytes() if export_key_file and export_key_file.is_file() else None
         node = MediaNode(settings.media, secret, node_id=node_id, engine=engine, recordings_dir=settings.recordings_dir,
-                         export_key=key)
+                         export_key=key, retention=settings.retention)
         try:
             await node.start()
         except OSError as exc:

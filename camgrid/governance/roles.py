@@ -17,10 +17,11 @@ VIDEO_LIVE = "video:live"  # watch live video (every view is audited)
 RECORDINGS_MANAGE = "recordings:manage"  # decide what is recorded
 VIDEO_PLAYBACK = "video:playback"  # watch recorded video (every view is audited)
 VIDEO_EXPORT = "video:export"  # export footage as files, with a reason (audited)
+RETENTION_MANAGE = "retention:manage"  # retention profiles and legal holds (admin)
 
 ALL_PERMISSIONS = frozenset({
     ACCOUNT_SELF, DEVICES_READ, DEVICES_WRITE, CHANNELS_READ, COMMANDS_PTZ, COMMANDS_DEVICE,
-    EVENTS_READ, HEALTH_READ, METRICS_READ, USERS_ADMIN, VIDEO_LIVE, RECORDINGS_MANAGE, VIDEO_PLAYBACK, VIDEO_EXPORT,
+    EVENTS_READ, HEALTH_READ, METRICS_READ, USERS_ADMIN, VIDEO_LIVE, RECORDINGS_MANAGE, VIDEO_PLAYBACK, VIDEO_EXPORT, RETENTION_MANAGE,
 })
 
 _VIEWER = frozenset({ACCOUNT_SELF, DEVICES_READ, CHANNELS_READ, EVENTS_READ, HEALTH_READ, VIDEO_LIVE, VIDEO_PLAYBACK})

@@ -48,7 +48,8 @@ class EmbeddedNode:
         if self.mode == "inline":
             key = await asyncio.to_thread(load_or_create_key, self.settings.export_key_file)
             self.node = MediaNode(self.settings.media, self.secret, node_id="embedded", engine=self.engine,
-                                  recordings_dir=self.settings.recordings_dir, export_key=key)
+                                  recordings_dir=self.settings.recordings_dir, export_key=key,
+                                  retention=self.settings.retention)
             await self.node.start()
             url = self.node.url
         else:
@@ -68,6 +69,8 @@ class EmbeddedNode:
         # The child reads the same media settings the platform was given (file, environment or flags).
         for name, value in s.media.model_dump(mode="json", exclude={"nodes"}).items():
             env[f"{ENV_PREFIX}MEDIA__{name.upper()}"] = json.dumps(value)
+        for name, value in s.retention.model_dump(mode="json").items():
+            env[f"{ENV_PREFIX}RETENTION__{name.upper()}"] = json.dumps(value)
         self.process = await asyncio.create_subprocess_exec(*args, env=env, stdout=asyncio.subprocess.PIPE)
         try:
             while True:

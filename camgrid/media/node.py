@@ -21,12 +21,13 @@ from typing import Any
 from sqlalchemy import Engine
 
 from camgrid.asgi import AsgiServer
-from camgrid.config import MediaSettings
+from camgrid.config import MediaSettings, RetentionSettings
 from camgrid.media.export import MANIFEST, write_bundle
 from camgrid.media.ingest import PortRange, StreamSocket
 from camgrid.media.recorder import Recorder
 from camgrid.media.recording_index import RecordingIndex
 from camgrid.media.recovery import recover_segments
+from camgrid.media.retention_worker import RetentionWorker
 from camgrid.media.stream import MediaStream, StreamSpec
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ class RecordingUnavailable(RuntimeError):
 
 class MediaNode:
     def __init__(self, settings: MediaSettings, secret: str, *, node_id: str = "local", engine: Engine | None = None,
-                 recordings_dir: Path | None = None, export_key: bytes | None = None) -> None:
+                 recordings_dir: Path | None = None, export_key: bytes | None = None,
+                 retention: RetentionSettings | None = None) -> None:
         if len(secret) < 16:
             raise ValueError("the media node secret must be at least 16 characters")
         self.settings = settings
@@ -58,6 +60,8 @@ class MediaNode:
         self.recordings_dir = recordings_dir or settings.recordings_dir or Path("./data/recordings")
         self.index: RecordingIndex | None = RecordingIndex(engine) if engine is not None else None
         self.recorders: dict[str, Recorder] = {}  # stream id → its recorder
+        self.retention: RetentionWorker | None = (
+            RetentionWorker(engine, self.recordings_dir, node_id, retention or RetentionSettings()) if engine is not None else None)
         self.export_key = export_key  # None: this node does not export
         self.exports_dir = self.recordings_dir.parent / "exports"
         self.exports: dict[str, dict[str, Any]] = {}
@@ -79,6 +83,8 @@ class MediaNode:
             self.recordings_dir.mkdir(parents=True, exist_ok=True)
             await self.index.start()
             self._recovery = asyncio.get_running_loop().create_task(self._recover())
+            if self.retention is not None:
+                await self.retention.start()
         if serve_http:
             from camgrid.media.node_api import create_node_api
 
@@ -102,6 +108,8 @@ class MediaNode:
             self._recovery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._recovery
+        if self.retention is not None:
+            await self.retention.stop()
         if self.index is not None:
             await self.index.stop()
 
@@ -272,6 +280,7 @@ class MediaNode:
             "index_pending": self.index.pending if self.index else None,
             "index_write_failures": self.index.write_failures if self.index else None,
             "disk_free_bytes": _disk_free(self.recordings_dir) if self.index else None,
+            "retention": self.retention.stats() if self.retention else None,
         }
 
 

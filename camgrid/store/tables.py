@@ -219,3 +219,60 @@ record_plans = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("updated_by", String(64), nullable=False, default=""),
 )
+
+# Retention (how long footage is kept). A profile sets the ages; channels without a row in
+# channel_retention use the built-in profile named "default" (created by migration 0006).
+# max_age_days NULL = no age limit (only a low disk deletes); min_age_days: footage younger
+# than this is never deleted, not even when the disk is full.
+retention_profiles = Table(
+    "retention_profiles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("max_age_days", Integer, nullable=True),
+    Column("min_age_days", Integer, nullable=False, default=0),
+    Column("description", String(500), nullable=False, default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(64), nullable=False, default=""),
+)
+
+channel_retention = Table(
+    "channel_retention",
+    metadata,
+    Column("channel_id", String(20), primary_key=True),
+    Column("profile_id", Integer, ForeignKey("retention_profiles.id", ondelete="RESTRICT"), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(64), nullable=False, default=""),
+)
+Index("ix_channel_retention_profile_id", channel_retention.c.profile_id)
+
+# Legal holds: footage of a channel in [start_at, end_at) that no retention rule may delete
+# while the hold is active (not released and `until` not passed; until NULL = indefinite).
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel_id", String(20), nullable=False),
+    Column("start_at", DateTime(timezone=True), nullable=False),
+    Column("end_at", DateTime(timezone=True), nullable=False),
+    Column("case_ref", String(100), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=True),
+    Column("released_at", DateTime(timezone=True), nullable=True),
+    Column("released_by", String(64), nullable=True),
+    Column("release_reason", String(500), nullable=True),
+)
+Index("ix_legal_holds_channel_id_start_at", legal_holds.c.channel_id, legal_holds.c.start_at)
+Index("ix_legal_holds_released_at", legal_holds.c.released_at)
+
+# The last retention sweep of each media node: its disk figures and what it deleted, for the
+# status API (the API may run on another machine than the node's disk).
+retention_sweeps = Table(
+    "retention_sweeps",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("result", JSON, nullable=False, default=dict),
+)
