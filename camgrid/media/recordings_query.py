@@ -37,6 +37,20 @@ def segments_between(engine: Engine, channel_id: str, start: datetime, end: date
     return rows
 
 
+def spans_between(engine: Engine, channel_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+    """The timeline of [start, end) without building a row per segment: only (start, end, bytes)
+    tuples are read, which is what keeps a month of 1-minute segments quick."""
+    c = recordings.c
+    stmt = (select(c.start_at, c.end_at, c.bytes)
+            .where(and_(c.channel_id == channel_id, c.start_at >= start - MAX_SEGMENT, c.start_at < end, c.end_at > start,
+                        c.bytes > 0))
+            .order_by(c.start_at))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    segments = [{"start_at": _aware(s), "end_at": _aware(e), "bytes": b} for s, e, b in rows]
+    return timeline(segments, start, end)
+
+
 def timeline(segments: list[dict[str, Any]], start: datetime, end: datetime) -> dict[str, Any]:
     """Covered spans (clipped to the range) and the gaps between them, in time order."""
     spans: list[list[datetime]] = []

@@ -45,3 +45,13 @@ def test_segments_between_uses_the_bounded_range(engine):
     assert [(s["start_at"] - T0).total_seconds() for s in found] == [60, 120, 180]
     assert all(s["start_at"].tzinfo is not None for s in found)
     assert segments_between(engine, "34020000001310000009", T0, T0 + timedelta(days=1)) == []
+
+
+def test_spans_between_gives_the_same_timeline_as_the_full_rows(engine):
+    from camgrid.media.recordings_query import spans_between
+
+    rows = [seg(i * 60, i * 60 + 60) for i in range(30) if i % 7 != 3]
+    with engine.begin() as conn:
+        conn.execute(recordings.insert(), rows)
+    start, end = T0 + timedelta(seconds=30), T0 + timedelta(seconds=1700)
+    assert spans_between(engine, CH, start, end) == timeline(segments_between(engine, CH, start, end), start, end)

@@ -14,7 +14,7 @@ from camgrid.api.errors import ApiError
 from camgrid.api.routes.channels import DeviceIdQuery, find_channel
 from camgrid.api.security import Principal, api_context, record, require
 from camgrid.governance import roles
-from camgrid.media.recordings_query import segments_between, timeline
+from camgrid.media.recordings_query import segments_between, spans_between, timeline
 from camgrid.media.client import NodeError
 from camgrid.signaling.recording_plans import PlanError
 
@@ -85,7 +85,10 @@ def get_timeline(
         raise ApiError(400, "to must be after from")
     if end - start > MAX_TIMELINE:
         raise ApiError(400, f"ask for at most {MAX_TIMELINE.days} days at a time")
-    segments = segments_between(api_context(request).engine, channel_id, start, end)
+    engine = api_context(request).engine
+    if not include_segments:
+        return spans_between(engine, channel_id, start, end)
+    segments = segments_between(engine, channel_id, start, end)
     result = timeline(segments, start, end)
     if include_segments:
         result["items"] = [{"id": s["id"], "from": s["start_at"].isoformat(), "to": s["end_at"].isoformat(),
