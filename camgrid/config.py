@@ -134,6 +134,9 @@ class MediaSettings(_Section):
         None, description="Media address put in INVITE SDP (c=), when it differs from the address the device "
         "reaches the SIP port on (NAT, a public address in front of a LAN). Unset: the address facing the device.")
     rtp_ports: tuple[int, int] = Field((30000, 30999), description="Range of RTP ports for incoming streams, one per stream ((0, 0): any free port).")
+    single_port: int | None = Field(
+        None, ge=0, le=65535, description="Single-port mode: receive every UDP stream on this one port, routed by "
+        "SSRC (one port to open in a firewall). Unset: one port per stream from rtp_ports. TCP streams keep their own ports.")
     http_host: str = Field("127.0.0.1", description="Address the node's API and live video (WebSocket) bind to.")
     http_port: int = Field(8082, ge=0, le=65535, description="Port of the node's API and live video (0 picks a free port).")
     public_url: str | None = Field(

@@ -93,13 +93,75 @@ class _TcpProtocol(asyncio.Protocol):
             self.on_close(self)
 
 
+class SharedUdpPort:
+    """Single-port mode: one UDP port for every stream, each packet routed by its SSRC (bytes
+    8-11 of the RTP header). One port to open in a firewall, one socket for the node; the price
+    is that a device must send the SSRC it offered or answered (the node learns the answer's)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.requested_port = host, port
+        self.port = 0
+        self.routes: dict[int, MediaStream] = {}
+        self.unknown = 0  # packets whose SSRC belongs to no stream
+        self.collisions = 0
+        self.unknown_ssrcs: dict[int, str] = {}  # a few recent ones, with their source, for diagnosis
+        self._transport: asyncio.DatagramTransport | None = None
+
+    async def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER * 4)
+        try:
+            sock.bind((self.host, self.requested_port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(exc.errno, f"cannot bind the shared RTP port {self.host}:{self.requested_port}: {exc.strerror}") from None
+        self._transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(lambda: _SharedProtocol(self), sock=sock)
+        self.port = sock.getsockname()[1]
+
+    def route(self, ssrc: int, stream: MediaStream) -> None:
+        if self.routes.get(ssrc, stream) is not stream:
+            self.collisions += 1  # two streams claim one SSRC: the later wins; the other shows no media
+        self.routes[ssrc] = stream
+
+    def unroute(self, stream: MediaStream) -> None:
+        for ssrc in [k for k, v in self.routes.items() if v is stream]:
+            del self.routes[ssrc]
+
+    def stop(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def describe_unknown(self) -> str:
+        if not self.unknown:
+            return ""
+        seen = ", ".join(f"{ssrc} from {src}" for ssrc, src in list(self.unknown_ssrcs.items())[-3:])
+        return f"; the shared RTP port got {self.unknown} packets with SSRCs of no stream ({seen})"
+
+
+class _SharedProtocol(asyncio.DatagramProtocol):
+    def __init__(self, shared: SharedUdpPort) -> None:
+        self.shared = shared
+
+    def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
+        stream = self.shared.routes.get(int.from_bytes(data[8:12], "big")) if len(data) >= 12 else None
+        if stream is not None:
+            stream.on_packet(data, time.monotonic())
+            return
+        shared = self.shared
+        shared.unknown += 1
+        if len(data) >= 12 and len(shared.unknown_ssrcs) < 16:
+            shared.unknown_ssrcs[int.from_bytes(data[8:12], "big")] = f"{addr[0]}:{addr[1]}"
+
+
 class StreamSocket:
     """The socket(s) of one stream; `port` is what goes into the SDP offer."""
 
-    def __init__(self, stream: MediaStream, ports: PortRange, host: str) -> None:
+    def __init__(self, stream: MediaStream, ports: PortRange, host: str, shared: SharedUdpPort | None = None) -> None:
         self.stream = stream
         self.ports = ports
         self.host = host
+        self.shared = shared if stream.spec.transport == "udp" else None
         self.port = 0
         self._transport: asyncio.BaseTransport | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -110,6 +172,11 @@ class StreamSocket:
         kind = self.stream.spec.transport
         if kind == "tcp-active":
             return 0  # we connect out once the device's answer names its address
+        if self.shared is not None:
+            if self.stream.spec.ssrc is None:
+                raise ValueError("single-port mode routes packets by SSRC: the stream needs one")
+            self.shared.route(self.stream.spec.ssrc, self.stream)
+            return self.shared.port
         loop = asyncio.get_running_loop()
         last_error: OSError | None = None
         for port in self.ports.candidates():
@@ -155,7 +222,15 @@ class StreamSocket:
         except (OSError, asyncio.TimeoutError) as exc:
             self.stream.error = f"could not connect to the device's media address {host}:{port} (TCP active): {exc or 'timeout'}"
 
+    def follow_ssrc(self, ssrc: int) -> None:
+        """The device answered with its own SSRC: route that one too (single-port mode)."""
+        if self.shared is not None:
+            self.shared.route(ssrc, self.stream)
+
     async def close(self) -> None:
+        if self.shared is not None:
+            self.shared.unroute(self.stream)
+            return
         if self._connect_task is not None:
             self._connect_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

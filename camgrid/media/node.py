@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from camgrid.asgi import AsgiServer
 from camgrid.config import MediaSettings, RetentionSettings
 from camgrid.media.export import MANIFEST, write_bundle
-from camgrid.media.ingest import PortRange, StreamSocket
+from camgrid.media.ingest import PortRange, SharedUdpPort, StreamSocket
 from camgrid.media.recorder import Recorder
 from camgrid.media.recording_index import RecordingIndex
 from camgrid.media.recovery import recover_segments
@@ -70,6 +70,8 @@ class MediaNode:
         self._recovery: asyncio.Task | None = None
         self._started_wall = time.time()
         self.ports = PortRange(*settings.rtp_ports)
+        self.shared_port: SharedUdpPort | None = (
+            SharedUdpPort(settings.host, settings.single_port) if settings.single_port is not None else None)
         self.streams: dict[str, tuple[MediaStream, StreamSocket]] = {}
         self.closed_streams = 0
         self.http: AsgiServer | None = None
@@ -78,6 +80,8 @@ class MediaNode:
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self, *, serve_http: bool = True) -> None:
+        if self.shared_port is not None:
+            await self.shared_port.start()
         self._poller = asyncio.get_running_loop().create_task(self._poll_loop())
         if self.index is not None:
             self.recordings_dir.mkdir(parents=True, exist_ok=True)
@@ -112,6 +116,8 @@ class MediaNode:
             await self.retention.stop()
         if self.index is not None:
             await self.index.stop()
+        if self.shared_port is not None:
+            self.shared_port.stop()
 
     async def _recover(self) -> None:
         """Repair what the last run of this node left open; retried while the database is away."""
@@ -149,7 +155,7 @@ class MediaNode:
             if spec.stream_id in self.streams:
                 raise StreamExists(f"stream {spec.stream_id} is already open on node {self.node_id}")
             stream = MediaStream(spec, created_at=time.monotonic(), latency_s=self.settings.jitter_latency_s)
-            sock = StreamSocket(stream, self.ports, self.settings.host)
+            sock = StreamSocket(stream, self.ports, self.settings.host, self.shared_port)
             port = await sock.open()
             self.streams[spec.stream_id] = (stream, sock)
         return {"stream_id": spec.stream_id, "port": port, "host": self.settings.advertised_host}
@@ -166,6 +172,7 @@ class MediaNode:
         stream, sock = self._get(stream_id)
         if ssrc is not None and not stream.spec.ssrc_strict:
             stream.spec.ssrc = ssrc
+            sock.follow_ssrc(ssrc)
         if stream.spec.transport == "tcp-active":
             if not host or not port:
                 raise ValueError("TCP active needs the device's media host and port from its SDP answer")
@@ -266,6 +273,8 @@ class MediaNode:
         if stream.live.init is None or stream.error:
             host = self.settings.advertised_host or sock.host
             row["diagnosis"] = stream.no_media_reason(f"{host}:{sock.port}" if sock.port else host)
+            if sock.shared is not None and stream.packets == 0:
+                row["diagnosis"] += sock.shared.describe_unknown()
         return row
 
     def load(self) -> dict[str, Any]:
@@ -275,6 +284,8 @@ class MediaNode:
             "node_id": self.node_id, "public_url": self.url, "streams": len(streams),
             "viewers": sum(s.live.viewers for s, _ in streams),
             "bytes_in": sum(s.bytes for s, _ in streams),
+            "shared_port": self.shared_port.port if self.shared_port else None,
+            "shared_port_unknown_packets": self.shared_port.unknown if self.shared_port else None,
             "ports_free": (self.ports.last - self.ports.first + 1 - len(self.ports.in_use)) if self.ports.first else None,
             "recording": len(self.recorders),
             "index_pending": self.index.pending if self.index else None,

@@ -82,6 +82,8 @@ def create_node_api(node: MediaNode) -> FastAPI:
             return await node.open_stream(spec)
         except StreamExists as exc:
             raise HTTPException(409, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
         except PortExhausted as exc:
             raise HTTPException(503, str(exc)) from None
 

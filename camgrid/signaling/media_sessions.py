@@ -57,6 +57,7 @@ class MediaSession:
     state: str = "inviting"  # inviting | waiting_media | playing | ended
     dialog: Dialog | None = None
     ack: SipMessage | None = None
+    acked: bool = False
     answered_at: float | None = None
     media_address: str = ""
     end_reason: str | None = None
@@ -202,7 +203,10 @@ class MediaSessions:
             answer = parse_sdp(response.body)
         except (DialogError, SdpError) as exc:
             await self._fail(session, f"device {device_id} answered the INVITE with something unusable: {exc}", 502, bye=True)
+        # The node learns the device's SSRC (and TCP address) before the ACK lets the device send:
+        # in single-port mode a packet with an SSRC the node does not know yet has nowhere to go.
         await self._pass_answer(session, answer)
+        self._send_ack(session)
         session.state = "waiting_media"
         session.answered_at = time.monotonic()
         self.bus.publish(Event("media.stream_started", channel_id, {
@@ -236,7 +240,7 @@ class MediaSessions:
         )
 
     def _confirm(self, session: MediaSession, invite: SipMessage, response: SipMessage) -> None:
-        """Make the dialog from the 2xx and ACK it (the ACK for a 2xx is ours to send, RFC 3261 13.2.2.4)."""
+        """Make the dialog from the 2xx and prepare its ACK (the ACK for a 2xx is ours to send, RFC 3261 13.2.2.4)."""
         if not response.get("Contact"):
             # Some devices leave Contact out of their 200; requests in the dialog then go where the INVITE went.
             response.set("Contact", f"<{invite.uri}>")
@@ -246,7 +250,11 @@ class MediaSessions:
         peer = session.peer
         session.ack = dialog.request("ACK", via_host=self.stack.local_host(peer), via_port=self.stack.local_port(peer),
                                      transport="TCP" if peer.transport == "tcp" else "UDP")
-        self.stack.send(session.ack, peer)
+
+    def _send_ack(self, session: MediaSession) -> None:
+        if session.ack is not None and not session.acked:
+            session.acked = True
+            self.stack.send(session.ack, session.peer)
 
     async def _pass_answer(self, session: MediaSession, answer: SessionDescription) -> None:
         ssrc = int(answer.ssrc) if answer.ssrc and answer.ssrc.isdigit() else None
@@ -313,6 +321,7 @@ class MediaSessions:
             "lost_packets": session.stats.get("lost_packets", 0)}))
 
     async def _send_bye(self, session: MediaSession, dialog: Dialog) -> None:
+        self._send_ack(session)  # a 2xx is always ACKed, even one we hang up on at once
         peer = self.registrations.peer_of(session.device_id) or session.peer
         bye = dialog.request("BYE", via_host=self.stack.local_host(peer), via_port=self.stack.local_port(peer),
                              transport="TCP" if peer.transport == "tcp" else "UDP")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +153,7 @@ class SimMedia:
             stack.respond(req, peer, 400, f"Bad SDP: {exc}"[:80])
             return
         if self.opts.mode == "other-ssrc":
-            ssrc = (ssrc + 1) % 10**10
+            ssrc = random.randint(10**8, 2**31)  # the device's own choice, as many make it
         try:
             footage = await self.footage()
         except FootageError as exc:

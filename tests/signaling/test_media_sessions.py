@@ -275,3 +275,24 @@ async def test_hls_fallback_plays_with_ffmpegs_own_hls_reader(tmp_path, db_url, 
     finally:
         await sim.stop()
         await platform.stop()
+
+
+@pytest.mark.parametrize("mode", ["normal", "other-ssrc"])
+async def test_single_port_mode_routes_streams_by_ssrc(tmp_path, db_url, specs, footage, mode):
+    platform = await _platform(tmp_path, db_url, specs[:2], single_port=0)
+    sim = await _camera(platform, specs[:2], footage, mode=mode)
+    try:
+        node = platform.media_node.node
+        sessions = [await platform.media.live(spec.id, spec.channels[0].id) for spec in specs[:2]]
+        for session in sessions:
+            # Relaxed SSRC check: a device answering with its own SSRC is followed on the shared port too.
+            assert await platform.media.wait_first_frame(session, 10), session.end_reason
+        ports = {session.media_address.rsplit(":", 1)[1] for session in sessions}
+        assert ports == {str(node.shared_port.port)}  # one port for both
+        for session in sessions:
+            _, data, _ = await watch(session.node.live_url(session.session_id, "tester", 30), 1.0)
+            assert decode(data)
+        assert node.shared_port.unknown == 0
+    finally:
+        await sim.stop()
+        await platform.stop()
