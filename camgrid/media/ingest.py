@@ -22,6 +22,7 @@ from camgrid.media.stream import MediaStream
 log = logging.getLogger(__name__)
 
 UDP_RECEIVE_BUFFER = 4 << 20  # room for a few hundred ms of a busy node's packets
+READ_BATCH = 64  # datagrams read per readiness callback at most (fairness between sockets)
 
 
 class PortExhausted(RuntimeError):
@@ -56,15 +57,31 @@ class PortRange:
         self.in_use.discard(port)
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, stream: MediaStream) -> None:
+class _UdpReader:
+    """A stream's UDP socket drained in a loop on each readiness event: under load many datagrams
+    wait, and reading them in one callback saves the per-datagram protocol dispatch."""
+
+    def __init__(self, sock: socket.socket, stream: MediaStream) -> None:
+        self.sock = sock
         self.stream = stream
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._ready)
 
-    def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
-        self.stream.on_packet(data, time.monotonic())
+    def _ready(self) -> None:
+        recv, on_packet = self.sock.recv, self.stream.on_packet
+        now = time.monotonic()
+        for _ in range(READ_BATCH):
+            try:
+                data = recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # ICMP errors surface here on some kernels; the next read goes on
+                return
+            on_packet(data, now)
 
-    def error_received(self, exc: Exception) -> None:  # pragma: no cover - ICMP noise
-        log.debug("udp error on stream %s: %s", self.stream.spec.stream_id, exc)
+    def close(self) -> None:
+        self._loop.remove_reader(self.sock.fileno())
+        self.sock.close()
 
 
 class _TcpProtocol(asyncio.Protocol):
@@ -164,6 +181,7 @@ class StreamSocket:
         self.shared = shared if stream.spec.transport == "udp" else None
         self.port = 0
         self._transport: asyncio.BaseTransport | None = None
+        self._reader: _UdpReader | None = None
         self._server: asyncio.base_events.Server | None = None
         self._connection: _TcpProtocol | None = None
         self._connect_task: asyncio.Task | None = None
@@ -190,7 +208,8 @@ class StreamSocket:
                     except OSError:
                         sock.close()
                         raise
-                    self._transport, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self.stream), sock=sock)
+                    sock.setblocking(False)
+                    self._reader = _UdpReader(sock, self.stream)
                     self.port = sock.getsockname()[1]
                 else:
                     self._server = await loop.create_server(self._accept, self.host, port, reuse_address=True, backlog=4)
@@ -239,6 +258,8 @@ class StreamSocket:
             self._connection.transport.close()
         if self._transport is not None:
             self._transport.close()
+        if self._reader is not None:
+            self._reader.close()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
