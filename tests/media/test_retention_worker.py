@@ -22,6 +22,7 @@ from camgrid.media.recorder import Recorder
 from camgrid.media.recording_index import RecordingIndex
 from camgrid.media.retention import Holds
 from camgrid.media.retention_worker import RetentionWorker
+from camgrid.media.segment_file import scan_segment
 from camgrid.sim.video import synthetic_footage
 from camgrid.store.tables import channel_retention, channels, devices, events, recordings, retention_sweeps
 from camgrid.registry.devices import new_device_row
@@ -334,3 +335,48 @@ def test_a_hold_placed_during_a_sweep_still_wins(engine, root):
     report = w.sweep_once()
     assert segment_ids(engine) == {old["id"]} and (root / old["path"]).exists()
     assert report.deleted == {} and events_of(engine, "recording.deleted") == []
+
+
+async def test_a_full_disk_the_policy_frees_space_and_recording_resumes(engine, tmp_path):
+    """The whole chain on a real full filesystem: the recorder fails to write (event), the
+    low-space policy deletes the oldest eligible footage (alarm, deletions logged), and the
+    recorder writes again (event) without anyone touching it."""
+    root = tmp_path / "full"
+    _mount_tmpfs(root, "1m")
+    try:
+        old = [add_segment(engine, root, CH_B, 30 - i, size=150 * 1024) for i in range(6)]  # a month old: eligible
+        footage = synthetic_footage("h264", 160, 120, 25, 4, gop_s=0.5)
+        index = RecordingIndex(engine, flush_interval_s=0.05)
+        await index.start()
+        clock = [time.time()]
+        recorder = Recorder(channel_id=CH_A, device_id=DEV, root=root, index=index, node_id=NODE, part_s=0.25,
+                            segment_s=1.0, clock=lambda: clock[0])
+        recorder.start()
+        retention = RetentionWorker(engine, root, NODE, RetentionSettings(
+            min_free_percent=20, target_free_percent=40, min_free_bytes=0, target_free_bytes=0, alarm_interval_s=3600))
+        frames = footage.frames * 4
+        for i, f in enumerate(frames):
+            pts = i * 3600
+            recorder.push(AccessUnit(VIDEO_ID, "h264", pts, pts, f.data, f.keyframe))
+            clock[0] += 0.04
+            if i % 10 == 0:
+                await asyncio.sleep(0.01)
+            if recorder.write_error == "disk full" and not events_of(engine, "recording.low_space"):
+                await index.flush()
+                await asyncio.to_thread(retention.sweep_once)  # what the node's sweep does on its next round
+        await recorder.stop()
+        await index.stop()
+        assert events_of(engine, "recording.write_failed")[0]["data"]["cause"] == "disk full"
+        [alarm] = events_of(engine, "recording.low_space")
+        assert alarm["data"]["severity"] == "warning"
+        deleted = [r for r in old if r["id"] not in segment_ids(engine)]
+        assert deleted and deleted == old[:len(deleted)]  # the oldest first
+        assert events_of(engine, "recording.resumed") and recorder.write_error is None
+        with engine.connect() as conn:
+            mine = [dict(r) for r in conn.execute(select(recordings).where(recordings.c.channel_id == CH_A)).mappings()]
+        assert any(r["bytes"] for r in mine)
+        for r in mine:  # what is indexed is whole on disk
+            if r["bytes"]:
+                assert scan_segment(root / r["path"]).whole_bytes == r["bytes"]
+    finally:
+        subprocess.run(["umount", str(root)], check=False)

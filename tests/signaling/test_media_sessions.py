@@ -296,3 +296,21 @@ async def test_single_port_mode_routes_streams_by_ssrc(tmp_path, db_url, specs, 
     finally:
         await sim.stop()
         await platform.stop()
+
+
+async def test_a_device_that_stops_sending_is_hung_up_with_the_reason(tmp_path, db_url, specs, footage):
+    platform = await _platform(tmp_path, db_url, specs[:1], no_media_timeout_s=1.5)
+    sim = await _camera(platform, specs[:1], footage)
+    ended = []
+    platform.bus.subscribe("media.stream_ended", collect(ended))
+    try:
+        session = await platform.media.live(specs[0].id, specs[0].channels[0].id)
+        assert await platform.media.wait_first_frame(session, 10)
+        for call in sim.media.calls.values():
+            call.sender.pause()  # the camera goes quiet without hanging up
+        await wait_for(lambda: session.state == "ended", timeout=10)
+        assert session.end_reason.startswith("no media: the device stopped sending for")
+        await wait_for(lambda: ended and sim.media.byes == 1)
+    finally:
+        await sim.stop()
+        await platform.stop()
