@@ -244,6 +244,7 @@ class SignalingServer:
             return
         self._note_charset(sender, msg)
         self.messages[f"notify.{msg.cmd_type}"] += 1
+        self.subscriptions.on_notify(sender, req)
         self.stack.respond(req, peer, 200)
         if msg.cmd_type == "Catalog" and msg.items:
             self._spawn(self._apply_catalog_events(sender, msg))

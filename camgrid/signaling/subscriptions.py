@@ -1,7 +1,12 @@
 """Catalog SUBSCRIBE dialogs: subscribe after registration, refresh before expiry, end on unregister.
 
-The NOTIFYs that a subscription brings (ON, OFF, VLOST, DEFECT, ADD, DEL, UPDATE) arrive as
-ordinary requests and are handled by the server; this module only keeps the dialogs alive.
+The first SUBSCRIBE creates a dialog (camgrid.gb28181.sip.dialog, RFC 3261 s.12 / RFC 6665);
+refreshes and the final Expires: 0 are sent inside it (the device's Contact as Request-URI,
+its Record-Route set, our CSeq). A device that lost the dialog (481 to a refresh, e.g. after it
+rebooted) gets a fresh subscription. The NOTIFYs that a subscription brings (ON, OFF, VLOST,
+DEFECT, ADD, DEL, UPDATE) are handled by the server, which passes them to `on_notify` so the
+dialog follows the device's CSeq and target refreshes; devices that send their NOTIFYs outside
+the dialog (many do) are accepted all the same.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from camgrid.gb28181 import manscdp
+from camgrid.gb28181.sip.dialog import Dialog, DialogError
 from camgrid.gb28181.sip.headers import new_call_id, new_tag
-from camgrid.gb28181.sip.stack import SipStack, TransactionTimeout, TransportUnavailable, tag_of
+from camgrid.gb28181.sip.stack import SipStack, TransactionTimeout, TransportUnavailable
 from camgrid.signaling.errors import CommandError
 from camgrid.signaling.registrations import RegistrationTable
 
@@ -26,11 +32,8 @@ REFRESH_AT = 0.8  # of the granted duration
 @dataclass(slots=True)
 class CatalogSubscription:
     device_id: str
-    call_id: str
-    from_tag: str
-    to_tag: str | None
-    cseq: int
     expires: int
+    dialog: Dialog | None = None
     task: asyncio.Task | None = None
 
 
@@ -49,7 +52,7 @@ class SubscriptionManager:
     async def subscribe(self, device_id: str) -> CatalogSubscription:
         sub = self.active.get(device_id)
         if sub is None:
-            sub = CatalogSubscription(device_id, new_call_id(self.realm), new_tag(), None, 0, self.expires_s)
+            sub = CatalogSubscription(device_id, self.expires_s)
         granted = await self._send(sub, self.expires_s)
         sub.expires = granted
         self.active[device_id] = sub
@@ -61,28 +64,54 @@ class SubscriptionManager:
         peer = self.registrations.peer_of(sub.device_id)
         if peer is None:
             raise CommandError(409, f"device {sub.device_id} is not registered")
-        sub.cseq += 1
-        host = self.stack.local_host(peer)
-        req = self.stack.new_request(
-            "SUBSCRIBE", f"sip:{sub.device_id}@{peer.host}:{peer.port}",
-            from_uri=f"sip:{self.platform_id}@{self.realm}", to_uri=f"sip:{sub.device_id}@{self.realm}", peer=peer,
-            call_id=sub.call_id, from_tag=sub.from_tag, to_tag=sub.to_tag, cseq=sub.cseq,
-            contact=f"<sip:{self.platform_id}@{host}:{self.stack.local_port(peer)}>",
-            headers=[("Event", "Catalog"), ("Expires", str(expires))],
-            body=manscdp.catalog_subscribe_query(sub.device_id, self.next_sn(), charset=self.charset_of(sub.device_id)),
-            content_type=MANSCDP_TYPE,
-        )
+        host, port = self.stack.local_host(peer), self.stack.local_port(peer)
+        contact = f"<sip:{self.platform_id}@{host}:{port}>"
+        headers = [("Event", "Catalog"), ("Expires", str(expires))]
+        body = manscdp.catalog_subscribe_query(sub.device_id, self.next_sn(), charset=self.charset_of(sub.device_id))
+        if sub.dialog is not None and sub.dialog.state != "terminated":
+            req = sub.dialog.request("SUBSCRIBE", via_host=host, via_port=port,
+                                     transport="TCP" if peer.transport == "tcp" else "UDP", contact=contact,
+                                     headers=headers, body=body, content_type=MANSCDP_TYPE, user_agent=self.stack.user_agent)
+        else:
+            sub.dialog = None
+            req = self.stack.new_request(
+                "SUBSCRIBE", f"sip:{sub.device_id}@{peer.host}:{peer.port}",
+                from_uri=f"sip:{self.platform_id}@{self.realm}", to_uri=f"sip:{sub.device_id}@{self.realm}", peer=peer,
+                call_id=new_call_id(self.realm), from_tag=new_tag(), contact=contact, headers=headers, body=body,
+                content_type=MANSCDP_TYPE)
         try:
             resp = await self.stack.request(req, peer)
         except (TransactionTimeout, TransportUnavailable) as exc:
             raise CommandError(504, f"device {sub.device_id} did not answer the catalog SUBSCRIBE: {exc}") from None
-        if (resp.status or 0) >= 300:
-            raise CommandError(502, f"device {sub.device_id} refused the catalog SUBSCRIBE: {resp.status} {resp.reason}")
-        sub.to_tag = tag_of(resp.get("To")) or sub.to_tag
+        status = resp.status or 0
+        if sub.dialog is not None:
+            sub.dialog.receive_response(resp)
+        if status >= 300:
+            raise CommandError(status if status == 481 else 502,
+                               f"device {sub.device_id} refused the catalog SUBSCRIBE: {resp.status} {resp.reason}")
+        if sub.dialog is None and expires:
+            sub.dialog = self._dialog_from(req, resp)
         try:
             return int(resp.get("Expires") or expires)
         except ValueError:
             return expires
+
+    def _dialog_from(self, req, resp) -> Dialog | None:  # noqa: ANN001
+        if not resp.get("Contact"):
+            resp.set("Contact", f"<{req.uri}>")  # devices that leave it out are reached where the SUBSCRIBE went
+        try:
+            return Dialog.from_uac(req, resp)
+        except DialogError as exc:
+            log.info("catalog subscription of %s: no dialog (%s); refreshes start new ones", resp.call_id, exc)
+            return None
+
+    def on_notify(self, device_id: str, req) -> None:  # noqa: ANN001
+        """A NOTIFY from the device: if it is in our dialog, the dialog takes in its CSeq and Contact."""
+        sub = self.active.get(device_id)
+        if sub is None or sub.dialog is None or sub.dialog.call_id != req.call_id:
+            return
+        with contextlib.suppress(DialogError):
+            sub.dialog.receive_request(req)
 
     async def _refresh_loop(self, sub: CatalogSubscription) -> None:
         while True:
@@ -90,6 +119,10 @@ class SubscriptionManager:
             try:
                 sub.expires = await self._send(sub, self.expires_s)
             except CommandError as exc:
+                if exc.status == 481:
+                    with contextlib.suppress(CommandError):  # the device lost the dialog: subscribe afresh
+                        sub.expires = await self._send(sub, self.expires_s)
+                        continue
                 log.info("catalog subscription of %s lapsed: %s", sub.device_id, exc.message)
                 self.active.pop(sub.device_id, None)
                 return

@@ -177,3 +177,42 @@ async def test_metrics_show_the_write_back_queues(platform, specs):
             assert series in text, series
     finally:
         await sim.stop()
+
+
+async def test_catalog_subscriptions_refresh_inside_their_dialog_and_start_over_after_a_481(platform, specs):
+    sim = sim_for(platform, specs[:1])
+    await sim.start()
+    try:
+        assert await sim.wait_registered(10)
+        device = specs[0].id
+        subs = platform.signaling.subscriptions
+        await wait_for(lambda: device in subs.active and sim.devices[device].subscription, timeout=10)
+        sub = subs.active[device]
+        first = sim.devices[device].subscription
+        dialog = sub.dialog
+        assert dialog is not None and dialog.call_id == first[0] and dialog.remote_tag == first[1]
+        await sim.devices[device].notify_catalog("OFF")
+        assert dialog.remote_cseq is not None  # the device's NOTIFY was taken into the dialog
+
+        before = dialog.local_cseq
+        sub.expires = await subs._send(sub, 3600)  # a refresh
+        assert sub.dialog is dialog and dialog.local_cseq == before + 1
+        assert sim.devices[device].subscription[0] == first[0]  # same Call-ID: the same dialog on the device
+
+        # The device forgets the dialog (a reboot): the refresh is refused with 481, a new one starts.
+        original = sim.devices[device].on_subscribe
+
+        def forgetful(req, peer, stack):
+            if req.call_id == first[0]:
+                stack.respond(req, peer, 481)
+                return
+            original(req, peer, stack)
+        sim.devices[device].on_subscribe = forgetful
+        with pytest.raises(CommandError) as err:
+            await subs._send(sub, 3600)
+        assert err.value.status == 481 and sub.dialog.state == "terminated"
+        sub.expires = await subs._send(sub, 3600)
+        assert sub.dialog is not None and sub.dialog.call_id != first[0]
+        assert sim.devices[device].subscription[0] == sub.dialog.call_id
+    finally:
+        await sim.stop()
