@@ -310,6 +310,11 @@ class SignalingServer:
         peer = self.registrations.peer_of(device_id)
         if peer is None:
             raise CommandError(409, f"device {device_id} is not registered (offline); the command was not sent")
+        if peer.transport == "tcp" and peer.conn is None:
+            # A TCP registration restored after a platform restart: the device's connection died
+            # with the old process, and only the device can open a new one.
+            raise CommandError(409, f"device {device_id} registered over TCP and has not reconnected since the platform "
+                                    "restarted; its next keepalive or REGISTER reconnects it (within its keepalive interval)")
         target = target_id or device_id
         realm = self.sip.realm
         req = self.stack.new_request(

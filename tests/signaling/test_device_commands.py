@@ -216,3 +216,14 @@ async def test_catalog_subscriptions_refresh_inside_their_dialog_and_start_over_
         assert sim.devices[device].subscription[0] == sub.dialog.call_id
     finally:
         await sim.stop()
+
+
+async def test_a_tcp_device_not_yet_reconnected_after_a_restart_gets_a_clear_refusal(platform, specs):
+    from camgrid.gb28181.sip.transport import Peer
+
+    device = specs[0].id
+    # What RegistrationTable.restore() leaves for a TCP device: its address, no connection.
+    platform.signaling.registrations.put(device, Peer("tcp", "127.0.0.1", 5999), time.monotonic() + 3600)
+    with pytest.raises(CommandError) as err:
+        await platform.signaling.device_info(device)
+    assert err.value.status == 409 and "has not reconnected since the platform restarted" in err.value.message
