@@ -55,9 +55,10 @@ class NodeClient:
         self.last_load = await self._call("GET", "/node/v1/load")
         return self.last_load
 
-    async def open_stream(self, stream_id: str, *, transport: str, ssrc: int | None, ssrc_strict: bool) -> dict[str, Any]:
+    async def open_stream(self, stream_id: str, *, transport: str, ssrc: int | None, ssrc_strict: bool,
+                          record: dict[str, Any] | None = None) -> dict[str, Any]:
         return await self._call("POST", "/node/v1/streams", json={
-            "stream_id": stream_id, "transport": transport, "ssrc": ssrc, "ssrc_strict": ssrc_strict})
+            "stream_id": stream_id, "transport": transport, "ssrc": ssrc, "ssrc_strict": ssrc_strict, "record": record})
 
     async def answer(self, stream_id: str, *, ssrc: int | None, host: str | None = None, port: int | None = None) -> dict[str, Any]:
         return await self._call("POST", f"/node/v1/streams/{stream_id}/answer", json={"ssrc": ssrc, "host": host, "port": port})
@@ -65,9 +66,10 @@ class NodeClient:
     async def streams(self) -> dict[str, Any]:
         return await self._call("GET", "/node/v1/streams")
 
-    async def record(self, stream_id: str, *, channel_id: str, device_id: str, mode: str = "continuous") -> dict[str, Any]:
-        return await self._call("POST", f"/node/v1/streams/{stream_id}/record",
-                                json={"channel_id": channel_id, "device_id": device_id, "mode": mode})
+    async def record(self, stream_id: str, *, channel_id: str, device_id: str, mode: str = "continuous",
+                     media_origin: str | None = None) -> dict[str, Any]:
+        return await self._call("POST", f"/node/v1/streams/{stream_id}/record", json={
+            "channel_id": channel_id, "device_id": device_id, "mode": mode, "media_origin": media_origin})
 
     async def trigger(self, stream_id: str) -> dict[str, Any]:
         return await self._call("POST", f"/node/v1/streams/{stream_id}/trigger")

@@ -183,7 +183,8 @@ class MediaNode:
 
     # -- recording ------------------------------------------------------------------------------
     def start_recording(self, stream_id: str, *, channel_id: str, device_id: str, event_mode: bool = False,
-                        pre_s: float | None = None, post_s: float | None = None) -> dict[str, Any]:
+                        pre_s: float | None = None, post_s: float | None = None,
+                        media_origin: float | None = None) -> dict[str, Any]:
         stream = self._get(stream_id)[0]
         if self.index is None:
             raise RecordingUnavailable(f"media node {self.node_id} has no database and cannot record")
@@ -192,7 +193,7 @@ class MediaNode:
         recorder = Recorder(channel_id=channel_id, device_id=device_id, root=self.recordings_dir, index=self.index,
                             node_id=self.node_id, part_s=self.settings.part_s, segment_s=self.settings.segment_s,
                             event_mode=event_mode, pre_s=self.settings.event_pre_s if pre_s is None else pre_s,
-                            post_s=self.settings.event_post_s if post_s is None else post_s)
+                            post_s=self.settings.event_post_s if post_s is None else post_s, media_origin=media_origin)
         recorder.start()
         self.recorders[stream_id] = recorder
         stream.consumers.append(recorder.push)

@@ -27,19 +27,21 @@ from camgrid.media.playback import read_recorded
 from camgrid.media.stream import StreamSpec
 
 
-class OpenStream(BaseModel):
-    stream_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:-]+$")
-    transport: Literal["udp", "tcp-passive", "tcp-active"] = "udp"
-    ssrc: int | None = Field(None, ge=0, le=0xFFFFFFFF)
-    ssrc_strict: bool = False
-
-
 class RecordRequest(BaseModel):
     channel_id: str = Field(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z]+$")
     device_id: str = Field(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z]+$")
     mode: Literal["continuous", "event"] = "continuous"
     pre_s: float | None = Field(None, ge=0, le=120)
     post_s: float | None = Field(None, ge=1, le=3600)
+    media_origin: datetime | None = Field(None, description="Importing a device recording: the wall time of its first frame.")
+
+
+class OpenStream(BaseModel):
+    stream_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:-]+$")
+    transport: Literal["udp", "tcp-passive", "tcp-active"] = "udp"
+    ssrc: int | None = Field(None, ge=0, le=0xFFFFFFFF)
+    ssrc_strict: bool = False
+    record: RecordRequest | None = Field(None, description="Record from the first packet (a Download into the platform).")
 
 
 class ExportRequest(BaseModel):
@@ -79,7 +81,17 @@ def create_node_api(node: MediaNode) -> FastAPI:
     async def open_stream(body: OpenStream) -> dict[str, Any]:
         spec = StreamSpec(body.stream_id, body.transport, body.ssrc, body.ssrc_strict)
         try:
-            return await node.open_stream(spec)
+            opened = await node.open_stream(spec)
+            if body.record is not None:
+                r = body.record
+                try:
+                    node.start_recording(spec.stream_id, channel_id=r.channel_id, device_id=r.device_id,
+                                         event_mode=r.mode == "event", pre_s=r.pre_s, post_s=r.post_s,
+                                         media_origin=r.media_origin.timestamp() if r.media_origin else None)
+                except RecordingUnavailable as exc:
+                    await node.close_stream(spec.stream_id)
+                    raise HTTPException(409, str(exc)) from None
+            return opened
         except StreamExists as exc:
             raise HTTPException(409, str(exc)) from None
         except ValueError as exc:
@@ -101,7 +113,8 @@ def create_node_api(node: MediaNode) -> FastAPI:
     async def record(stream_id: str, body: RecordRequest) -> dict[str, Any]:
         try:
             return node.start_recording(stream_id, channel_id=body.channel_id, device_id=body.device_id,
-                                        event_mode=body.mode == "event", pre_s=body.pre_s, post_s=body.post_s)
+                                        event_mode=body.mode == "event", pre_s=body.pre_s, post_s=body.post_s,
+                                        media_origin=body.media_origin.timestamp() if body.media_origin else None)
         except UnknownStream:
             raise HTTPException(404, f"no stream {stream_id} on node {node.node_id}") from None
         except RecordingUnavailable as exc:

@@ -60,7 +60,8 @@ def _utc(ts: float) -> datetime:
 class Recorder:
     def __init__(self, *, channel_id: str, device_id: str, root: Path, index: RecordingIndex, node_id: str,
                  part_s: float = 1.0, segment_s: float = 60.0, clock=time.time,  # noqa: ANN001
-                 event_mode: bool = False, pre_s: float = 10.0, post_s: float = 30.0) -> None:
+                 event_mode: bool = False, pre_s: float = 10.0, post_s: float = 30.0,
+                 media_origin: float | None = None) -> None:
         self.channel_id = channel_id
         self.device_id = device_id
         self.root = root
@@ -86,6 +87,9 @@ class Recorder:
         self.record_until = 0.0
         self._held: list[list[tuple[AccessUnit, int, int, float]]] = []  # GOPs: (unit, dts, pts, arrival)
         self.triggers = 0
+        # Importing a device's own recording (a Download): wall time comes from the footage's
+        # range start plus its media time, not from when it arrived.
+        self.media_origin = media_origin
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._write_loop())
@@ -94,8 +98,8 @@ class Recorder:
     def push(self, unit: AccessUnit) -> None:
         if self.stopped or not unit.is_video or unit.codec not in ("h264", "h265"):
             return
-        now = self.clock()
         dts, pts = self.timeline.place(unit.pts, unit.dts)
+        now = self.clock() if self.media_origin is None else self.media_origin + dts / TIMESCALE
         if self.event_mode and now >= self.record_until:
             if self._segment is not None and unit.keyframe:
                 self._cut(dts)  # the post-event time is over

@@ -171,8 +171,23 @@ class MediaSessions:
         return await self._invite(device_id, channel_id, transport or self.media.transport, kind=kind,
                                   range_s=(int(start.timestamp()), int(end.timestamp())), download_speed=download_speed)
 
+    async def download(self, device_id: str, channel_id: str, start: datetime, end: datetime, *, speed: int = 4,
+                       transport: str | None = None) -> MediaSession:
+        """Copy a range of the device's own recording into the platform's: a Download INVITE whose
+        stream the node records from the first packet, at the range's own wall-clock times. It
+        ends at the device's MediaStatus 121; the footage then shows in the timeline like any."""
+        if end <= start:
+            raise CommandError(400, "the end of the range must be after its start")
+        record = {"channel_id": channel_id, "device_id": device_id, "media_origin": start.isoformat()}
+        session = await self._invite(device_id, channel_id, transport or self.media.transport, kind="Download",
+                                     range_s=(int(start.timestamp()), int(end.timestamp())), download_speed=speed,
+                                     record=record)
+        session.recording = True  # no viewer needed: it ends when the device says the range is done
+        return session
+
     async def _invite(self, device_id: str, channel_id: str, transport: str, *, kind: str = "Play",
-                      range_s: tuple[int, int] = (0, 0), download_speed: int | None = None) -> MediaSession:
+                      range_s: tuple[int, int] = (0, 0), download_speed: int | None = None,
+                      record: dict[str, Any] | None = None) -> MediaSession:
         peer = self.registrations.peer_of(device_id)
         if peer is None:
             raise CommandError(409, f"device {device_id} is not registered (offline); its video cannot be requested")
@@ -182,7 +197,7 @@ class MediaSessions:
                                range_s=range_s, download_speed=download_speed)
         try:
             offered = await node.open_stream(session.session_id, transport=transport, ssrc=int(ssrc),
-                                             ssrc_strict=self.media.ssrc_strict)
+                                             ssrc_strict=self.media.ssrc_strict, record=record)
         except NodeError as exc:
             raise CommandError(exc.status if exc.status in (409, 503) else 502, str(exc)) from None
         self.sessions[session.session_id] = session

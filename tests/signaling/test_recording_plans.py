@@ -114,3 +114,30 @@ async def test_an_event_plan_records_around_a_device_alarm(tmp_path, db_url, spe
     finally:
         await platform.stop()
         await sim.stop()
+
+
+async def test_a_download_copies_the_device_recording_at_its_own_times(tmp_path, db_url, specs, footage):
+    provision(db_url, specs[:1])
+    settings = make_settings(tmp_path, db_url, media={"segment_s": 60.0, "part_s": 0.5})
+    platform = Platform(settings, announce=lambda text: None)
+    await platform.start()
+    sim = sim_for(platform, specs[:1], media=SimMediaOptions(bind_host="127.0.0.1"))
+    sim.media.use_footage(footage)
+    await sim.start()
+    try:
+        assert await sim.wait_registered(10)
+        device, channel = specs[0].id, specs[0].channels[0].id
+        start = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
+        session = await platform.media.download(device, channel, start, start + timedelta(seconds=2), speed=4)
+        await wait_for(lambda: session.state == "ended", timeout=15)
+        assert session.end_reason == "the device reached the end of the recording (MediaStatus 121)"
+        with platform.engine.connect() as conn:
+            await wait_for(lambda: conn.execute(select(recordings)).all(), timeout=5)
+        t = timeline(segments_between(platform.engine, channel, start - timedelta(minutes=1), start + timedelta(minutes=1)),
+                     start - timedelta(minutes=1), start + timedelta(minutes=1))
+        [span] = t["spans"]
+        assert abs((datetime.fromisoformat(span["from"]) - start).total_seconds()) < 0.1  # at the footage's own time
+        assert 1.5 <= t["covered_s"] <= 2.6
+    finally:
+        await platform.stop()
+        await sim.stop()

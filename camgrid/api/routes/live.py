@@ -142,3 +142,35 @@ async def control(session_id: str, body: ControlRequest, request: Request,
     await run_in_threadpool(record, request, principal, "video.playback_control", session.channel_id,
                             {"session_id": session_id, "action": body.action, "value": body.value})
     return result
+
+
+class DownloadRequest(BaseModel):
+    start: datetime = Field(alias="from", description="Start of the device's recording to copy, ISO 8601 with zone.")
+    end: datetime = Field(alias="to", description="End, ISO 8601 with zone (at most 24 h after from).")
+    speed: int = Field(4, ge=1, le=8, description="downloadspeed: how many times real time the device sends.")
+
+
+@router.post("/channels/{channel_id}/device-download", status_code=202)
+async def device_download(channel_id: str, body: DownloadRequest, request: Request, device_id: str | None = DeviceIdQuery,
+                          principal: Principal = require(roles.RECORDINGS_MANAGE)) -> dict[str, Any]:
+    """Copy a range of the device's own recording into the platform's recordings (Download
+    INVITE, recorded at the range's own times). Follow it in GET /live; it ends at the device's
+    end-of-file notice, and the footage then shows in GET .../recordings."""
+    ctx = api_context(request)
+    media = media_of(ctx)
+    if body.start.tzinfo is None or body.end.tzinfo is None:
+        raise ApiError(400, "from and to need a zone, e.g. 2026-05-17T08:00:00+08:00")
+    start, end = body.start.astimezone(timezone.utc), body.end.astimezone(timezone.utc)
+    if not timedelta(0) < end - start <= timedelta(hours=24):
+        raise ApiError(400, "to must be after from, and at most 24 hours later")
+    channel = await run_in_threadpool(find_channel, ctx, channel_id, device_id)
+    detail = {"device_id": channel["device_id"], "from": start.isoformat(), "to": end.isoformat(), "speed": body.speed}
+    try:
+        session = await media.download(channel["device_id"], channel_id, start, end, speed=body.speed)
+    except CommandError as exc:
+        await run_in_threadpool(record, request, principal, "recording.download", channel_id,
+                                {**detail, "ok": False, "status": exc.status, "error": exc.message})
+        raise
+    await run_in_threadpool(record, request, principal, "recording.download", channel_id,
+                            {**detail, "ok": True, "session_id": session.session_id})
+    return session.describe()
