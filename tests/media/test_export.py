@@ -17,22 +17,9 @@ from camgrid.config import MediaSettings
 from camgrid.media import tokens
 from camgrid.media.export import ExportError, load_or_create_key, verify_bundle, write_bundle
 from camgrid.media.node import MediaNode
-from camgrid.sim.video import synthetic_footage
-from recording_helpers import CHANNEL, at, record_runs
+from recording_helpers import CHANNEL, at
 
 SECRET = "export-secret-0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def footage():
-    return synthetic_footage("h264", 160, 120, 25, 4, gop_s=1.0)
-
-
-@pytest.fixture
-async def recorded(tmp_path, footage):
-    engine, root = await record_runs(tmp_path, footage)
-    yield engine, root
-    engine.dispose()
 
 
 async def bundle(recorded, tmp_path, key, start=0, end=30):

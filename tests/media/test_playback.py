@@ -16,23 +16,9 @@ from camgrid.config import MediaSettings
 from camgrid.media import tokens
 from camgrid.media.node import MediaNode
 from camgrid.media.playback import read_recorded
-from camgrid.sim.video import synthetic_footage
-from recording_helpers import CHANNEL, at, record_runs
+from recording_helpers import CHANNEL, at
 
 SECRET = "playback-secret-0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def footage():
-    return synthetic_footage("h264", 160, 120, 25, 4, gop_s=1.0)
-
-
-@pytest.fixture
-async def recorded(tmp_path, footage):
-    """Two recordings of the 4 s footage (2 s segments), the second starting 10 s after the first ends."""
-    engine, root = await record_runs(tmp_path, footage)
-    yield engine, root
-    engine.dispose()
 
 
 def decode(blob):

@@ -31,6 +31,22 @@ def footage():
     return synthetic_footage("h264", 320, 240, 25, 3, gop_s=1.0)
 
 
+async def start_with_camera(tmp_path, db_url, specs, footage, **media):
+    """A platform (inline media node) with the given media settings and one registered camera streaming `footage`."""
+    provision(db_url, specs[:1])
+    platform = Platform(make_settings(tmp_path, db_url, media=media), announce=lambda text: None)
+    await platform.start()
+    sim = sim_for(platform, specs[:1], media=SimMediaOptions(bind_host="127.0.0.1"))
+    sim.media.use_footage(footage)
+    await sim.start()
+    if not await sim.wait_registered(10):
+        await platform.stop()
+        await sim.stop()
+        raise AssertionError("the simulated camera did not register")
+    await wait_for(lambda: platform.health.is_online(specs[0].id))
+    return platform, sim
+
+
 def test_schedules():
     windows = validate_schedule([{"days": [0, 1, 2, 3, 4], "from": "08:00", "to": "18:00"}])
     monday_9 = datetime(2026, 11, 30, 9, 0)
@@ -43,19 +59,11 @@ def test_schedules():
 
 
 async def test_a_continuous_plan_records_and_off_stops(tmp_path, db_url, specs, footage):
-    provision(db_url, specs[:1])
-    settings = make_settings(tmp_path, db_url, media={"segment_s": 2.0, "part_s": 0.5, "linger_s": 1.0,
-                                                      "recording_retry_s": 1.0})
-    platform = Platform(settings, announce=lambda text: None)
-    await platform.start()
-    sim = sim_for(platform, specs[:1], media=SimMediaOptions(bind_host="127.0.0.1"))
-    sim.media.use_footage(footage)
-    await sim.start()
+    platform, sim = await start_with_camera(tmp_path, db_url, specs, footage, segment_s=2.0, part_s=0.5, linger_s=1.0,
+                                            recording_retry_s=1.0)
     try:
-        assert await sim.wait_registered(10)
         device, channel = specs[0].id, specs[0].channels[0].id
         plans = platform.recording_plans
-        await wait_for(lambda: platform.health.is_online(device))
         plans.set_plan(channel, device, "continuous", [], "tester")
         await wait_for(lambda: plans.describe(channel)["recording"], timeout=10)
         session = plans.recording[channel]
@@ -74,7 +82,7 @@ async def test_a_continuous_plan_records_and_off_stops(tmp_path, db_url, specs, 
         t = timeline(segments_between(platform.engine, channel, now - timedelta(minutes=5), now), now - timedelta(minutes=5), now)
         assert t["spans"] and t["covered_s"] >= 4
         first = segments_between(platform.engine, channel, now - timedelta(minutes=5), now)[0]
-        with av.open(str(settings.recordings_dir / first["path"])) as container:
+        with av.open(str(platform.settings.recordings_dir / first["path"])) as container:
             assert {(f.width, f.height) for f in container.decode(video=0)} == {(320, 240)}
 
         plans.set_plan(channel, device, "off", [], "tester")
@@ -86,19 +94,11 @@ async def test_a_continuous_plan_records_and_off_stops(tmp_path, db_url, specs, 
 
 
 async def test_an_event_plan_records_around_a_device_alarm(tmp_path, db_url, specs, footage):
-    provision(db_url, specs[:1])
-    settings = make_settings(tmp_path, db_url, media={"segment_s": 10.0, "part_s": 0.5, "event_pre_s": 1.0,
-                                                      "event_post_s": 1.0})
-    platform = Platform(settings, announce=lambda text: None)
-    await platform.start()
-    sim = sim_for(platform, specs[:1], media=SimMediaOptions(bind_host="127.0.0.1"))
-    sim.media.use_footage(footage)
-    await sim.start()
+    platform, sim = await start_with_camera(tmp_path, db_url, specs, footage, segment_s=10.0, part_s=0.5,
+                                            event_pre_s=1.0, event_post_s=1.0)
     try:
-        assert await sim.wait_registered(10)
         device, channel = specs[0].id, specs[0].channels[0].id
         plans = platform.recording_plans
-        await wait_for(lambda: platform.health.is_online(device))
         plans.set_plan(channel, device, "event", [], "tester")
         await wait_for(lambda: plans.describe(channel)["recording"], timeout=10)
         await asyncio.sleep(2.5)
@@ -117,15 +117,8 @@ async def test_an_event_plan_records_around_a_device_alarm(tmp_path, db_url, spe
 
 
 async def test_a_download_copies_the_device_recording_at_its_own_times(tmp_path, db_url, specs, footage):
-    provision(db_url, specs[:1])
-    settings = make_settings(tmp_path, db_url, media={"segment_s": 60.0, "part_s": 0.5})
-    platform = Platform(settings, announce=lambda text: None)
-    await platform.start()
-    sim = sim_for(platform, specs[:1], media=SimMediaOptions(bind_host="127.0.0.1"))
-    sim.media.use_footage(footage)
-    await sim.start()
+    platform, sim = await start_with_camera(tmp_path, db_url, specs, footage, segment_s=60.0, part_s=0.5)
     try:
-        assert await sim.wait_registered(10)
         device, channel = specs[0].id, specs[0].channels[0].id
         start = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
         session = await platform.media.download(device, channel, start, start + timedelta(seconds=2), speed=4)

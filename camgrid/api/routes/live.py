@@ -29,6 +29,30 @@ class LiveRequest(BaseModel):
     wait_s: float = Field(5.0, ge=0, le=15, description="Wait up to this long for the first key frame before answering.")
 
 
+async def audited_session(request: Request, principal: Principal, action: str, channel_id: str,
+                          detail: dict[str, Any], start) -> Any:  # noqa: ANN001
+    """Run `start()` (a coroutine that gives a media session) and audit the attempt either way."""
+    try:
+        session = await start()
+    except CommandError as exc:
+        await run_in_threadpool(record, request, principal, action, channel_id,
+                                {**detail, "ok": False, "status": exc.status, "error": exc.message})
+        raise
+    await run_in_threadpool(record, request, principal, action, channel_id,
+                            {**detail, "ok": True, "session_id": session.session_id})
+    return session
+
+
+def device_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """A range on a device's storage: zoned, ordered, at most a day."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ApiError(400, "from and to need a zone, e.g. 2026-05-17T08:00:00+08:00")
+    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    if not timedelta(0) < end - start <= timedelta(hours=24):
+        raise ApiError(400, "to must be after from, and at most 24 hours later")
+    return start, end
+
+
 def media_of(ctx: Any) -> Any:
     if ctx.media is None:
         raise ApiError(503, "live video is unavailable: this API runs without media nodes")
@@ -45,20 +69,15 @@ async def start_live(channel_id: str, request: Request, body: LiveRequest | None
     ctx = api_context(request)
     media = media_of(ctx)
     channel = await run_in_threadpool(find_channel, ctx, channel_id, device_id)
-    detail = {"device_id": channel["device_id"]}
-    try:
+    async def start() -> Any:
         session = await media.live(channel["device_id"], channel_id, transport=body.transport)
         if body.wait_s:
             await media.wait_first_frame(session, body.wait_s)
         if session.state == "ended":
             raise CommandError(502, f"the stream ended before it showed video: {session.end_reason}")
-    except CommandError as exc:
-        await run_in_threadpool(record, request, principal, "video.live", channel_id,
-                                {**detail, "ok": False, "status": exc.status, "error": exc.message})
-        raise
+        return session
+    session = await audited_session(request, principal, "video.live", channel_id, {"device_id": channel["device_id"]}, start)
     ttl = ctx.settings.media.viewer_token_ttl_s
-    await run_in_threadpool(record, request, principal, "video.live", channel_id,
-                            {**detail, "ok": True, "session_id": session.session_id})
     return {**session.describe(), "ws_url": session.node.live_url(session.session_id, principal.username, ttl),
             # An HLS player re-fetches with the same URL for as long as it plays: that link lives as long as a login.
             "hls_url": session.node.hls_url(session.session_id, principal.username, ctx.settings.http.token_ttl_s),
@@ -101,26 +120,19 @@ async def device_playback(channel_id: str, body: DevicePlaybackRequest, request:
     find ranges with GET .../device-records). It ends at the device's end-of-file notice."""
     ctx = api_context(request)
     media = media_of(ctx)
-    start, end = body.start.astimezone(timezone.utc), body.end.astimezone(timezone.utc)
-    if body.start.tzinfo is None or body.end.tzinfo is None:
-        raise ApiError(400, "from and to need a zone, e.g. 2026-05-17T08:00:00+08:00")
-    if not timedelta(0) < end - start <= timedelta(hours=24):
-        raise ApiError(400, "to must be after from, and at most 24 hours later")
+    start, end = device_range(body.start, body.end)
     channel = await run_in_threadpool(find_channel, ctx, channel_id, device_id)
     detail = {"device_id": channel["device_id"], "from": start.isoformat(), "to": end.isoformat(),
               "download_speed": body.download_speed}
-    try:
+
+    async def begin() -> Any:
         session = await media.playback(channel["device_id"], channel_id, start, end, download_speed=body.download_speed,
                                        transport=body.transport)
         if body.wait_s:
             await media.wait_first_frame(session, body.wait_s)
-    except CommandError as exc:
-        await run_in_threadpool(record, request, principal, "video.device_playback", channel_id,
-                                {**detail, "ok": False, "status": exc.status, "error": exc.message})
-        raise
+        return session
+    session = await audited_session(request, principal, "video.device_playback", channel_id, detail, begin)
     ttl = ctx.settings.media.viewer_token_ttl_s
-    await run_in_threadpool(record, request, principal, "video.device_playback", channel_id,
-                            {**detail, "ok": True, "session_id": session.session_id})
     return {**session.describe(), "ws_url": session.node.live_url(session.session_id, principal.username, ttl),
             "link_valid_s": ttl}
 
@@ -158,19 +170,9 @@ async def device_download(channel_id: str, body: DownloadRequest, request: Reque
     end-of-file notice, and the footage then shows in GET .../recordings."""
     ctx = api_context(request)
     media = media_of(ctx)
-    if body.start.tzinfo is None or body.end.tzinfo is None:
-        raise ApiError(400, "from and to need a zone, e.g. 2026-05-17T08:00:00+08:00")
-    start, end = body.start.astimezone(timezone.utc), body.end.astimezone(timezone.utc)
-    if not timedelta(0) < end - start <= timedelta(hours=24):
-        raise ApiError(400, "to must be after from, and at most 24 hours later")
+    start, end = device_range(body.start, body.end)
     channel = await run_in_threadpool(find_channel, ctx, channel_id, device_id)
     detail = {"device_id": channel["device_id"], "from": start.isoformat(), "to": end.isoformat(), "speed": body.speed}
-    try:
-        session = await media.download(channel["device_id"], channel_id, start, end, speed=body.speed)
-    except CommandError as exc:
-        await run_in_threadpool(record, request, principal, "recording.download", channel_id,
-                                {**detail, "ok": False, "status": exc.status, "error": exc.message})
-        raise
-    await run_in_threadpool(record, request, principal, "recording.download", channel_id,
-                            {**detail, "ok": True, "session_id": session.session_id})
+    session = await audited_session(request, principal, "recording.download", channel_id, detail,
+                                    lambda: media.download(channel["device_id"], channel_id, start, end, speed=body.speed))
     return session.describe()
