@@ -114,7 +114,8 @@ class FragmentWriter:
         self.track_id = track_id
         self.sequence = 0  # of the last fragment written
 
-    def fragment(self, samples: list[Sample]) -> bytes:
+    def fragment(self, samples: list[Sample], *, sequence: int | None = None) -> bytes:
+        """moof + mdat of the samples; `sequence` numbers it (default: one more than the last)."""
         if not samples:
             raise ValueError("a fragment needs at least one sample")
         base = samples[0].dts
@@ -139,7 +140,7 @@ class FragmentWriter:
             decode_time += sample.duration
         if mdat_size >= 1 << 32:
             raise ValueError(f"fragment of {mdat_size} bytes is too large for one mdat")
-        self.sequence += 1
+        self.sequence = self.sequence + 1 if sequence is None else sequence
         count = len(samples)
         trun_size = 20 + 16 * count
         traf_size = 8 + 16 + 20 + trun_size  # traf header, tfhd, tfdt, trun

@@ -3,7 +3,8 @@
 A viewer that joins mid-stream gets the init segment and then the fragments of the current
 GOP from its key frame on, at once, so its player starts decoding without waiting for the next
 key frame (time to first frame ≈ the network, not the GOP length). Each frame is its own
-fragment: that is what keeps latency low with Media Source Extensions.
+fragment: that is what keeps latency low with Media Source Extensions. Fragments are built only
+while someone watches (or fetches HLS): a stream that is only recorded costs no live muxing.
 
 A viewer that cannot keep up (its queue over `max_queue_bytes`) loses what is queued and
 resumes at the next key frame, so one slow browser never holds memory or delays the others.
@@ -83,15 +84,24 @@ class Viewer:
         self._wake.set()
 
 
+@dataclass(slots=True)
+class _Frame:
+    unit: AccessUnit
+    dts: int
+    pts: int
+    duration: int
+    sequence: int  # its fragment's mfhd number: frames since the init segment
+    chunk: Chunk | bool | None = None  # built fragment; False: the frame could not be muxed
+
+
 class LiveFeed:
     def __init__(self, *, max_queue_bytes: int = 8 << 20) -> None:
         self.max_queue_bytes = max_queue_bytes
         self.track: VideoTrack | None = None
         self.init: bytes | None = None
         self._writer = FragmentWriter()
-        self._gop: list[Chunk] = []
+        self._gop: list[_Frame] = []  # the current GOP, for a viewer who joins now
         self._gop_bytes = 0
-        self._gop_start_dts = 0
         self.hls = HlsWindow()
         self._viewers: set[Viewer] = set()
         self.timeline = Timeline()
@@ -119,27 +129,40 @@ class LiveFeed:
             self.unplayable += 1
             return
         dts, pts = self.timeline.place(unit.pts, unit.dts)
-        try:
-            data = self._writer.fragment([Sample(unit.data, dts, pts, self.timeline.frame_ticks, unit.keyframe)])
-        except ValueError:  # e.g. a frame without a single NAL unit: drop it, keep the stream
-            self.bad_frames += 1
-            return
-        chunk = Chunk(data, unit.keyframe)
         self.frames += 1
+        frame = _Frame(unit, dts, pts, self.timeline.frame_ticks, self.frames)
         if unit.keyframe:
             self.keyframes += 1
-            if self._gop and self.hls.wanted(time.monotonic()):
-                self.hls.add(b"".join(c.data for c in self._gop), (dts - self._gop_start_dts) / 90_000)
-            elif self.hls.ready and not self.hls.wanted(time.monotonic()):
+            now = time.monotonic()
+            if self._gop and self.hls.wanted(now):
+                chunks = [c for c in map(self._chunk, self._gop) if c is not None]
+                self.hls.add(b"".join(c.data for c in chunks), (dts - self._gop[0].dts) / 90_000)
+            elif self.hls.ready and not self.hls.wanted(now):
                 self.hls.stop()
             self._gop = []
             self._gop_bytes = 0
-            self._gop_start_dts = dts
-        if self._gop_bytes + len(data) <= MAX_GOP_BYTES:
-            self._gop.append(chunk)
-            self._gop_bytes += len(data)
-        for viewer in self._viewers:
-            viewer.put(chunk)
+        if self._gop_bytes + len(unit.data) <= MAX_GOP_BYTES:
+            self._gop.append(frame)
+            self._gop_bytes += len(unit.data)
+        if not self._viewers and self.hls.last_request is None:
+            return  # nobody watches: the fragment is built only if someone joins during this GOP
+        chunk = self._chunk(frame)
+        if chunk is not None:
+            for viewer in self._viewers:
+                viewer.put(chunk)
+
+    def _chunk(self, frame: _Frame) -> Chunk | None:
+        """The frame's fMP4 fragment, built once, when a viewer (or HLS) first needs it."""
+        if frame.chunk is None:
+            try:
+                data = self._writer.fragment([Sample(frame.unit.data, frame.dts, frame.pts, frame.duration,
+                                                     frame.unit.keyframe)], sequence=frame.sequence)
+            except ValueError:  # e.g. a frame without a single NAL unit: dropped, the stream goes on
+                self.bad_frames += 1
+                frame.chunk = False
+                return None
+            frame.chunk = Chunk(data, frame.unit.keyframe)
+        return frame.chunk or None
 
     def _maybe_new_track(self, unit: AccessUnit) -> None:
         try:
@@ -162,8 +185,10 @@ class LiveFeed:
         viewer = Viewer(self.max_queue_bytes)
         if self.init is not None:
             viewer.put(Chunk(self.init, True, init=True, track=self.track))
-            for chunk in self._gop:
-                viewer.put(chunk)
+            for frame in self._gop:
+                chunk = self._chunk(frame)
+                if chunk is not None:
+                    viewer.put(chunk)
         self._viewers.add(viewer)
         return viewer
 

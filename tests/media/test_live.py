@@ -95,6 +95,18 @@ def test_the_timeline_keeps_moving_across_a_wrap_and_a_device_restart(frames):
 def test_a_frame_without_nal_units_is_dropped_not_fatal(frames):
     feed = LiveFeed()
     feed.push(unit(frames[0]))
+    viewer = feed.add_viewer()
     feed.push(AccessUnit(VIDEO_ID, "h264", 3600, 3600, b"\xff" * 50, False))
     feed.push(unit(frames[1]))
-    assert feed.bad_frames == 1 and feed.frames == 2
+    assert feed.bad_frames == 1
+    assert [c.init for c in drain(viewer)] == [True, False, False]  # init, frame 0 (cached), frame 1
+
+
+def test_fragments_are_built_only_for_someone(frames):
+    feed = LiveFeed()
+    for f in frames[:30]:
+        feed.push(unit(f))
+    assert all(frame.chunk is None for frame in feed._gop)  # nobody watched: nothing muxed
+    viewer = feed.add_viewer()
+    chunks = drain(viewer)
+    assert len(chunks) == 1 + 5 and decode(chunks)  # init + the GOP since the key frame at 25
