@@ -3,7 +3,8 @@
 Access is denied by default: every router except the explicitly public one carries a
 router-level bearer-token dependency, and every route states its permission with
 `require(...)` (tests/api/test_security.py walks the routes to keep it so). Public: login,
-liveness and the OpenAPI document with its docs page (they describe the API, they hold no data).
+liveness and the OpenAPI document with its docs page (they describe the API, they hold no data),
+and the web console's static files at / (camgrid/api/console.py: HTML and JavaScript, no data).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 
+from camgrid.api.console import mount_console
 from camgrid.api.errors import install_error_handlers
 from camgrid.api.routes import auth, channels, devices, events, health, live, metrics, recordings, retention, users
 from camgrid.api.security import current_principal
@@ -78,6 +80,8 @@ def create_api(ctx: ApiContext) -> FastAPI:
     for module in (auth, devices, channels, live, recordings, retention, health, events, users):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=authenticated)
     app.include_router(metrics.router, dependencies=authenticated)
+    # Last, and it never answers under /api or /metrics. Public: the console's files hold no data.
+    mount_console(app)
     return app
 
 

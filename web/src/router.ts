@@ -1,0 +1,43 @@
+import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
+
+import { session } from './store/session'
+import AppLayout from './components/AppLayout.vue'
+import ChannelsView from './views/ChannelsView.vue'
+import LoginView from './views/LoginView.vue'
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    /** Reachable without logging in. */
+    public?: boolean
+  }
+}
+
+const routes: RouteRecordRaw[] = [
+  { path: '/login', name: 'login', component: LoginView, meta: { public: true } },
+  { path: '/password', name: 'password', component: () => import('./views/PasswordView.vue') },
+  {
+    path: '/',
+    component: AppLayout,
+    children: [
+      { path: '', redirect: { name: 'channels' } },
+      { path: 'channels', name: 'channels', component: ChannelsView },
+      // ?device=ID when the channel ID is reported by more than one device.
+      { path: 'channels/:id/live', name: 'live', component: () => import('./views/LiveView.vue'), props: true },
+    ],
+  },
+  { path: '/:unknown(.*)*', redirect: { name: 'channels' } },
+]
+
+export function createConsoleRouter() {
+  const router = createRouter({ history: createWebHistory(), routes })
+  router.beforeEach((to) => {
+    if (to.meta.public) return true
+    if (!session.loggedIn) {
+      const landing = to.name === 'channels' && Object.keys(to.query).length === 0
+      return { name: 'login', query: landing ? {} : { next: to.fullPath } }
+    }
+    if (session.state.mustChangePassword && to.name !== 'password') return { name: 'password', query: { next: to.fullPath } }
+    return true
+  })
+  return router
+}
