@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import shutil
 import time
@@ -244,8 +245,26 @@ class MediaNode:
         task.add_done_callback(self._export_tasks.discard)
         return job
 
-    def export_file(self, export_id: str, name: str) -> Path | None:
+    def export_job(self, export_id: str) -> dict[str, Any] | None:
+        """An export of this run, or a finished bundle on disk from an earlier run (its manifest says so)."""
         job = self.exports.get(export_id)
+        if job is not None:
+            return job
+        manifest = self.exports_dir / export_id / MANIFEST
+        if not export_id.isalnum() or not manifest.is_file():
+            return None
+        try:
+            doc = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        job = {"export_id": export_id, "channel_id": doc.get("channel_id"), "state": "done", "progress": 1.0, "error": None,
+               "files": [{"name": f["name"], "bytes": f["bytes"], "sha256": f["sha256"]} for f in doc.get("files", [])]
+               + [{"name": MANIFEST}]}
+        self.exports[export_id] = job
+        return job
+
+    def export_file(self, export_id: str, name: str) -> Path | None:
+        job = self.export_job(export_id)
         if job is None or job["state"] != "done" or name not in {f["name"] for f in job["files"]}:
             return None
         return self.exports_dir / export_id / name

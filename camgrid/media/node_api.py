@@ -145,9 +145,9 @@ def create_node_api(node: MediaNode) -> FastAPI:
 
     @app.get("/node/v1/exports/{export_id}", dependencies=guarded)
     async def export_status(export_id: str) -> dict[str, Any]:
-        job = node.exports.get(export_id)
+        job = node.export_job(export_id)
         if job is None:
-            raise HTTPException(404, f"no export {export_id} on node {node.node_id} (since its last start)")
+            raise HTTPException(404, f"no export {export_id} on node {node.node_id}")
         return job
 
     @app.get("/exports/{export_id}/{name}")

@@ -111,3 +111,23 @@ async def test_the_node_exports_with_progress_and_signed_downloads_and_the_cli_v
     (download / names[0]).write_bytes(b"tampered")
     bad = subprocess.run(cli, capture_output=True, text=True)
     assert bad.returncode == 1 and f"ALTERED  {names[0]}: altered" in bad.stdout
+
+
+async def test_a_finished_bundle_is_found_again_after_the_node_restarts(recorded, tmp_path):
+    engine, root = recorded
+    key = load_or_create_key(tmp_path / "export.key")
+    settings = MediaSettings(http_port=0, rtp_ports=(0, 0), host="127.0.0.1")
+    node = MediaNode(settings, SECRET, node_id="n1", engine=engine, recordings_dir=root, export_key=key)
+    await node.start()
+    try:
+        node.start_export(export_id="e0000001", channel_id=CHANNEL, start=at(0), end=at(5), exported_by="a", reason="r")
+        for _ in range(100):
+            if node.exports["e0000001"]["state"] != "running":
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await node.stop()
+    again = MediaNode(settings, SECRET, node_id="n1", engine=engine, recordings_dir=root, export_key=key)
+    job = again.export_job("e0000001")
+    assert job["state"] == "done" and again.export_file("e0000001", "manifest.json").is_file()
+    assert again.export_job("../e0000001") is None and again.export_job("nope0000") is None

@@ -173,9 +173,19 @@ async def start_export(channel_id: str, body: ExportRequest, request: Request,
 async def export_status(export_id: str, request: Request, principal: Principal = require(roles.VIDEO_EXPORT)) -> dict[str, Any]:
     """Progress of an export; when done, signed download links for its files (valid viewer_token_ttl_s)."""
     ctx = api_context(request)
-    node = ctx.media.exports.get(export_id) if ctx.media is not None else None
+    if ctx.media is None:
+        raise ApiError(503, "export is unavailable: this API runs without media nodes")
+    node = ctx.media.exports.get(export_id)
+    if node is None:  # an export from before the platform restarted: its node still has the bundle
+        for candidate in ctx.media.nodes:
+            try:
+                await candidate.export_status(export_id)
+            except NodeError:
+                continue
+            node = ctx.media.exports[export_id] = candidate
+            break
     if node is None:
-        raise ApiError(404, f"no export {export_id} since the platform started")
+        raise ApiError(404, f"no export {export_id} on any media node")
     try:
         job = await node.export_status(export_id)
     except NodeError as exc:
