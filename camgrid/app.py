@@ -59,6 +59,9 @@ class Platform:
 
     async def start(self) -> None:
         s = self.settings
+        if self.serve_http:  # the HTTP port first: the media node and its client open sockets before we serve
+            self._http = AsgiServer(None, s.http.host, s.http.port)
+            self._http.bind()
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = await asyncio.to_thread(open_store, s.database_url)
         one_time = await asyncio.to_thread(first_run_bootstrap, self.engine)
@@ -99,7 +102,7 @@ class Platform:
                          commands=self.signaling, metrics=self, media=self.media,
                          recording_plans=self.recording_plans)
         self.api = create_api(ctx)
-        self._http = AsgiServer(self.api, s.http.host, s.http.port)
+        self._http.app = self.api
         await self._http.start()
         self.http_port = self._http.port
 

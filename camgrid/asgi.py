@@ -19,18 +19,28 @@ class AsgiServer:
         self.port: int | None = None
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task | None = None
+        self._sock: socket.socket | None = None
+
+    def bind(self) -> int:
+        """Take the port now (serving starts with start()): a process that opens outgoing
+        connections before it serves could otherwise see the port handed to one of them."""
+        if self._sock is None:
+            sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((self.host, self.requested_port))
+            except OSError as exc:
+                sock.close()
+                raise OSError(exc.errno, f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}") from None
+            sock.listen(1024)
+            sock.setblocking(False)
+            self._sock = sock
+            self.port = sock.getsockname()[1]
+        return self.port
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.requested_port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(exc.errno, f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}") from None
-        sock.listen(1024)
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
+        self.bind()
+        sock = self._sock
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", ws_max_size=1 << 20)
         self._server = uvicorn.Server(config)
         self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]))
@@ -44,3 +54,5 @@ class AsgiServer:
             self._server.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, 5)
+        elif self._sock is not None:  # bound but never served
+            self._sock.close()
