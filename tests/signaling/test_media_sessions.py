@@ -314,3 +314,19 @@ async def test_a_device_that_stops_sending_is_hung_up_with_the_reason(tmp_path, 
     finally:
         await sim.stop()
         await platform.stop()
+
+
+async def test_h265_passes_through_to_the_viewer(tmp_path, db_url, specs):
+    h265 = synthetic_footage("h265", 320, 240, 25, 2, gop_s=1.0)
+    platform = await _platform(tmp_path, db_url, specs[:1])
+    sim = await _camera(platform, specs[:1], h265)
+    try:
+        session = await platform.media.live(specs[0].id, specs[0].channels[0].id)
+        assert await platform.media.wait_first_frame(session, 10), session.end_reason
+        inits, data, _ = await watch(session.node.live_url(session.session_id, "tester", 30), 1.5)
+        assert inits[0]["codec"] == "h265" and inits[0]["codec_string"].startswith("hvc1.")
+        frames = decode(data)
+        assert len(frames) >= 20 and {(w, h) for w, h, _ in frames} == {(320, 240)}
+    finally:
+        await sim.stop()
+        await platform.stop()
