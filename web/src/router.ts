@@ -23,6 +23,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'channels', name: 'channels', component: ChannelsView },
       // ?device=ID when the channel ID is reported by more than one device.
       { path: 'channels/:id/live', name: 'live', component: () => import('./views/LiveView.vue'), props: true },
+      { path: 'channels/:id/playback', name: 'playback', component: () => import('./views/PlaybackView.vue'), props: true },
     ],
   },
   { path: '/:unknown(.*)*', redirect: { name: 'channels' } },

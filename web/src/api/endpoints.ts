@@ -5,11 +5,14 @@ import type {
   Channel,
   ChannelQuery,
   CommandResult,
+  ExportJob,
   HealthSummary,
   LiveSession,
   Me,
   Page,
+  PlaybackSession,
   PtzAction,
+  RecordingTimeline,
   TokenResponse,
 } from './types'
 
@@ -35,4 +38,18 @@ export const api = {
   ptz: (id: string, action: PtzAction, deviceId?: string, speed = 128) =>
     post<CommandResult>(`${channelPath(id)}/ptz${deviceQuery(deviceId)}`,
       action === 'stop' ? { action } : { action, speed }),
+
+  /** Covered spans and gaps of the platform's recordings in [from, to). */
+  recordings: (id: string, from: Date, to: Date, signal?: AbortSignal) =>
+    get<RecordingTimeline>(`${channelPath(id)}/recordings`, { from: from.toISOString(), to: to.toISOString() }, signal),
+  /** Play the recordings from `from` at `speed` (seek or a new speed = a new request). */
+  startPlayback: (id: string, from: Date, speed: number, signal?: AbortSignal) =>
+    post<PlaybackSession>(`${channelPath(id)}/playback`, { from: from.toISOString(), speed }, { signal }),
+  setRecordPlan: (id: string, mode: 'continuous' | 'off', deviceId?: string) =>
+    request<unknown>('PUT', `${channelPath(id)}/record-plan${deviceQuery(deviceId)}`, { body: { mode } }),
+  startExport: (id: string, from: Date, to: Date, reason: string) =>
+    post<{ export_id: string; state: string }>(`${channelPath(id)}/exports`,
+      { from: from.toISOString(), to: to.toISOString(), reason }),
+  exportStatus: (exportId: string, signal?: AbortSignal) =>
+    get<ExportJob>(`/exports/${encodeURIComponent(exportId)}`, undefined, signal),
 }

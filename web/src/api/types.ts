@@ -79,3 +79,43 @@ export interface CommandResult {
   ok: boolean
   result?: unknown
 }
+
+export interface TimeRange {
+  from: string
+  to: string
+}
+
+export interface RecordingTimeline {
+  from: string
+  to: string
+  spans: TimeRange[]
+  gaps: TimeRange[]
+  covered_s: number
+  segments: number
+  bytes: number
+}
+
+export interface PlaybackSession {
+  ws_url: string
+  link_valid_s: number
+  first_recorded: string
+  codec: string | null
+  width: number | null
+  height: number | null
+}
+
+export interface ExportFile {
+  name: string
+  /** The manifest itself has neither. */
+  bytes?: number
+  sha256?: string
+  url: string
+}
+
+export interface ExportJob {
+  export_id?: string
+  state: 'running' | 'done' | 'failed'
+  progress?: number
+  files?: ExportFile[]
+  error?: string | null
+}

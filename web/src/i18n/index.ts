@@ -1,6 +1,7 @@
 import { createI18n } from 'vue-i18n'
 
 import { ApiError } from '@/api/client'
+import type { LiveProblem } from '@/composables/useLiveStream'
 import en from './en'
 import zhCN from './zh-CN'
 
@@ -43,4 +44,23 @@ export function errorText(err: unknown, t: Translate): string {
     return err.message
   }
   return t('errors.generic', { message: err instanceof Error ? err.message : String(err) })
+}
+
+/** A player problem (live or recorded video) in words. */
+export function problemText(problem: LiveProblem, t: Translate): string {
+  switch (problem.kind) {
+    case 'api':
+      return errorText(problem.error, t)
+    case 'mse_unsupported':
+      return t('live.mseUnsupported')
+    case 'codec_unsupported':
+      return t('live.codecUnsupported', { codec: problem.codec })
+    case 'closed':
+      // 1006: the connection broke without a closing message (the node stopped, the network failed).
+      return problem.code === 1006 && !problem.reason
+        ? t('live.connectionLost')
+        : t('live.streamClosed', { reason: problem.reason || `code ${problem.code}` })
+    case 'media_error':
+      return t('errors.generic', { message: problem.message })
+  }
 }

@@ -6,8 +6,19 @@
 // Appends are queued while the SourceBuffer is busy; what lies more than `keepBehindS` behind
 // the playhead is removed so memory stays bounded; when playback falls more than `maxDelayS`
 // behind the newest frame it jumps to the live edge.
+//
+// Recorded footage (the node's /playback socket) comes the same way, with more text messages:
+// "segment" (`media_s` on the player's timeline is `wall` on the clock), "missing", "end". Its
+// "init" names the codec but not the codec string: that is read from the init segment itself.
+// A player made with `followLiveEdge: false` does not jump, and plays at `playbackRate`.
 
-export type PlayerState = 'connecting' | 'buffering' | 'playing' | 'closed' | 'failed'
+export type PlayerState = 'connecting' | 'buffering' | 'playing' | 'ended' | 'closed' | 'failed'
+
+/** Recorded footage: from `mediaS` on the player's timeline on, the picture is from `wall`. */
+export interface SegmentMark {
+  mediaS: number
+  wall: Date
+}
 
 export interface StreamInfo {
   codec: string
@@ -41,14 +52,61 @@ export interface PlayerOptions {
   onStats?: (stats: PlayerStats) => void
   /** Called once when the stream cannot go on; the player is stopped by then. */
   onFailure?: (failure: PlayerFailure) => void
+  /** Live (default): jump to the newest frame when more than maxDelayS behind. Off for recordings. */
+  followLiveEdge?: boolean
+  /** video.playbackRate; recordings sent at 4x are played at 4x. */
+  playbackRate?: number
+  onSegment?: (mark: SegmentMark) => void
+  /** A recorded segment whose file is gone (the timeline skips it). */
+  onMissing?: () => void
+  /** The node sent everything there is: what is buffered plays out, then the state is 'ended'. */
+  onEnd?: () => void
 }
 
-interface InitMessage {
-  type: 'init'
+interface TextMessage {
+  type: 'init' | 'segment' | 'missing' | 'end'
   codec?: string
-  codec_string: string
-  width: number
-  height: number
+  codec_string?: string
+  width?: number
+  height?: number
+  media_s?: number
+  wall?: string | null
+}
+
+const hex2 = (n: number) => n.toString(16).toUpperCase().padStart(2, '0')
+
+function findBox(bytes: Uint8Array, name: string): number {
+  const [a, b, c, d] = [...name].map((ch) => ch.charCodeAt(0))
+  for (let i = 4; i + 4 < bytes.length; i++) {
+    if (bytes[i] === a && bytes[i + 1] === b && bytes[i + 2] === c && bytes[i + 3] === d) return i + 4
+  }
+  return -1
+}
+
+/** The RFC 6381 codec string of an fMP4 init segment (from its avcC / hvcC box). */
+export function codecStringOf(init: ArrayBuffer, codec?: string): string {
+  const bytes = new Uint8Array(init)
+  const at = (i: number) => bytes[i] ?? 0
+  const avc = findBox(bytes, 'avcC')
+  if (avc >= 0 && avc + 4 <= bytes.length) {
+    return `avc1.${hex2(at(avc + 1))}${hex2(at(avc + 2))}${hex2(at(avc + 3))}`
+  }
+  const hvc = findBox(bytes, 'hvcC')
+  if (hvc >= 0 && hvc + 13 <= bytes.length) {
+    const p = at(hvc + 1)
+    const space = ['', 'A', 'B', 'C'][p >> 6] ?? ''
+    const tier = p & 0x20 ? 'H' : 'L'
+    let compat = 0
+    for (let i = 0; i < 4; i++) compat = (compat << 8) | at(hvc + 2 + i)
+    let reversed = 0
+    for (let i = 0; i < 32; i++) reversed = (reversed << 1) | ((compat >>> i) & 1)
+    const constraints = Array.from(bytes.slice(hvc + 6, hvc + 12))
+    while (constraints.length > 1 && constraints[constraints.length - 1] === 0) constraints.pop()
+    const level = at(hvc + 12)
+    return `hvc1.${space}${p & 0x1f}.${(reversed >>> 0).toString(16).toUpperCase()}.${tier}${level}.` +
+      constraints.map((c) => c.toString(16).toUpperCase()).join('.')
+  }
+  return codec?.toLowerCase().startsWith('h265') || codec?.toLowerCase() === 'hevc' ? 'hvc1.1.6.L93.B0' : 'avc1.42E01E'
 }
 
 const MIME = (codecString: string) => `video/mp4; codecs="${codecString}"`
@@ -74,6 +132,10 @@ export class MsePlayer {
   private lastTrim = 0
   private state: PlayerState = 'closed'
   private stopped = true
+  /** The codec string is to be read from the next binary piece (the init segment). */
+  private codecFromInit: string | null = null
+  /** The node said "end": a closing socket is no failure, the buffer plays out. */
+  private ended = false
   private readonly stats: PlayerStats = { bytes: 0, fragments: 0, delayS: 0, bufferedS: 0, liveEdgeJumps: 0 }
 
   constructor(
@@ -93,6 +155,8 @@ export class MsePlayer {
       return
     }
     this.stopped = false
+    this.ended = false
+    this.codecFromInit = null
     this.setState('connecting')
     Object.assign(this.stats, { bytes: 0, fragments: 0, delayS: 0, bufferedS: 0, liveEdgeJumps: 0 })
 
@@ -103,19 +167,23 @@ export class MsePlayer {
     this.video.muted = true
     this.video.playsInline = true
     this.video.src = this.objectUrl
+    const rate = this.options.playbackRate ?? 1
+    this.video.defaultPlaybackRate = rate
+    this.video.playbackRate = rate
     mediaSource.addEventListener('sourceopen', () => this.pump(), { once: true })
 
     const ws = new WebSocket(wsUrl)
     ws.binaryType = 'arraybuffer'
     ws.onmessage = (event: MessageEvent<string | ArrayBuffer>) => this.onMessage(event.data)
     ws.onclose = (event) => {
-      if (this.ws === ws && !this.stopped) {
+      if (this.ws === ws && !this.stopped && !this.ended) {
         this.fail({ kind: 'closed', code: event.code, reason: event.reason })
       }
     }
     this.ws = ws
     this.video.addEventListener('error', this.onVideoError)
     this.video.addEventListener('playing', this.onPlaying)
+    this.video.addEventListener('ended', this.onEnded)
     this.timer = setInterval(() => this.tick(), 500)
   }
 
@@ -132,6 +200,7 @@ export class MsePlayer {
     }
     this.video.removeEventListener('error', this.onVideoError)
     this.video.removeEventListener('playing', this.onPlaying)
+    this.video.removeEventListener('ended', this.onEnded)
     this.sourceBuffer?.removeEventListener('updateend', this.onUpdateEnd)
     this.sourceBuffer = null
     this.codecString = null
@@ -171,8 +240,14 @@ export class MsePlayer {
   private onMessage(data: string | ArrayBuffer): void {
     if (this.stopped) return
     if (typeof data === 'string') {
-      this.onInit(JSON.parse(data) as InitMessage)
+      this.onText(JSON.parse(data) as TextMessage)
       return
+    }
+    if (this.codecFromInit !== null) {
+      const codec = this.codecFromInit
+      this.codecFromInit = null
+      this.announce(codecStringOf(data, codec), codec, this.pendingInfo)
+      if (this.stopped) return
     }
     this.stats.bytes += data.byteLength
     this.stats.fragments += 1
@@ -185,26 +260,50 @@ export class MsePlayer {
     this.pump()
   }
 
-  private onInit(message: InitMessage): void {
-    if (message.type !== 'init') return // other kinds (playback's "segment") are not for live
-    const mime = MIME(message.codec_string)
+  private pendingInfo = { width: 0, height: 0 }
+
+  private onText(message: TextMessage): void {
+    switch (message.type) {
+      case 'init':
+        if (message.codec_string) {
+          this.announce(message.codec_string, message.codec ?? message.codec_string, message)
+        } else {
+          // Recorded footage: the init segment that follows tells the profile and level.
+          this.codecFromInit = message.codec ?? ''
+          this.pendingInfo = { width: message.width ?? 0, height: message.height ?? 0 }
+        }
+        return
+      case 'segment':
+        if (typeof message.media_s === 'number' && message.wall) {
+          this.options.onSegment?.({ mediaS: message.media_s, wall: new Date(message.wall) })
+        }
+        return
+      case 'missing':
+        this.options.onMissing?.()
+        return
+      case 'end':
+        this.ended = true
+        this.options.onEnd?.()
+        this.queue.push(new ArrayBuffer(0)) // a marker: end of stream once the queue reaches it
+        this.pump()
+        return
+    }
+  }
+
+  private announce(codecString: string, codec: string, size: { width?: number; height?: number }): void {
+    const mime = MIME(codecString)
     if (!MediaSource.isTypeSupported(mime)) {
-      this.fail({ kind: 'codec_unsupported', codec: message.codec ?? message.codec_string })
+      this.fail({ kind: 'codec_unsupported', codec: codec || codecString })
       return
     }
-    this.options.onInfo?.({
-      codec: message.codec ?? message.codec_string,
-      codecString: message.codec_string,
-      width: message.width,
-      height: message.height,
-    })
+    this.options.onInfo?.({ codec: codec || codecString, codecString, width: size.width ?? 0, height: size.height ?? 0 })
     if (this.state === 'connecting') this.setState('buffering')
-    if (this.sourceBuffer && message.codec_string !== this.codecString) {
+    if (this.sourceBuffer && codecString !== this.codecString) {
       // The device switched codec: keep the buffer, tell it what comes next. A mere change of
       // resolution needs nothing: the next init segment carries it.
       this.queue.push(new ArrayBuffer(0)) // a marker: changeType once the queue reaches it
     }
-    this.pendingCodec = message.codec_string
+    this.pendingCodec = codecString
     this.pump()
   }
 
@@ -228,6 +327,10 @@ export class MsePlayer {
     const next = this.queue.shift()!
     this.queuedBytes -= next.byteLength
     if (next.byteLength === 0) {
+      if (this.ended && this.queue.length === 0) {
+        if (this.mediaSource?.readyState === 'open') this.mediaSource.endOfStream()
+        return
+      }
       if (this.pendingCodec && this.pendingCodec !== this.codecString) {
         if (typeof sb.changeType !== 'function') {
           this.fail({ kind: 'media_error', message: 'the stream changed codec; this browser cannot follow' })
@@ -271,6 +374,10 @@ export class MsePlayer {
 
   private readonly onPlaying = (): void => this.setState('playing')
 
+  private readonly onEnded = (): void => {
+    if (this.ended) this.setState('ended')
+  }
+
   private readonly onVideoError = (): void => {
     const error = this.video.error
     if (!this.stopped && error) this.fail({ kind: 'media_error', message: error.message || `media error ${error.code}` })
@@ -294,7 +401,7 @@ export class MsePlayer {
     if (buffered.length === 0) return
     const edge = buffered.end(buffered.length - 1)
     const delay = edge - this.video.currentTime
-    if (delay > this.maxDelayS) {
+    if (delay > this.maxDelayS && this.options.followLiveEdge !== false) {
       // Fell behind (a busy tab, a stall): jump to just before the newest frame.
       this.video.currentTime = Math.max(buffered.start(buffered.length - 1), edge - 0.3)
       this.stats.liveEdgeJumps += 1
