@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,31 @@ def video_time(page: Page) -> float:
     return page.evaluate("() => document.querySelector('video[data-test=video]')?.currentTime ?? -1")
 
 
+@contextmanager
+def browser_page(height: int, failure_shot: str):
+    """A page in Debian's headless chromium (zh-CN, long tasks observed) and the list its errors
+    go to; a screenshot named `failure_shot` when the block fails; everything closed after."""
+    with sync_playwright() as pw:
+        pw.selectors.set_test_id_attribute("data-test")
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        context = browser.new_context(viewport={"width": 1366, "height": height}, locale="zh-CN")
+        context.add_init_script(LONGTASK_OBSERVER)
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
+                if msg.type == "error" else None)
+        try:
+            yield page, problems
+        except Exception:
+            shot(page, failure_shot)
+            raise
+        finally:
+            context.close()
+            browser.close()
+
+
 def test_operator_finds_a_camera_watches_it_live_and_steers_it(platform):
     http, specs, sim_output = platform["http"], platform["specs"], platform["sim_output"]
     wanted = specs[1]  # "sim-ipc-2 通道1"; the other camera's name differs only in the digit
@@ -148,138 +174,121 @@ def test_operator_finds_a_camera_watches_it_live_and_steers_it(platform):
     base = f"http://127.0.0.1:{http}"
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
 
-    with sync_playwright() as pw:
-        pw.selectors.set_test_id_attribute("data-test")
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
-        context = browser.new_context(viewport={"width": 1366, "height": 860}, locale="zh-CN")
-        context.add_init_script(LONGTASK_OBSERVER)
-        page = context.new_page()
-        problems: list[str] = []
-        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-        page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-                if msg.type == "error" else None)
-        try:
-            # The landing page asks for a login (zh-CN by default); a wrong password shows the API's words.
-            page.goto(base + "/")
-            expect(page).to_have_url(base + "/login")
-            expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
-            first_load = page.evaluate("""() => performance.getEntriesByType('resource')
-                .filter((e) => e.initiatorType === 'script' || e.name.endsWith('.js'))
-                .reduce((sum, e) => sum + e.encodedBodySize, 0)""")
-            print(f"\nfirst load: {first_load / 1024:.1f} kB of JavaScript over the wire (gzip)")
-            assert 0 < first_load <= FIRST_LOAD_BUDGET
-            field(page, "username").fill("ops")
-            field(page, "password").fill("not-the-password")
-            page.get_by_test_id("login-submit").click()
-            expect(page.get_by_test_id("login-error")).to_contain_text("wrong username or password")
-            shot(page, "1-login-error")
-            field(page, "password").fill(PASSWORD)
-            page.get_by_test_id("login-submit").click()
+    with browser_page(860, "failure") as (page, problems):
+        # The landing page asks for a login (zh-CN by default); a wrong password shows the API's words.
+        page.goto(base + "/")
+        expect(page).to_have_url(base + "/login")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        first_load = page.evaluate("""() => performance.getEntriesByType('resource')
+            .filter((e) => e.initiatorType === 'script' || e.name.endsWith('.js'))
+            .reduce((sum, e) => sum + e.encodedBodySize, 0)""")
+        print(f"\nfirst load: {first_load / 1024:.1f} kB of JavaScript over the wire (gzip)")
+        assert 0 < first_load <= FIRST_LOAD_BUDGET
+        field(page, "username").fill("ops")
+        field(page, "password").fill("not-the-password")
+        page.get_by_test_id("login-submit").click()
+        expect(page.get_by_test_id("login-error")).to_contain_text("wrong username or password")
+        shot(page, "1-login-error")
+        field(page, "password").fill(PASSWORD)
+        page.get_by_test_id("login-submit").click()
 
-            # The channel list, with online counts; find the camera by name (typing, no click) ...
-            expect(page).to_have_url(base + "/channels")
-            expect(page.get_by_test_id("current-user")).to_contain_text("ops")
-            expect(page.get_by_test_id("count-total")).to_have_text("2")
-            expect(page.get_by_test_id("channel-name")).to_have_count(2)
-            field(page, "search").fill("no-such-camera")
-            expect(page.get_by_test_id("empty")).to_contain_text("没有匹配的通道")  # and what to do next
-            page.get_by_test_id("empty").get_by_role("button").click()
-            expect(page.get_by_test_id("channel-name")).to_have_count(2)
-            field(page, "search").fill("ipc-2")
-            rows = page.get_by_test_id("channel-name")
-            expect(rows).to_have_count(1)
-            expect(rows).to_have_text(wanted.channels[0].name)
-            shot(page, "2-channels-search")
+        # The channel list, with online counts; find the camera by name (typing, no click) ...
+        expect(page).to_have_url(base + "/channels")
+        expect(page.get_by_test_id("current-user")).to_contain_text("ops")
+        expect(page.get_by_test_id("count-total")).to_have_text("2")
+        expect(page.get_by_test_id("channel-name")).to_have_count(2)
+        field(page, "search").fill("no-such-camera")
+        expect(page.get_by_test_id("empty")).to_contain_text("没有匹配的通道")  # and what to do next
+        page.get_by_test_id("empty").get_by_role("button").click()
+        expect(page.get_by_test_id("channel-name")).to_have_count(2)
+        field(page, "search").fill("ipc-2")
+        rows = page.get_by_test_id("channel-name")
+        expect(rows).to_have_count(1)
+        expect(rows).to_have_text(wanted.channels[0].name)
+        shot(page, "2-channels-search")
 
-            # ... and one click on it plays it live (from the landing page: the search box, then the row).
-            rows.first.click()
-            expect(page).to_have_url(f"{base}/channels/{channel_id}/live?device={wanted.id}")
-            expect(page.get_by_test_id("live-title")).to_have_text(wanted.channels[0].name)
-            live = page.locator(".live-video")
-            expect(live).to_have_attribute("data-state", "playing", timeout=20_000)
-            # The browser decodes: the video's clock advances.
-            t0 = started = video_time(page)
-            deadline = time.time() + 10
-            while video_time(page) < t0 + 1.0 and time.time() < deadline:
-                time.sleep(0.2)
-            t1 = video_time(page)
-            assert t1 >= t0 + 1.0, f"video time did not advance: {t0} -> {t1}"
-            size = page.evaluate("() => { const v = document.querySelector('video'); return [v.videoWidth, v.videoHeight] }")
-            assert size == [320, 240], size
-            shot(page, "3-live")
+        # ... and one click on it plays it live (from the landing page: the search box, then the row).
+        rows.first.click()
+        expect(page).to_have_url(f"{base}/channels/{channel_id}/live?device={wanted.id}")
+        expect(page.get_by_test_id("live-title")).to_have_text(wanted.channels[0].name)
+        live = page.locator(".live-video")
+        expect(live).to_have_attribute("data-state", "playing", timeout=20_000)
+        # The browser decodes: the video's clock advances.
+        t0 = started = video_time(page)
+        deadline = time.time() + 10
+        while video_time(page) < t0 + 1.0 and time.time() < deadline:
+            time.sleep(0.2)
+        t1 = video_time(page)
+        assert t1 >= t0 + 1.0, f"video time did not advance: {t0} -> {t1}"
+        size = page.evaluate("() => { const v = document.querySelector('video'); return [v.videoWidth, v.videoHeight] }")
+        assert size == [320, 240], size
+        shot(page, "3-live")
 
-            # Five seconds of playback: the main thread's long tasks (over 50 ms) in that time.
-            window_start = page.evaluate("() => performance.now()")
-            page.wait_for_timeout(5000)
-            tasks = page.evaluate("(t) => (window.__longtasks ?? []).filter((e) => e.start >= t)", window_start)
-            played = video_time(page) - t1
-            print(f"long tasks during 5 s of live playback: {len(tasks)}"
-                  + "".join(f"\n  +{(e['start'] - window_start) / 1000:.2f} s: {e['duration']:.0f} ms" for e in tasks))
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            (ARTIFACTS / "longtasks.json").write_text(json.dumps({"window_ms": 5000, "video_advanced_s": played,
-                                                                   "longtasks": tasks}, indent=1))
-            assert played >= 4.0, f"playback stalled: {played:.1f} s of video in 5 s"
-            delay = page.evaluate("() => { const v = document.querySelector('video'); "
-                                  "return v.buffered.end(v.buffered.length - 1) - v.currentTime }")
-            assert delay <= 2.5, f"{delay:.1f} s behind the live edge"
+        # Five seconds of playback: the main thread's long tasks (over 50 ms) in that time.
+        window_start = page.evaluate("() => performance.now()")
+        page.wait_for_timeout(5000)
+        tasks = page.evaluate("(t) => (window.__longtasks ?? []).filter((e) => e.start >= t)", window_start)
+        played = video_time(page) - t1
+        print(f"long tasks during 5 s of live playback: {len(tasks)}"
+              + "".join(f"\n  +{(e['start'] - window_start) / 1000:.2f} s: {e['duration']:.0f} ms" for e in tasks))
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "longtasks.json").write_text(json.dumps({"window_ms": 5000, "video_advanced_s": played,
+                                                               "longtasks": tasks}, indent=1))
+        assert played >= 4.0, f"playback stalled: {played:.1f} s of video in 5 s"
+        delay = page.evaluate("() => { const v = document.querySelector('video'); "
+                              "return v.buffered.end(v.buffered.length - 1) - v.currentTime }")
+        assert delay <= 2.5, f"{delay:.1f} s behind the live edge"
 
-            # PTZ: hold "left", release: the camera gets the move, then the stop.
-            left = page.get_by_test_id("ptz-left")
-            left.hover()
-            page.mouse.down()
-            page.wait_for_timeout(300)
-            page.mouse.up()
-            expect(page.get_by_test_id("ptz")).to_have_attribute("data-last-sent", "stop")
-            move_hex, stop_hex = encode(PtzCommand.move(pan=-1, speed=128)), encode(PtzCommand.stop())
-            got = sim_output.wait_for(lambda line: line == f"PTZ {channel_id} {stop_hex}", timeout=5)
-            ptz_lines = [line for line in sim_output.lines if line.startswith("PTZ ")]
-            assert got and ptz_lines == [f"PTZ {channel_id} {move_hex}", f"PTZ {channel_id} {stop_hex}"], ptz_lines
-            expect(page.get_by_test_id("ptz-error")).to_have_count(0)
+        # PTZ: hold "left", release: the camera gets the move, then the stop.
+        left = page.get_by_test_id("ptz-left")
+        left.hover()
+        page.mouse.down()
+        page.wait_for_timeout(300)
+        page.mouse.up()
+        expect(page.get_by_test_id("ptz")).to_have_attribute("data-last-sent", "stop")
+        move_hex, stop_hex = encode(PtzCommand.move(pan=-1, speed=128)), encode(PtzCommand.stop())
+        got = sim_output.wait_for(lambda line: line == f"PTZ {channel_id} {stop_hex}", timeout=5)
+        ptz_lines = [line for line in sim_output.lines if line.startswith("PTZ ")]
+        assert got and ptz_lines == [f"PTZ {channel_id} {move_hex}", f"PTZ {channel_id} {stop_hex}"], ptz_lines
+        expect(page.get_by_test_id("ptz-error")).to_have_count(0)
 
-            # The language switch: English at once, and kept for the next visit.
-            page.get_by_test_id("language").click()
-            expect(page.get_by_test_id("back")).to_contain_text("Back to channels")
-            expect(page.locator("html")).to_have_attribute("lang", "en")
-            shot(page, "4-live-english")
+        # The language switch: English at once, and kept for the next visit.
+        page.get_by_test_id("language").click()
+        expect(page.get_by_test_id("back")).to_contain_text("Back to channels")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        shot(page, "4-live-english")
 
-            # Memory stays bounded: what lies 10 s behind the playhead is removed from the buffer.
-            while video_time(page) < started + 14 and time.time() < deadline + 20:
-                time.sleep(0.5)
-            buffered = page.evaluate("() => { const b = document.querySelector('video').buffered; "
-                                     "return b.length ? b.end(b.length - 1) - b.start(0) : 0 }")
-            print(f"after {video_time(page) - started:.1f} s of video: {buffered:.1f} s buffered, "
-                  f"{delay:.2f} s behind the live edge")
-            assert video_time(page) >= started + 14 and buffered <= 12, buffered
+        # Memory stays bounded: what lies 10 s behind the playhead is removed from the buffer.
+        while video_time(page) < started + 14 and time.time() < deadline + 20:
+            time.sleep(0.5)
+        buffered = page.evaluate("() => { const b = document.querySelector('video').buffered; "
+                                 "return b.length ? b.end(b.length - 1) - b.start(0) : 0 }")
+        print(f"after {video_time(page) - started:.1f} s of video: {buffered:.1f} s buffered, "
+              f"{delay:.2f} s behind the live edge")
+        assert video_time(page) >= started + 14 and buffered <= 12, buffered
 
-            # Back to the list: the search is kept.
-            page.get_by_test_id("back").click()
-            expect(page.get_by_test_id("channel-name")).to_have_count(1)
-            assert field(page, "search").input_value() == "ipc-2"
+        # Back to the list: the search is kept.
+        page.get_by_test_id("back").click()
+        expect(page.get_by_test_id("channel-name")).to_have_count(1)
+        assert field(page, "search").input_value() == "ipc-2"
 
-            # Sign out; an account with a one-time password is asked for a new one first.
-            page.get_by_test_id("logout").click()
-            expect(page).to_have_url(base + "/login")
-            field(page, "username").fill("fresh")
-            field(page, "password").fill(PASSWORD)
-            page.get_by_test_id("login-submit").click()
-            expect(page).to_have_url(base + "/password?next=/channels")  # then where it was going
-            expect(page.get_by_test_id("password-why")).to_contain_text("one-time password")
-            field(page, "current-password").fill(PASSWORD)
-            field(page, "new-password").fill("Another-Pass-77")
-            field(page, "repeat-password").fill("Another-Pass-77")
-            shot(page, "5-password-change")
-            page.get_by_test_id("password-submit").click()
-            expect(page).to_have_url(base + "/channels")
-            expect(page.get_by_test_id("channel-name")).to_have_count(2)
+        # Sign out; an account with a one-time password is asked for a new one first.
+        page.get_by_test_id("logout").click()
+        expect(page).to_have_url(base + "/login")
+        field(page, "username").fill("fresh")
+        field(page, "password").fill(PASSWORD)
+        page.get_by_test_id("login-submit").click()
+        expect(page).to_have_url(base + "/password?next=/channels")  # then where it was going
+        expect(page.get_by_test_id("password-why")).to_contain_text("one-time password")
+        field(page, "current-password").fill(PASSWORD)
+        field(page, "new-password").fill("Another-Pass-77")
+        field(page, "repeat-password").fill("Another-Pass-77")
+        shot(page, "5-password-change")
+        page.get_by_test_id("password-submit").click()
+        expect(page).to_have_url(base + "/channels")
+        expect(page.get_by_test_id("channel-name")).to_have_count(2)
 
-            csp = [p for p in problems if "Content Security Policy" in p or "page error" in p]
-            assert not csp, problems
-            if problems:
-                print("browser console errors:\n  " + "\n  ".join(problems))
-        except Exception:
-            shot(page, "failure")
-            raise
-        finally:
-            context.close()
-            browser.close()
+        csp = [p for p in problems if "Content Security Policy" in p or "page error" in p]
+        assert not csp, problems
+        if problems:
+            print("browser console errors:\n  " + "\n  ".join(problems))

@@ -15,14 +15,12 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.e2e.test_console import (  # noqa: F401  (db_url, platform: fixtures)
-    CHROMIUM,
-    LONGTASK_OBSERVER,
+    browser_page,
     db_url,
     field,
     _missing,
     platform,
     shot,
-    sync_playwright,
     video_time,
 )
 from tests.e2e.test_live_processes import PASSWORD, call, wait_channel
@@ -50,18 +48,8 @@ def test_operator_plays_back_a_recording_and_exports_it(platform):
     assert plan["mode"] == "continuous"
     base = f"http://127.0.0.1:{http}"
 
-    with sync_playwright() as pw:
-        pw.selectors.set_test_id_attribute("data-test")
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
-        context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-        context.add_init_script(LONGTASK_OBSERVER)
-        page = context.new_page()
-        problems: list[str] = []
-        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-        page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-                if msg.type == "error" else None)
-        try:
+    try:
+        with browser_page(900, "failure-playback") as (page, problems):
             page.goto(base + "/login")
             field(page, "username").fill("ops")
             field(page, "password").fill(PASSWORD)
@@ -122,11 +110,6 @@ def test_operator_plays_back_a_recording_and_exports_it(platform):
                 with urllib.request.urlopen(href, timeout=30) as resp:
                     assert resp.status == 200 and resp.read(), href
             assert not problems, problems
-        except Exception:
-            shot(page, "failure-playback")
-            raise
-        finally:
-            context.close()
-            browser.close()
-            call(http, f"/api/v1/channels/{channel_id}/record-plan?device_id={recorded.id}", token,
-                 body={"mode": "off"}, method="PUT")
+    finally:
+        call(http, f"/api/v1/channels/{channel_id}/record-plan?device_id={recorded.id}", token,
+             body={"mode": "off"}, method="PUT")
