@@ -9,19 +9,16 @@ of segments returned.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, select
 
+from camgrid.registry._sql import aware
 from camgrid.store.tables import recordings
 
 MAX_SEGMENT = timedelta(hours=1)  # media.segment_s is at most 3600
 JOIN_TOLERANCE = timedelta(seconds=1.5)  # segments closer than this play as one span
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 def segments_between(engine: Engine, channel_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -33,7 +30,7 @@ def segments_between(engine: Engine, channel_id: str, start: datetime, end: date
     with engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(stmt).mappings()]
     for row in rows:
-        row["start_at"], row["end_at"] = _aware(row["start_at"]), _aware(row["end_at"])
+        row["start_at"], row["end_at"] = aware(row["start_at"]), aware(row["end_at"])
     return rows
 
 
@@ -47,7 +44,7 @@ def spans_between(engine: Engine, channel_id: str, start: datetime, end: datetim
             .order_by(c.start_at))
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
-    segments = [{"start_at": _aware(s), "end_at": _aware(e), "bytes": b} for s, e, b in rows]
+    segments = [{"start_at": aware(s), "end_at": aware(e), "bytes": b} for s, e, b in rows]
     return timeline(segments, start, end)
 
 

@@ -47,6 +47,7 @@ from camgrid.media.recordings_query import MAX_SEGMENT
 from camgrid.media.retention import (CRITICAL, DELETABLE_STATES, LOW_SPACE, OPEN, TOO_YOUNG, WARNING, AlarmGate, Deletion, Disk,
                                      Hold, Holds, Profile, Segment, SpaceNeed, Thresholds, decide, low_space_alarm,
                                      space_needed)
+from camgrid.registry._sql import aware
 from camgrid.store.tables import channel_retention, events, legal_holds, recordings, retention_profiles, retention_sweeps
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,6 @@ ORPHAN = "orphan"
 EVENT_FLUSH_BATCHES = 20  # a long first cleanup writes its events every this many batches
 _COLUMNS = (recordings.c.id, recordings.c.channel_id, recordings.c.start_at, recordings.c.end_at, recordings.c.bytes,
             recordings.c.state, recordings.c.path)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 @dataclass
@@ -231,8 +228,8 @@ class RetentionWorker:
     def _load_holds(self, now: datetime) -> Holds:
         with self.engine.connect() as conn:
             rows = conn.execute(select(legal_holds).where(active_clause(now))).mappings().all()
-        return Holds((Hold(r["id"], r["channel_id"], _aware(r["start_at"]), _aware(r["end_at"]),
-                           _aware(r["until"]) if r["until"] else None) for r in rows), now)
+        return Holds((Hold(r["id"], r["channel_id"], aware(r["start_at"]), aware(r["end_at"]),
+                           aware(r["until"]) if r["until"] else None) for r in rows), now)
 
     def _disk(self) -> Disk:
         size, free = files.disk_usage(self.root)
@@ -256,7 +253,7 @@ class RetentionWorker:
                 rows = conn.execute(page.order_by(c.end_at, c.id).limit(self.settings.batch_size)).all()
             if not rows:
                 return
-            yield [Segment(r.id, r.channel_id, _aware(r.start_at), _aware(r.end_at), r.bytes, r.state, r.path) for r in rows]
+            yield [Segment(r.id, r.channel_id, aware(r.start_at), aware(r.end_at), r.bytes, r.state, r.path) for r in rows]
             if len(rows) < self.settings.batch_size:
                 return
             key = (rows[-1].end_at, rows[-1].id)

@@ -256,10 +256,7 @@ class MediaSessions:
 
     def _confirm(self, session: MediaSession, invite: SipMessage, response: SipMessage) -> None:
         """Make the dialog from the 2xx and prepare its ACK (the ACK for a 2xx is ours to send, RFC 3261 13.2.2.4)."""
-        if not response.get("Contact"):
-            # Some devices leave Contact out of their 200; requests in the dialog then go where the INVITE went.
-            response.set("Contact", f"<{invite.uri}>")
-        dialog = Dialog.from_uac(invite, response)
+        dialog = Dialog.from_uac(invite, response, contactless_to_request_uri=True)
         session.dialog = self.dialogs.add(dialog)
         self._by_dialog[dialog.key] = session
         peer = session.peer

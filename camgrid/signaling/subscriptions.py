@@ -97,10 +97,8 @@ class SubscriptionManager:
             return expires
 
     def _dialog_from(self, req, resp) -> Dialog | None:  # noqa: ANN001
-        if not resp.get("Contact"):
-            resp.set("Contact", f"<{req.uri}>")  # devices that leave it out are reached where the SUBSCRIBE went
         try:
-            return Dialog.from_uac(req, resp)
+            return Dialog.from_uac(req, resp, contactless_to_request_uri=True)
         except DialogError as exc:
             log.info("catalog subscription of %s: no dialog (%s); refreshes start new ones", resp.call_id, exc)
             return None

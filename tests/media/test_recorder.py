@@ -1,13 +1,11 @@
 """Recording to disk: segments that decode, an index that matches the disk, a full disk, a
-database outage, and recovery after a kill (tests/media/test_recording_faults.py kills a real
+database outage, and recovery after a kill (tests/e2e/test_recording_kill.py kills a real
 node process)."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
-import uuid
-from datetime import timedelta
 
 import av
 import pytest

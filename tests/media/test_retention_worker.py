@@ -129,7 +129,7 @@ def test_open_segments_other_nodes_and_missing_files(engine, root):
     still_open = add_segment(engine, root, CH_A, 200, state="open")  # left by a dead node, not yet recovered
     other_node = add_segment(engine, root, CH_A, 200, node="n2")
     recovered = add_segment(engine, root, CH_A, 200, state="recovered")
-    missing = add_segment(engine, root, CH_B, 200, write_file=False)
+    add_segment(engine, root, CH_B, 200, write_file=False)  # its file is gone already
     w.sweep_once()
     assert segment_ids(engine) == {still_open["id"], other_node["id"]}
     assert not (root / recovered["path"]).exists()

@@ -201,7 +201,8 @@ async def ptz(channel_id: str, body: PtzRequest, request: Request, device_id: st
 MAX_RECORD_QUERY = timedelta(days=31)
 
 
-def _aware(name: str, value: datetime) -> datetime:
+def require_zone(name: str, value: datetime) -> datetime:
+    """A query time with its zone, in UTC; a 400 that says how to write one otherwise."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ApiError(400, f"{name} needs a zone, e.g. 2026-05-17T08:00:00+08:00 or ...Z")
     return value.astimezone(timezone.utc)
@@ -219,7 +220,7 @@ async def device_records(
 ) -> dict[str, Any]:
     """The recordings kept on the device's own storage (RecordInfo), assembled from its pages.
     `partial` is true when the device stopped sending before its announced SumNum."""
-    start, end = _aware("from", start), _aware("to", end)
+    start, end = require_zone("from", start), require_zone("to", end)
     if end <= start:
         raise ApiError(400, "to must be after from")
     if end - start > MAX_RECORD_QUERY:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from camgrid.api.errors import ApiError
-from camgrid.api.routes.channels import DeviceIdQuery, find_channel
+from camgrid.api.routes.channels import DeviceIdQuery, find_channel, require_zone
 from camgrid.api.security import Principal, api_context, record, require
 from camgrid.governance import roles
 from camgrid.media.recordings_query import segments_between, spans_between, timeline
@@ -39,12 +39,6 @@ def plans_of(ctx: Any) -> Any:
     if ctx.recording_plans is None:
         raise ApiError(503, "recording is unavailable: this API runs without media nodes")
     return ctx.recording_plans
-
-
-def _aware(name: str, value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ApiError(400, f"{name} needs a zone, e.g. 2026-05-17T08:00:00+08:00 or ...Z")
-    return value.astimezone(timezone.utc)
 
 
 @router.get("/channels/{channel_id}/record-plan")
@@ -80,7 +74,7 @@ def get_timeline(
 ) -> dict[str, Any]:
     """What the platform holds of the channel in [from, to): covered spans and gaps (segments
     less than 1.5 s apart count as one span), total seconds and bytes."""
-    start, end = _aware("from", start), _aware("to", end)
+    start, end = require_zone("from", start), require_zone("to", end)
     if end <= start:
         raise ApiError(400, "to must be after from")
     if end - start > MAX_TIMELINE:
@@ -111,8 +105,8 @@ async def start_playback(channel_id: str, body: PlaybackRequest, request: Reques
     ctx = api_context(request)
     if ctx.media is None:
         raise ApiError(503, "playback is unavailable: this API runs without media nodes")
-    start = _aware("from", body.start)
-    end = _aware("to", body.end) if body.end else None
+    start = require_zone("from", body.start)
+    end = require_zone("to", body.end) if body.end else None
     if end is not None and end <= start:
         raise ApiError(400, "to must be after from")
     probe_end = end or start + timedelta(days=31)
@@ -147,7 +141,7 @@ async def start_export(channel_id: str, body: ExportRequest, request: Request,
     ctx = api_context(request)
     if ctx.media is None:
         raise ApiError(503, "export is unavailable: this API runs without media nodes")
-    start, end = _aware("from", body.start), _aware("to", body.end)
+    start, end = require_zone("from", body.start), require_zone("to", body.end)
     if end <= start:
         raise ApiError(400, "to must be after from")
     if end - start > MAX_EXPORT:

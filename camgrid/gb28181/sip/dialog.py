@@ -65,8 +65,10 @@ class Dialog:
 
     # -- creation ---------------------------------------------------------------------------------
     @classmethod
-    def from_uac(cls, request: SipMessage, response: SipMessage) -> Dialog:
-        """We sent `request` and `response` (101-299 with a To tag) answered it (RFC 3261 12.1.2)."""
+    def from_uac(cls, request: SipMessage, response: SipMessage, *, contactless_to_request_uri: bool = False) -> Dialog:
+        """We sent `request` and `response` (101-299 with a To tag) answered it (RFC 3261 12.1.2).
+        A response without Contact is refused, unless `contactless_to_request_uri`: many GB
+        devices leave it out, and requests in the dialog then go where the first one went."""
         status = response.status or 0
         if not 101 <= status <= 299:
             raise DialogError(f"a {status} response does not create a dialog")
@@ -75,6 +77,8 @@ class Dialog:
             raise DialogError("the response has no To tag")
         local = _name_addr(request.get("From"), "From")
         target = _contact_uri(response)
+        if target is None and contactless_to_request_uri:
+            target = request.uri
         if target is None:
             raise DialogError("the response has no Contact")
         cseq = request.cseq[0]

@@ -91,6 +91,14 @@ def test_unusable_responses_make_no_dialog(mutate, words):
         Dialog.from_uac(req, resp)
 
 
+def test_a_contactless_answer_can_target_the_request_uri():
+    req = invite()
+    resp = ok(req)
+    resp.remove("Contact")
+    dialog = Dialog.from_uac(req, resp, contactless_to_request_uri=True)
+    assert dialog.remote_target == req.uri and dialog.request("BYE", via_host="h", via_port=1).uri == req.uri
+
+
 def test_a_failure_or_a_tagless_answer_makes_no_dialog():
     req = invite()
     with pytest.raises(DialogError):
