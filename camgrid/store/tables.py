@@ -276,3 +276,141 @@ retention_sweeps = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("result", JSON, nullable=False, default=dict),
 )
+
+# -- alarm centre (camgrid.ops.alarms) ---------------------------------------------------------
+# One row per alarm; its id is stable for its whole life (work orders refer to it). open_key is
+# the de-duplication key while the alarm is unresolved and NULL once resolved: at most one
+# unresolved alarm per key, on every engine (NULLs never collide in a unique constraint).
+alarms = Table(
+    "alarms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dedup_key", String(255), nullable=False),
+    Column("open_key", String(255), nullable=True, unique=True),
+    Column("type", String(64), nullable=False),  # e.g. alarm.video.motion, health.offline, vqd.blur
+    Column("source", String(16), nullable=False),  # device | health | vqd | recording | media | platform
+    Column("priority", SmallInteger, nullable=False),  # 1 (most urgent) .. 4, as GB/T 28181 AlarmPriority
+    Column("state", String(16), nullable=False),  # open | acknowledged | dispatched | resolved
+    Column("device_id", String(20), nullable=True),
+    Column("channel_id", String(20), nullable=True),
+    Column("title", String(300), nullable=False),
+    Column("detail", JSON, nullable=False, default=dict),
+    Column("count", Integer, nullable=False, default=1),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Column("cleared_at", DateTime(timezone=True), nullable=True),  # the condition went away (kept for the workflow)
+    Column("acknowledged_at", DateTime(timezone=True), nullable=True),
+    Column("acknowledged_by", String(64), nullable=True),
+    Column("dispatched_at", DateTime(timezone=True), nullable=True),
+    Column("dispatched_by", String(64), nullable=True),
+    Column("dispatched_to", String(100), nullable=True),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("resolved_by", String(64), nullable=True),
+    Column("resolution", String(32), nullable=True),
+)
+Index("ix_alarms_state_priority", alarms.c.state, alarms.c.priority)
+Index("ix_alarms_last_at", alarms.c.last_at)
+Index("ix_alarms_device_id", alarms.c.device_id)
+Index("ix_alarms_channel_id", alarms.c.channel_id)
+Index("ix_alarms_dedup_key", alarms.c.dedup_key)
+
+# Everything that happened to an alarm: raised, recurred, escalated, cleared, each workflow step
+# and every note, with who and when.
+alarm_history = Table(
+    "alarm_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alarm_id", Integer, ForeignKey("alarms.id", ondelete="CASCADE"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),  # a username, or "system"
+    Column("action", String(32), nullable=False),
+    Column("note", String(2000), nullable=False, default=""),
+    Column("data", JSON, nullable=False, default=dict),
+)
+Index("ix_alarm_history_alarm_id", alarm_history.c.alarm_id)
+
+# A mark on a channel's recording timeline, set by an alarm linkage rule.
+alarm_bookmarks = Table(
+    "alarm_bookmarks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel_id", String(20), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("alarm_id", Integer, ForeignKey("alarms.id", ondelete="SET NULL"), nullable=True),
+    Column("label", String(300), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_alarm_bookmarks_channel_id_at", alarm_bookmarks.c.channel_id, alarm_bookmarks.c.at)
+
+# Notifications waiting to be delivered (webhook, MQTT), retried with backoff until delivered
+# or given up; written in the same transaction as the change they announce.
+alarm_outbox = Table(
+    "alarm_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alarm_id", Integer, nullable=True),
+    Column("kind", String(16), nullable=False),  # webhook | mqtt
+    Column("target", String(500), nullable=False),  # the URL, or the MQTT topic
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", String(500), nullable=True),
+)
+Index("ix_alarm_outbox_state_next_attempt_at", alarm_outbox.c.state, alarm_outbox.c.next_attempt_at)
+
+# How far the alarm centre has read a source it tails (events media nodes write to the table).
+alarm_sources = Table(
+    "alarm_sources",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Availability of each channel per local day (camgrid.ops.rates): seconds observed, online and
+# intact, the grouping it had that day, its measured resolution, and the state it ended the day
+# in (what the next day starts from). Written once per closed day, with the group sums below in
+# the same transaction.
+rates_channel_daily = Table(
+    "rates_channel_daily",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("channel_id", String(20), nullable=False),
+    Column("device_id", String(20), nullable=False),
+    Column("point_class", SmallInteger, nullable=False, default=0),
+    Column("organisation_id", String(20), nullable=False, default=""),
+    Column("manufacturer", String(100), nullable=False, default=""),
+    Column("type_code", String(3), nullable=False, default=""),
+    Column("observed_s", Float, nullable=False),
+    Column("online_s", Float, nullable=False),
+    Column("intact_s", Float, nullable=False),
+    Column("width", Integer, nullable=False, default=0),
+    Column("height", Integer, nullable=False, default=0),
+    Column("end_device_up", Boolean, nullable=False),
+    Column("end_channel_up", Boolean, nullable=False),
+    Column("end_faults", String(400), nullable=False, default=""),  # comma-separated open faults
+    Column("present", Boolean, nullable=False, default=True),  # still in the registry at the day's end
+    PrimaryKeyConstraint("day", "channel_id", name="pk_rates_channel_daily"),
+)
+
+# The same seconds summed per day, dimension (all | organisation | manufacturer | device_type),
+# key and point class: what trends and group figures read, whatever the channel count.
+rates_group_daily = Table(
+    "rates_group_daily",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("dimension", String(16), nullable=False),
+    Column("key", String(100), nullable=False),
+    Column("point_class", SmallInteger, nullable=False),
+    Column("channels", Integer, nullable=False),
+    Column("observed_s", Float, nullable=False),
+    Column("online_s", Float, nullable=False),
+    Column("intact_s", Float, nullable=False),
+    Column("hd", Integer, nullable=False),  # channels whose measured resolution was HD
+    Column("measured", Integer, nullable=False),  # channels with a measured resolution
+    PrimaryKeyConstraint("day", "dimension", "key", "point_class", name="pk_rates_group_daily"),
+)
+Index("ix_rates_group_daily_dimension_day", rates_group_daily.c.dimension, rates_group_daily.c.day)

@@ -1,4 +1,6 @@
-"""Alarm centre: alarms, their history (workflow steps and notes), bookmarks, notification outbox.
+"""Alarm centre: alarms, their history (workflow steps and notes), bookmarks, notification outbox,
+and the read position of each source the centre tails (the events that media nodes write to the
+events table themselves).
 
 An alarm's id is stable for its whole life (work orders will refer to it). ``open_key`` holds the
 de-duplication key while the alarm is not resolved and NULL afterwards, so the unique constraint
@@ -94,9 +96,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_alarm_outbox"),
     )
     op.create_index("ix_alarm_outbox_state_next_attempt_at", "alarm_outbox", ["state", "next_attempt_at"])
+    op.create_table(
+        "alarm_sources",
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("position", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_alarm_sources"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("alarm_sources")
     op.drop_index("ix_alarm_outbox_state_next_attempt_at", "alarm_outbox")
     op.drop_table("alarm_outbox")
     op.drop_index("ix_alarm_bookmarks_channel_id_at", "alarm_bookmarks")

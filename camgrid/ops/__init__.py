@@ -1,0 +1,1 @@
+"""Operations: video quality diagnosis, the alarm centre, maintenance, rates and KPIs."""
