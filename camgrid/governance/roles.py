@@ -18,14 +18,19 @@ RECORDINGS_MANAGE = "recordings:manage"  # decide what is recorded
 VIDEO_PLAYBACK = "video:playback"  # watch recorded video (every view is audited)
 VIDEO_EXPORT = "video:export"  # export footage as files, with a reason (audited)
 RETENTION_MANAGE = "retention:manage"  # retention profiles and legal holds (admin)
+ALARMS_READ = "alarms:read"  # see alarms, their history, the live alarm stream, bookmarks
+ALARMS_HANDLE = "alarms:handle"  # acknowledge, dispatch, resolve alarms, add notes (audited)
+ALARMS_CONFIGURE = "alarms:configure"  # notification status, test sends, re-queue given-up deliveries
 
 ALL_PERMISSIONS = frozenset({
     ACCOUNT_SELF, DEVICES_READ, DEVICES_WRITE, CHANNELS_READ, COMMANDS_PTZ, COMMANDS_DEVICE,
     EVENTS_READ, HEALTH_READ, METRICS_READ, USERS_ADMIN, VIDEO_LIVE, RECORDINGS_MANAGE, VIDEO_PLAYBACK, VIDEO_EXPORT, RETENTION_MANAGE,
+    ALARMS_READ, ALARMS_HANDLE, ALARMS_CONFIGURE,
 })
 
-_VIEWER = frozenset({ACCOUNT_SELF, DEVICES_READ, CHANNELS_READ, EVENTS_READ, HEALTH_READ, VIDEO_LIVE, VIDEO_PLAYBACK})
-_OPERATOR = _VIEWER | {COMMANDS_PTZ, COMMANDS_DEVICE, METRICS_READ, RECORDINGS_MANAGE, VIDEO_EXPORT}
+_VIEWER = frozenset({ACCOUNT_SELF, DEVICES_READ, CHANNELS_READ, EVENTS_READ, HEALTH_READ, VIDEO_LIVE, VIDEO_PLAYBACK,
+                     ALARMS_READ})
+_OPERATOR = _VIEWER | {COMMANDS_PTZ, COMMANDS_DEVICE, METRICS_READ, RECORDINGS_MANAGE, VIDEO_EXPORT, ALARMS_HANDLE}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": _VIEWER,
