@@ -128,6 +128,7 @@ def sim(
     transport: Annotated[str, typer.Option(help="udp or tcp.")] = "udp",
     centre: Annotated[str, typer.Option(help="8-digit centre code of the simulated IDs.")] = "34020000",
     first_serial: Annotated[int, typer.Option(help="Serial of the first device.")] = 1,
+    districts: Annotated[int, typer.Option(help="Spread the devices over this many districts of the centre's city (civil codes, region items, a business group with a virtual organisation per district); 0 = all in the city.")] = 0,
     keepalive: Annotated[float, typer.Option(help="Keepalive interval in seconds.")] = 60.0,
     expires: Annotated[int, typer.Option(help="Registration expiry in seconds.")] = 3600,
     alarm_every: Annotated[float, typer.Option(help="Send an alarm from every device this often (s); 0 = never.")] = 0.0,
@@ -167,7 +168,8 @@ def sim(
         typer.echo(f"error: --stream {stream}: no such file", err=True)
         raise typer.Exit(2)
     specs = load_csv(csv_file, channels) if csv_file else generate(devices, channels, centre=centre, seed=seed,
-                                                                    password=password, first_serial=first_serial)
+                                                                    password=password, first_serial=first_serial,
+                                                                    districts=districts)
     opts = SimOptions(platform_id, host, int(port), transport, expires, keepalive, wrong_password=wrong_password,
                       malformed_every=malformed_every, alarm_every_s=alarm_every, register_spread_s=spread,
                       catalog_change_every_s=catalog_change_every, charset=charset,

@@ -32,7 +32,8 @@ class SimDeviceSpec:
     kind: str = "ipc"  # ipc | nvr | platform
     name: str = ""
     channels: list[SimChannel] = field(default_factory=list)
-    groups: list[dict] = field(default_factory=list)  # 215/216 catalog items (lower platforms)
+    groups: list[dict] = field(default_factory=list)  # region, 215 and 216 catalog items
+    civil_code: str = ""  # the channels' CivilCode; default: the first 6 digits of the device ID
 
 
 def device_secret(seed: str, device_id: str) -> str:
@@ -46,12 +47,15 @@ def _gb(centre: str, type_code: str, serial: int, industry: str = "00", network:
 
 def generate(
     count: int, channels: int, *, centre: str = "34020000", seed: str = "camgrid-sim", password: str | None = None,
-    first_serial: int = 1, mix: bool = True,
+    first_serial: int = 1, mix: bool = True, districts: int = 0,
 ) -> list[SimDeviceSpec]:
     """`count` devices: mostly IPCs, every tenth an NVR, and (when count >= 20) one lower platform.
 
     Channel IDs are unique across the whole set. With `password` every device uses it (for a
     quick demo against one known secret); otherwise each device gets its own derived secret.
+    With `districts`, the devices (not the lower platform) take turns over that many districts of
+    the centre's city: their channels' CivilCode names the district, and their catalogs carry the
+    region items and one business group with a virtual organisation per district.
     """
     rng = random.Random(seed)
     specs = []
@@ -77,17 +81,34 @@ def generate(
                 {"DeviceID": group_id, "Name": f"业务分组 {serial}", "ParentID": dev_id},
                 {"DeviceID": vorg_id, "Name": f"虚拟组织 {serial}", "ParentID": group_id, "BusinessGroupID": group_id},
             ]
+        if districts > 0 and kind != "platform":
+            group_id = _district_orgs(spec, centre, i % districts + 1)
         for c in range(n):
             chan_serial += 1
             chan_id = _gb(centre, "131" if kind != "ipc" else "132", chan_serial % 1_000_000, network="0")
             chan = SimChannel(
                 chan_id, f"{spec.name} 通道{c + 1}", ptz_type=rng.choice([1, 2, 3, 3, 3]),
                 longitude=round(117.2 + rng.uniform(-0.2, 0.2), 6), latitude=round(31.8 + rng.uniform(-0.2, 0.2), 6),
-                parent_id=(spec.groups[1]["DeviceID"] if spec.groups else dev_id), business_group_id=group_id,
+                parent_id=(spec.groups[-1]["DeviceID"] if spec.groups else dev_id), business_group_id=group_id,
             )
             spec.channels.append(chan)
         specs.append(spec)
     return specs
+
+
+def _district_orgs(spec: SimDeviceSpec, centre: str, district: int) -> str:
+    """Put the device in a district of the centre's city; returns its business group."""
+    city = centre[:4]
+    spec.civil_code = f"{city}{district:02d}"
+    group_id = _gb(centre, "215", 0, network="1")
+    spec.groups = [
+        {"DeviceID": city, "Name": f"模拟市 {city}"},
+        {"DeviceID": spec.civil_code, "Name": f"模拟区 {district:02d}"},
+        {"DeviceID": group_id, "Name": "模拟业务分组"},
+        {"DeviceID": _gb(centre, "216", district, network="1"), "Name": f"片区 {district:02d}",
+         "ParentID": group_id, "BusinessGroupID": group_id},
+    ]
+    return group_id
 
 
 def load_csv(path: Path, channels: int) -> list[SimDeviceSpec]:
@@ -114,7 +135,7 @@ def catalog_items(spec: SimDeviceSpec) -> list[dict]:
     for ch in spec.channels:
         item = {
             "DeviceID": ch.id, "Name": ch.name, "Manufacturer": "camgrid-sim", "Model": "SIM-IPC",
-            "Owner": "Owner", "CivilCode": spec.id[:6], "Address": "Simulated street",
+            "Owner": "Owner", "CivilCode": spec.civil_code or spec.id[:6], "Address": "Simulated street",
             "Parental": "0", "ParentID": ch.parent_id or spec.id, "SafetyWay": "0", "RegisterWay": "1",
             "Secrecy": "0", "Status": ch.status,
         }

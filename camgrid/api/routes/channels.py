@@ -119,7 +119,7 @@ def channel_status(ctx: Any, row: dict[str, Any]) -> str:
     return "online" if row["status"] == "online" and _device_online(ctx, row) else "offline"
 
 
-def _item(ctx: Any, row: dict[str, Any]) -> dict[str, Any]:
+def channel_item(ctx: Any, row: dict[str, Any]) -> dict[str, Any]:
     item = aware_row(row)
     item["reported_status"] = item["status"]
     item["status"] = channel_status(ctx, row)
@@ -157,7 +157,7 @@ def list_channels(
     # The SQL filter uses the stored device status; the live view (when present) has the last word.
     accept = (lambda r: channel_status(ctx, r) == status) if status and ctx.health is not None else None
     rows, next_cursor = fill_page(fetch, lambda r: [r["id"], r["pk"]], accept, after, limit)
-    return {"items": [_item(ctx, r) for r in rows], "next_cursor": next_cursor}
+    return {"items": [channel_item(ctx, r) for r in rows], "next_cursor": next_cursor}
 
 
 def find_channel(ctx: Any, channel_id: str, device_id: str | None) -> dict[str, Any]:
@@ -171,7 +171,7 @@ def find_channel(ctx: Any, channel_id: str, device_id: str | None) -> dict[str, 
         raise ApiError(404, f"channel {channel_id}{where} is not in the registry")
     if len(rows) > 1:
         raise ApiError(409, f"channel ID {channel_id} is reported by more than one device; pass device_id")
-    return _item(ctx, rows[0])
+    return channel_item(ctx, rows[0])
 
 
 DeviceIdQuery = Query(None, max_length=20, description="The device, when several report the same channel ID.")

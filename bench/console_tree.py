@@ -1,0 +1,141 @@
+"""The console's device tree at scale: GET /api/v1/tree against a registry of N channels, with
+the plain channel list (GET /api/v1/channels, one page) run side by side as the baseline.
+
+    .venv/bin/python bench/console_tree.py [--channels 100000] [--database-url URL]
+
+Fills a fresh registry (SQLite in a temp dir by default; PostgreSQL with --database-url) with
+N channels on N/100 devices (one in ten offline), spread over 4 cities x 10 districts with one
+civil code in twenty left empty (the unassigned node), in 2 business groups of 10 virtual
+organisations each (one channel in ten in none). Then times, through the API in-process
+(FastAPI TestClient, a viewer's token; the device state from the devices table), the median of
+7 runs of: the tree's top level by region and by group (the whole table is aggregated), one
+city (its districts), one district's first page of channels, one virtual organisation; and the
+baseline: the channel list's first page and a page deep into it by cursor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from camgrid.api.app import ApiContext, create_api  # noqa: E402
+from camgrid.config import Settings  # noqa: E402
+from camgrid.governance.users import create_user, issue_token  # noqa: E402
+from camgrid.registry.devices import new_device_row  # noqa: E402
+from camgrid.store.engine import make_engine, migrate, utcnow  # noqa: E402
+from camgrid.store.tables import channels, devices, organisations  # noqa: E402
+
+PER_DEVICE = 100
+GROUPS = ["34020000002150000001", "34020000002150000002"]
+
+
+def vorg(n: int) -> str:
+    return f"340200000021600{n:05d}"
+
+
+def fill(engine, n_channels: int) -> None:
+    now = utcnow()
+    n_devices = max(1, n_channels // PER_DEVICE)
+    with engine.begin() as conn:
+        rows = []
+        for d in range(n_devices):
+            row = new_device_row(f"3402000000132{d:07d}", name=f"dev {d}")
+            row["status"] = "offline" if d % 10 == 9 else "online"
+            rows.append(row)
+        conn.execute(devices.insert(), rows)
+        orgs = [{"id": g, "kind": "business_group", "name": f"group {i}", "parent_id": None, "business_group_id": None,
+                 "source_device_id": None, "updated_at": now} for i, g in enumerate(GROUPS)]
+        orgs += [{"id": vorg(v), "kind": "virtual_org", "name": f"org {v}", "parent_id": GROUPS[v % 2],
+                  "business_group_id": GROUPS[v % 2], "source_device_id": None, "updated_at": now} for v in range(20)]
+        orgs += [{"id": f"34{c:02d}{d:02d}", "kind": "region", "name": f"district {c}-{d}", "parent_id": f"34{c:02d}",
+                  "business_group_id": None, "source_device_id": None, "updated_at": now}
+                 for c in range(1, 5) for d in range(1, 11)]
+        conn.execute(organisations.insert(), orgs)
+    batch = []
+    for n in range(n_channels):
+        d = n // PER_DEVICE
+        code = "" if n % 20 == 19 else f"34{1 + d % 4:02d}{1 + (d // 4) % 10:02d}"
+        in_group = n % 10 != 7
+        v = n % 20
+        batch.append({"id": f"3402{n:016d}", "device_id": f"3402000000132{d:07d}", "name": f"cam {n}",
+                      "civil_code": code, "status": "offline" if n % 13 == 0 else "online",
+                      "business_group_id": GROUPS[v % 2] if in_group else None,
+                      "parent_id": vorg(v) if in_group else f"3402000000132{d:07d}",
+                      "type_code": "131", "extra": {}, "updated_at": now})
+        if len(batch) == 20_000 or n == n_channels - 1:
+            with engine.begin() as conn:
+                conn.execute(channels.insert(), batch)
+            batch = []
+
+
+def timed(fn, runs=7):
+    values = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        values.append(time.perf_counter() - t0)
+    return statistics.median(values), result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--channels", type=int, default=100_000)
+    ap.add_argument("--database-url", default=None)
+    args = ap.parse_args()
+    tmp = tempfile.TemporaryDirectory()
+    url = args.database_url or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    with engine.connect() as conn:
+        if conn.execute(select(func.count()).select_from(channels)).scalar_one():
+            sys.exit(f"{url} already has channels; give an empty database")
+    t0 = time.perf_counter()
+    fill(engine, args.channels)
+    print(f"{engine.dialect.name}: {args.channels:,} channels on {args.channels // PER_DEVICE:,} devices "
+          f"filled in {time.perf_counter() - t0:.1f} s")
+    client = TestClient(create_api(ApiContext(engine=engine, settings=Settings())))
+    user = create_user(engine, "bench", "Correct-Horse-42", "viewer")
+    headers = {"Authorization": f"Bearer {issue_token(engine, user['id'], 3600)}"}
+
+    def get(path: str, **params):
+        resp = client.get(path, headers=headers, params=params)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    first = get("/api/v1/channels", limit=100)
+    deep_cursor = first["next_cursor"]
+    for _ in range(20):  # 20 pages deep
+        deep_cursor = get("/api/v1/channels", limit=100, cursor=deep_cursor)["next_cursor"]
+    cases = [
+        ("tree: top level by region", lambda: get("/api/v1/tree", by="region")),
+        ("tree: top level by group", lambda: get("/api/v1/tree", by="group")),
+        ("tree: one city (its districts)", lambda: get("/api/v1/tree", by="region", parent="3401")),
+        ("tree: one district, first 100 channels", lambda: get("/api/v1/tree", by="region", parent="340101", limit=100)),
+        ("tree: one virtual organisation, first 100", lambda: get("/api/v1/tree", by="group", parent=vorg(3), limit=100)),
+        ("tree: unassigned (by region), first 100", lambda: get("/api/v1/tree", by="region", parent="unassigned", limit=100)),
+        ("baseline: channel list, first 100", lambda: get("/api/v1/channels", limit=100)),
+        ("baseline: channel list, page 22 by cursor", lambda: get("/api/v1/channels", limit=100, cursor=deep_cursor)),
+    ]
+    print(f"{'query':45} {'median':>10}  answer")
+    for name, fn in cases:
+        median, answer = timed(fn)
+        if "nodes" in answer:
+            total = sum(n["total"] for n in answer["nodes"])
+            what = f"{len(answer['nodes'])} nodes ({total:,} channels), {len(answer['channels']['items'])} channels"
+        else:
+            what = f"{len(answer['items'])} channels"
+        print(f"{name:45} {median * 1000:8.1f} ms  {what}")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
