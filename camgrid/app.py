@@ -15,6 +15,7 @@ from camgrid.governance.event_log import EventRecorder
 from camgrid.governance.users import first_run_bootstrap
 from camgrid.media.client import NodeClient
 from camgrid.media.embedded import EmbeddedNode
+from camgrid.ops.alarms.centre import AlarmCentre
 from camgrid.registry.health import HealthTracker
 from camgrid.signaling.media_sessions import MediaSessions
 from camgrid.signaling.recording_plans import RecordingPlans
@@ -53,6 +54,7 @@ class Platform:
         self._http: AsgiServer | None = None
         self.media: MediaSessions | None = None
         self.recording_plans: RecordingPlans | None = None
+        self.alarms: AlarmCentre | None = None
         self.media_node: EmbeddedNode | None = None
         self._node_clients: list[NodeClient] = []
         self.http_port: int | None = None
@@ -76,6 +78,9 @@ class Platform:
         self.signaling = SignalingServer(s, self.engine, self.bus, self.health)
         await self.recorder.start()
         await self.bus.start()
+        if s.alarms.enabled:  # right after the bus: every fact from here on can become an alarm
+            self.alarms = AlarmCentre(s, self.engine, self.bus)
+            await self.alarms.start()
         await self.health.start()
         await self.signaling.start()
         await self._start_media()
@@ -95,12 +100,14 @@ class Platform:
         await self.media.start()
         self.recording_plans = RecordingPlans(s, self.engine, self.media, self.bus, is_online=self.health.is_online)
         await self.recording_plans.start()
+        if self.alarms:
+            self.alarms.recording_plans = self.recording_plans  # linkage rules trigger event recording
 
     async def _start_http(self) -> None:
         s = self.settings
         ctx = ApiContext(engine=self.engine, settings=s, bus=self.bus, health=self.health,
                          commands=self.signaling, metrics=self, media=self.media,
-                         recording_plans=self.recording_plans)
+                         recording_plans=self.recording_plans, alarms=self.alarms)
         self.api = create_api(ctx)
         self._http.app = self.api
         await self._http.start()
@@ -111,6 +118,8 @@ class Platform:
         data: dict[str, Any] = dict(self.signaling.collect()) if self.signaling else {}
         if self.media:
             data.update(self.media.collect())
+        if self.alarms:
+            data.update(self.alarms.collect())
         if self.recorder:
             data.update(events_written_total=self.recorder.written, events_buffered=self.recorder.buffered,
                         events_dropped_total=self.recorder.dropped, event_write_failures_total=self.recorder.write_failures)
@@ -135,6 +144,8 @@ class Platform:
             await self.signaling.stop()
         if self.health:
             await self.health.stop()
+        if self.alarms:
+            await self.alarms.stop()
         await self.bus.stop()
         if self.recorder:
             await self.recorder.stop()

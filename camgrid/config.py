@@ -201,6 +201,106 @@ class RetentionSettings(_Section):
                              "stops at the target, so it has to be at or above the low water")
         return value
 
+class AlarmWebhook(_Section):
+    url: str = Field(pattern=r"^https?://", description="Where each notification is POSTed as JSON.")
+    secret: str = Field(min_length=16, description="Key of the HMAC-SHA256 signature in the X-Camgrid-Signature header "
+                        "(see docs/alarms.md); the receiver checks it with the same key.")
+    timeout_s: float = Field(10.0, gt=0, le=120, description="How long one delivery may take before it counts as failed.")
+
+
+class AlarmMqtt(_Section):
+    host: str = Field(description="MQTT broker host, e.g. 127.0.0.1.")
+    port: int = Field(1883, ge=1, le=65535, description="MQTT broker port (1883 plain, 8883 with tls).")
+    tls: bool = Field(False, description="Connect with TLS, checking the broker's certificate against the system's CAs.")
+    username: str | None = Field(None, description="User name for the broker; unset: none.")
+    password: str | None = Field(None, description="Password for the broker.")
+    client_id: str = Field("", max_length=64, description="MQTT client id; empty: camgrid-<random>.")
+    topic_prefix: str = Field("camgrid/alarms", min_length=1, description="Notifications go to <prefix>/<priority>/<type>, "
+                              "e.g. camgrid/alarms/1/alarm.video.motion, QoS 1, not retained.")
+    keepalive_s: int = Field(60, ge=5, description="MQTT keepalive.")
+    timeout_s: float = Field(10.0, gt=0, le=120, description="How long connecting or one publish (until PUBACK) may take.")
+
+
+class AlarmLinkage(_Section):
+    types: list[str] = Field(description="Alarm types this rule acts on: names or globs (alarm.*, vqd.*, health.offline).")
+    channels: list[str] = Field([], description="Only alarms of these channels (empty: any channel).")
+    max_priority: int = Field(4, ge=1, le=4, description="Only alarms this urgent or more (1 most urgent).")
+    actions: list[Literal["record", "bookmark", "popup"]] = Field(
+        description="record: trigger event recording (pre/post-event footage) on the record channels; bookmark: mark the "
+        "time on the channel's recording timeline; popup: ask the console to open the channel's video.")
+    record_channels: list[str] = Field([], description="Channels that record for the record action (empty: the alarm's own).")
+
+
+class AlarmSettings(_Section):
+    enabled: bool = Field(True, description="Run the alarm centre: turn events into alarms, notify, link.")
+    flap_window_s: float = Field(600.0, gt=0, description="Window in which a device's offline transitions are counted for flapping.")
+    flap_threshold: int = Field(
+        4, ge=2, description="A device that goes offline this many times within flap_window_s is flapping: one health.flapping "
+        "alarm, and no new offline alarms for it until it is stable.")
+    flap_stable_s: float = Field(600.0, gt=0, description="A flapping device with no transition for this long is stable again "
+                                 "(its flapping alarm clears; if it is offline then, a normal offline alarm follows).")
+    priority_overrides: dict[str, int] = Field(
+        {}, description="Priority (1 most urgent .. 4) per alarm type or glob, over the built-in one, e.g. {\"vqd.*\": 3}.")
+    ignore_types: list[str] = Field([], description="Alarm types (names or globs) never raised, e.g. [\"recording.gap\"].")
+    auto_resolve_on_clear: list[str] = Field(
+        ["health.*", "media.*", "vqd.*"], description="Alarm types resolved by the system when their condition clears while "
+        "nobody has acknowledged them yet; others stay in the workflow, marked cleared, until a person resolves them.")
+    media_alarm_reasons: list[str] = Field(
+        ["no video", "no media", "media node"], description="A media.stream_ended whose reason starts with one of these raises "
+        "an alarm (the rest are normal ends: no viewers, the device's BYE, an operator).")
+    table_kinds: list[str] = Field(
+        ["recording.gap", "recording.write_failed", "recording.low_space"], description="Event kinds media nodes write straight "
+        "to the events table (not on this process's bus); the centre reads them from there.")
+    table_poll_s: float = Field(5.0, gt=0, description="How often the events table is read for table_kinds.")
+    batch_size: int = Field(1000, ge=1, description="Events handled per database transaction.")
+    max_buffer: int = Field(100_000, ge=1000, description="Events waiting to be handled beyond this are dropped (oldest first, counted).")
+    webhooks: list[AlarmWebhook] = Field([], description="Webhook receivers; empty: none.")
+    mqtt: AlarmMqtt | None = Field(None, description="MQTT broker to publish notifications to; unset: none.")
+    notify_events: list[Literal["raised", "recurred", "escalated", "cleared", "acknowledged", "dispatched", "resolved"]] = Field(
+        ["raised", "recurred", "escalated", "cleared", "acknowledged", "dispatched", "resolved"],
+        description="Which changes of an alarm are notified (repeats of an open alarm never are).")
+    notify_max_priority: int = Field(4, ge=1, le=4, description="Only alarms this urgent or more are notified (1 most urgent).")
+    retry_base_s: float = Field(1.0, gt=0, description="First retry of a failed delivery after about this long; doubled each time.")
+    retry_max_s: float = Field(300.0, gt=0, description="Longest wait between two attempts of one delivery.")
+    give_up_after_s: float = Field(86400.0, gt=0, description="A delivery still failing this long after it was queued is given up "
+                                   "(counted, kept as failed; POST /alarms/notifications/retry queues it again).")
+    delivery_concurrency: int = Field(8, ge=1, le=256, description="Deliveries in flight at once.")
+    keep_delivered_s: float = Field(86400.0, ge=0, description="Delivered notifications are kept this long, then deleted.")
+    linkage: list[AlarmLinkage] = Field(
+        default_factory=lambda: [AlarmLinkage(types=["alarm.*"], actions=["bookmark", "popup"])],
+        description="Linkage rules: what happens when an alarm is raised (or comes back). Default: device alarms are "
+        "bookmarked on the channel's timeline and pop up in the console.")
+
+    @field_validator("priority_overrides")
+    @classmethod
+    def _priorities(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = {k: v for k, v in value.items() if not 1 <= v <= 4}
+        if bad:
+            raise ValueError(f"priorities are 1 (most urgent) to 4, not {bad}")
+        return value
+
+
+class RatesSettings(_Section):
+    """Online, intactness and HD rates: how days are cut and what counts as HD (docs/rates.md)."""
+
+    timezone: str = Field("Asia/Shanghai", description="Zone whose local days the rates are counted in (a day closes at its local midnight).")
+    hd_min_height: int = Field(720, ge=1, description="A channel is HD when its measured video has at least this many lines (720: 1280x720 and above).")
+    backfill_days: int = Field(
+        7, ge=0, le=400, description="After downtime, closed days missed are rebuilt from the recorded events, at most this many days back.")
+    refresh_s: float = Field(600.0, ge=5, description="How often the whole registry is re-read for groupings and channels added without an event, in seconds.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai or UTC)") from exc
+        return value
+
+
 class Settings(_Section):
     data_dir: Path = Field(Path("./data"), description="Directory for the database, recordings and state. Nothing is written outside it.")
     sip: SipSettings = Field(default_factory=SipSettings, description="SIP / GB/T 28181 signaling.")
@@ -210,6 +310,8 @@ class Settings(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings, description="Database.")
     media: MediaSettings = Field(default_factory=MediaSettings, description="Media nodes: live video, RTP ingest.")
     retention: RetentionSettings = Field(default_factory=RetentionSettings, description="Deleting old footage and keeping disk space free.")
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings, description="Alarm centre: alarms, notifications, linkage.")
+    rates: RatesSettings = Field(default_factory=RatesSettings, description="Online, intactness and HD rates.")
 
     @property
     def export_key_file(self) -> Path:

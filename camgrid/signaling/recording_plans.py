@@ -183,17 +183,27 @@ class RecordingPlans:
             if plan["mode"] != "event" or not (channel_id == subject or (plan.get("device_id") in (subject, device)
                                                                            and subject not in self.plans)):
                 continue
-            session = self.recording.get(channel_id)
-            if session is None or session.state == "ended":
-                self.bus.publish(Event("recording.missed", channel_id, {"reason": "the stream was not up when the alarm came",
-                                                                         "last_error": self.last_error.get(channel_id)}))
-                continue
-            try:
-                await session.node.trigger(session.session_id)
-                self.bus.publish(Event("recording.triggered", channel_id, {"alarm": {k: v for k, v in (event.data or {}).items()
-                                                                                     if k in ("AlarmMethod", "AlarmPriority", "AlarmDescription")}}))
-            except NodeError as exc:
-                log.warning("event recording of %s not triggered: %s", channel_id, exc)
+            await self.trigger_event(channel_id, {k: v for k, v in (event.data or {}).items()
+                                                  if k in ("AlarmMethod", "AlarmPriority", "AlarmDescription")})
+
+    async def trigger_event(self, channel_id: str, alarm: dict[str, Any]) -> str:
+        """Keep the footage around an alarm (event_pre_s before, event_post_s after) on a channel whose
+        plan is `event`; also the alarm centre's linkage rules. Returns triggered, missed (the stream
+        was not up: recording.missed), not_event (the plan records all or nothing anyway) or failed."""
+        if self.plans.get(channel_id, {}).get("mode") != "event":
+            return "not_event"
+        session = self.recording.get(channel_id)
+        if session is None or session.state == "ended":
+            self.bus.publish(Event("recording.missed", channel_id, {"reason": "the stream was not up when the alarm came",
+                                                                     "last_error": self.last_error.get(channel_id)}))
+            return "missed"
+        try:
+            await session.node.trigger(session.session_id)
+        except NodeError as exc:
+            log.warning("event recording of %s not triggered: %s", channel_id, exc)
+            return "failed"
+        self.bus.publish(Event("recording.triggered", channel_id, {"alarm": alarm}))
+        return "triggered"
 
     async def _stop(self, channel_id: str, session: MediaSession) -> None:
         self.recording.pop(channel_id, None)
