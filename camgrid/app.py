@@ -16,6 +16,7 @@ from camgrid.governance.users import first_run_bootstrap
 from camgrid.media.client import NodeClient
 from camgrid.media.embedded import EmbeddedNode
 from camgrid.ops.alarms.centre import AlarmCentre
+from camgrid.ops.rates.service import RatesService
 from camgrid.registry.health import HealthTracker
 from camgrid.signaling.media_sessions import MediaSessions
 from camgrid.signaling.recording_plans import RecordingPlans
@@ -55,6 +56,7 @@ class Platform:
         self.media: MediaSessions | None = None
         self.recording_plans: RecordingPlans | None = None
         self.alarms: AlarmCentre | None = None
+        self.rates: RatesService | None = None
         self.media_node: EmbeddedNode | None = None
         self._node_clients: list[NodeClient] = []
         self.http_port: int | None = None
@@ -81,6 +83,9 @@ class Platform:
         if s.alarms.enabled:  # right after the bus: every fact from here on can become an alarm
             self.alarms = AlarmCentre(s, self.engine, self.bus)
             await self.alarms.start()
+        # Before anything that publishes device facts: the rates replay the stored events, then follow the bus.
+        self.rates = RatesService(self.engine, self.bus, s.rates)
+        await self.rates.start()
         await self.health.start()
         await self.signaling.start()
         await self._start_media()
@@ -107,7 +112,7 @@ class Platform:
         s = self.settings
         ctx = ApiContext(engine=self.engine, settings=s, bus=self.bus, health=self.health,
                          commands=self.signaling, metrics=self, media=self.media,
-                         recording_plans=self.recording_plans, alarms=self.alarms)
+                         recording_plans=self.recording_plans, alarms=self.alarms, rates=self.rates)
         self.api = create_api(ctx)
         self._http.app = self.api
         await self._http.start()
@@ -120,6 +125,8 @@ class Platform:
             data.update(self.media.collect())
         if self.alarms:
             data.update(self.alarms.collect())
+        if self.rates:
+            data.update(self.rates.collect())
         if self.recorder:
             data.update(events_written_total=self.recorder.written, events_buffered=self.recorder.buffered,
                         events_dropped_total=self.recorder.dropped, event_write_failures_total=self.recorder.write_failures)
@@ -144,6 +151,8 @@ class Platform:
             await self.signaling.stop()
         if self.health:
             await self.health.stop()
+        if self.rates:
+            await self.rates.stop()
         if self.alarms:
             await self.alarms.stop()
         await self.bus.stop()

@@ -34,6 +34,9 @@ def _register_subapps() -> None:
     from camgrid.ops.alarms.cli import alarms_app
 
     app.add_typer(alarms_app, name="alarms", help="Alarms: list them.")
+    from camgrid.ops.rates.cli import rates_app
+
+    app.add_typer(rates_app, name="rates", help="Online, intactness and HD rates per local day.")
 
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from camgrid.api.console import mount_console
 from camgrid.api.errors import install_error_handlers
-from camgrid.api.routes import alarms, auth, channels, devices, events, health, live, metrics, recordings, retention, tree, users
+from camgrid.api.routes import alarms, auth, channels, devices, events, health, live, metrics, rates, recordings, retention, tree, users
 from camgrid.api.security import current_principal
 from camgrid.bus.memory import EventBus
 from camgrid.config import Settings
@@ -57,6 +57,7 @@ class ApiContext:
     media: Any = None  # camgrid.signaling.media_sessions.MediaSessions; None: live routes answer 503
     recording_plans: Any = None  # camgrid.signaling.recording_plans.RecordingPlans; None: plans answer 503
     alarms: Any = None  # camgrid.ops.alarms.centre.AlarmCentre; None: no live alarm stream (the rest works from the store)
+    rates: Any = None  # camgrid.ops.rates.service.RatesService; None: closed days only (no today so far)
 
 
 def create_api(ctx: ApiContext) -> FastAPI:
@@ -78,7 +79,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
     app.include_router(auth.public_router, prefix=API_PREFIX)
     app.include_router(health.public_router, prefix=API_PREFIX)
     authenticated = [Depends(current_principal)]
-    for module in (auth, devices, channels, tree, live, recordings, retention, alarms, health, events, users):
+    for module in (auth, devices, channels, tree, live, recordings, retention, alarms, health, rates, events, users):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=authenticated)
     app.include_router(metrics.router, dependencies=authenticated)
     # Last, and it never answers under /api or /metrics. Public: the console's files hold no data.
