@@ -94,9 +94,16 @@ def apply(conn: Connection, items: Sequence[Candidate | Clear | Supersede], *,
     history: list[dict[str, Any]] = []
     changes: list[Change] = []
 
+    def write(row: dict[str, Any]) -> None:
+        values = {k: row[k] for k in _MUTABLE if k != "count"}
+        if added.get(row["id"]):
+            values["count"] = alarms.c.count + added.pop(row["id"])
+        conn.execute(alarms.update().where(alarms.c.id == row["id"]).values(**values))
+        dirty.pop(row["id"], None)
+
     def resolve(row: dict[str, Any], at: datetime, resolution: str, note: str) -> None:
         row.update(resolve_fields(at, SYSTEM_ACTOR, resolution))
-        dirty[row["id"]] = row
+        write(row)  # now: a new alarm with the same key may follow in this batch
         open_rows.pop(row["dedup_key"], None)
         history.append(_history(row["id"], at, "resolved", note=note, data={"resolution": resolution}))
         changes.append(Change("resolved", dict(row), at, note=note, data={"resolution": resolution}))
@@ -151,11 +158,8 @@ def apply(conn: Connection, items: Sequence[Candidate | Clear | Supersede], *,
                 row = open_rows.get(key)
                 if row is not None and row["state"] == OPEN and by is not None:
                     resolve(row, item.at, "superseded", f"superseded by alarm {by['id']} ({by['type']})")
-    for alarm_id, row in dirty.items():
-        values = {k: row[k] for k in _MUTABLE if k != "count"}
-        if added.get(alarm_id):
-            values["count"] = alarms.c.count + added[alarm_id]
-        conn.execute(alarms.update().where(alarms.c.id == alarm_id).values(**values))
+    for row in list(dirty.values()):
+        write(row)
     if history:
         conn.execute(alarm_history.insert(), history)
     return changes
