@@ -97,6 +97,15 @@ class Lines:
 def platform(tmp_path, db_url):
     """`camgrid serve` and `camgrid sim` (two cameras, the generated test pattern), an operator."""
     specs = generate(2, 1, seed="e2e-console", mix=False)
+    with running_platform(tmp_path, db_url, specs, ["--seed", "e2e-console", "--keepalive", "5"]) as running:
+        yield running
+
+
+@contextmanager
+def running_platform(tmp_path, db_url, specs, sim_args: list[str]):
+    """`camgrid serve` with `specs` imported, an operator ("ops") and an administrator who must
+    change the password ("fresh"), and `camgrid sim` for those devices with `sim_args` (its seed
+    and options must make the same specs)."""
     data = tmp_path / "data"
     common = ["--data-dir", str(data), "--database-url", db_url]
     devices_csv = tmp_path / "devices.csv"
@@ -117,8 +126,8 @@ def platform(tmp_path, db_url):
                    "--sip-host", "127.0.0.1"], "camgrid serving", env=env)
     sim = None
     try:
-        sim = start(["sim", "--server", f"127.0.0.1:{sip}", "--platform-id", PLATFORM_ID, "--devices", "2",
-                     "--channels", "1", "--seed", "e2e-console", "--keepalive", "5"], "sim: 2 devices")
+        sim = start(["sim", "--server", f"127.0.0.1:{sip}", "--platform-id", PLATFORM_ID, "--devices", str(len(specs)),
+                     "--channels", "1", *sim_args], f"sim: {len(specs)} devices", timeout=120)
         yield {"http": http, "specs": specs, "sim_output": Lines(sim)}
     finally:
         if sim is not None:

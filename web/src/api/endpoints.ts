@@ -14,6 +14,8 @@ import type {
   PtzAction,
   RecordingTimeline,
   TokenResponse,
+  TreeLevel,
+  TreeQuery,
 } from './types'
 
 const channelPath = (id: string) => `/channels/${encodeURIComponent(id)}`
@@ -28,6 +30,8 @@ export const api = {
 
   channels: (query: ChannelQuery, signal?: AbortSignal) => get<Page<Channel>>('/channels', { ...query }, signal),
   channel: (id: string, deviceId?: string) => get<Channel>(channelPath(id), { device_id: deviceId }),
+  /** One level of the device tree: child nodes with counts, and the node's own channels. */
+  tree: (query: TreeQuery, signal?: AbortSignal) => get<TreeLevel>('/tree', { ...query }, signal),
   healthSummary: (signal?: AbortSignal) => get<HealthSummary>('/health/summary', undefined, signal),
 
   /** Start or join the channel's live stream; waits up to waitS for its first key frame. */

@@ -119,3 +119,32 @@ export interface ExportJob {
   files?: ExportFile[]
   error?: string | null
 }
+
+export type TreeBy = 'region' | 'group'
+
+/** A node of the device tree: a civil region, a business group, a virtual organisation, or the
+ * node of channels that have none. */
+export interface TreeNode {
+  id: string
+  name: string
+  kind: 'region' | 'business_group' | 'virtual_org' | 'unassigned'
+  total: number
+  online: number
+  offline: number
+  has_children: boolean
+}
+
+export interface TreeLevel {
+  by: TreeBy
+  node: Pick<TreeNode, 'id' | 'name' | 'kind'> | null
+  nodes: TreeNode[]
+  channels: Page<Channel>
+}
+
+export interface TreeQuery {
+  by: TreeBy
+  parent?: string
+  status?: ChannelStatus
+  cursor?: string
+  limit?: number
+}
