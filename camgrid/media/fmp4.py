@@ -179,3 +179,46 @@ def read_boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tupl
         boxes.append((kind.decode("latin-1"), pos, size))
         pos += size
     return boxes
+
+
+_VISUAL_SAMPLE_ENTRY_FIELDS = 78  # from the end of the sample entry's header to its first child box
+
+
+def _child(data: bytes, start: int, end: int, kind: str) -> tuple[int, int] | None:
+    """(body start, box end) of the first `kind` box among data[start:end]."""
+    for name, pos, size in read_boxes(data, start, end):
+        if name == kind:
+            return pos + 8, pos + size
+    return None
+
+
+def codec_string_of(init: bytes) -> str | None:
+    """The RFC 6381 codecs parameter of an init segment's first video track (what MSE's
+    addSourceBuffer needs), read from its avcC / hvcC; None when there is none."""
+    span: tuple[int, int] | None = (0, len(init))
+    for kind in ("moov", "trak", "mdia", "minf", "stbl", "stsd"):
+        span = _child(init, span[0], span[1], kind)
+        if span is None:
+            return None
+    entries = read_boxes(init, span[0] + 8, span[1])  # stsd: version/flags and entry count first
+    if not entries:
+        return None
+    name, pos, size = entries[0]
+    body = pos + 8 + _VISUAL_SAMPLE_ENTRY_FIELDS
+    if name in ("avc1", "avc3"):
+        config = _child(init, body, pos + size, "avcC")
+        if config is None or config[1] - config[0] < 4:
+            return None
+        profile, constraints, level = init[config[0] + 1:config[0] + 4]
+        return f"{name}.{profile:02x}{constraints:02x}{level:02x}"
+    if name in ("hvc1", "hev1"):
+        config = _child(init, body, pos + size, "hvcC")
+        if config is None or config[1] - config[0] < 13:
+            return None
+        c = init[config[0]:config[1]]
+        space, tier, profile = c[1] >> 6, (c[1] >> 5) & 1, c[1] & 0x1F
+        compatibility = int(f"{int.from_bytes(c[2:6], 'big'):032b}"[::-1], 2)
+        constraint_bytes = bytes(c[6:12]).rstrip(b"\x00")
+        parts = [f"{name}.{('', 'A', 'B', 'C')[space]}{profile}", f"{compatibility:X}", f"{'LH'[tier]}{c[12]}"]
+        return ".".join(parts + [f"{b:X}" for b in constraint_bytes])
+    return None

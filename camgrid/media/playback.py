@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from camgrid.media.recordings_query import segments_between
+from camgrid.media.fmp4 import codec_string_of
 from camgrid.media.segment_file import SegmentError, read_fragments
 
 TIMESCALE = 90_000
@@ -84,8 +85,9 @@ async def read_recorded(engine: Engine, root: Path, channel_id: str, start: date
             if not chosen:
                 continue
             if init != last_init:
-                yield PlaybackItem("init", init, out_base / TIMESCALE, info={"codec": seg["codec"], "width": seg["width"],
-                                                                          "height": seg["height"]})
+                yield PlaybackItem("init", init, out_base / TIMESCALE, info={
+                    "codec": seg["codec"], "codec_string": codec_string_of(init), "width": seg["width"],
+                    "height": seg["height"]})
                 last_init = init
             shift = out_base - chosen[0].base_dts
             wall = seg["start_at"] + timedelta(seconds=(chosen[0].base_dts - seg_first) / TIMESCALE)

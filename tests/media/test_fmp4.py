@@ -170,3 +170,17 @@ def test_fragments_decode_with_ffmpeg(tmp_path, stream, per_fragment, in_band):
     assert len(frames) == len(samples) == 24
     assert all((w, h) == (width, height) for _, w, h in frames)
     assert [pts for pts, _, _ in frames] == sorted(s.pts for s in samples)
+
+
+@pytest.mark.parametrize("codec, width, height, pix_fmt", [
+    ("h264", 320, 240, "yuv420p"), ("h264", 1278, 718, "yuv420p"), ("h265", 638, 358, "yuv420p"),
+    ("h265", 320, 240, "yuv420p10le")])
+def test_the_codec_string_read_back_from_an_init_segment_is_the_tracks(codec, width, height, pix_fmt):
+    from camgrid.media.fmp4 import codec_string_of
+    from camgrid.media.h26x import track_from_frame
+
+    track = track_from_frame(codec, encode(codec, width, height, pix_fmt=pix_fmt)[0][0])
+    init = init_segment(track)
+    assert codec_string_of(init) == track.codec_string
+    assert codec_string_of(init[:40]) is None  # cut short: no answer rather than a wrong one
+    assert codec_string_of(b"") is None

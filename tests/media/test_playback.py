@@ -31,6 +31,7 @@ async def test_playback_from_the_middle_runs_on_one_timeline_across_the_gap(reco
     items = [i async for i in read_recorded(engine, root, CHANNEL, at(1.5))]
     kinds = [i.kind for i in items]
     assert kinds[0] == "init" and kinds.count("init") == 1  # same picture format throughout
+    assert items[0].info["codec_string"].startswith(("avc1.", "hvc1."))  # what the browser's MSE asks for
     segments = [i for i in items if i.kind == "segment"]
     assert len(segments) == 4  # the rest of run 1's first segment, its second, then run 2's two
     assert segments[0].wall <= at(1.5) < segments[0].wall + timedelta(seconds=1.01)  # from the key frame before 1.5 s
