@@ -10,10 +10,15 @@ from collections.abc import Callable
 from typing import Any
 
 from camgrid.bus import Event
+from camgrid.config import Settings
 
 DEVICE = "34020000001180000001"
 CHANNEL = "34020000001310000001"
 SECRET = "0123456789abcdef-secret"
+
+
+def alarm_settings(**alarms: Any) -> Settings:
+    return Settings.model_validate({"sip": {"id": "34020000002000000001"}, "alarms": alarms})
 
 
 class FakeClock:

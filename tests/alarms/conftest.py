@@ -11,19 +11,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "api"))
 
-from alarm_helpers import FakeClock, WebhookReceiver  # noqa: E402
+from alarm_helpers import FakeClock, WebhookReceiver, alarm_settings  # noqa: E402
 from api_helpers import PASSWORD, Api  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from camgrid.api.app import ApiContext, create_api  # noqa: E402
 from camgrid.bus import MemoryBus  # noqa: E402
-from camgrid.config import Settings  # noqa: E402
 from camgrid.governance.users import create_user, issue_token  # noqa: E402
 from camgrid.ops.alarms.centre import AlarmCentre  # noqa: E402
-
-
-def alarm_settings(**alarms: Any) -> Settings:
-    return Settings.model_validate({"sip": {"id": "34020000002000000001"}, "alarms": alarms})
 
 
 @pytest.fixture
