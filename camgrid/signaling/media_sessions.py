@@ -41,6 +41,7 @@ from camgrid.signaling.registrations import RegistrationTable
 log = logging.getLogger(__name__)
 
 SUPERVISE_INTERVAL_S = 1.0
+LOAD_FRESH_S = 2.0  # how long a node's load report is trusted when placing streams
 RTPMAP = {96: "PS/90000", 97: "MPEG4/90000", 98: "H264/90000", 99: "H265/90000"}
 
 
@@ -98,6 +99,9 @@ class MediaSessions:
         self._starting: dict[tuple[str, str], asyncio.Future] = {}
         self._ssrc_seq = itertools.count(1)
         self._supervisor: asyncio.Task | None = None
+        self._load_at: dict[int, float] = {}  # id(node) → when its last good load report came
+        self._placed: dict[int, int] = {}  # id(node) → streams placed on it since that report
+        self._load_error: dict[int, BaseException] = {}
         self.ended_total: dict[str, int] = {}
         self.exports: dict[str, NodeClient] = {}  # export id → the node writing it
         stack.on_response = self._on_stray_response
@@ -141,11 +145,26 @@ class MediaSessions:
     async def _pick_node(self) -> NodeClient:
         if not self.nodes:
             raise CommandError(503, "no media node is configured (media.embedded is off and media.nodes is empty)")
-        loads = await asyncio.gather(*(n.load() for n in self.nodes), return_exceptions=True)
-        usable = [(load["streams"], load["viewers"], i) for i, load in enumerate(loads) if isinstance(load, dict)]
+        # A load report is reused for LOAD_FRESH_S, with the streams placed since counted on top: a
+        # burst of new streams (record plans at start-up) asks each node once, not once per stream.
+        now = time.monotonic()
+        stale = [n for n in self.nodes if now - self._load_at.get(id(n), -LOAD_FRESH_S) >= LOAD_FRESH_S]
+        if stale:
+            loads = await asyncio.gather(*(n.load() for n in stale), return_exceptions=True)
+            for node, load in zip(stale, loads, strict=True):
+                self._placed[id(node)] = 0
+                if isinstance(load, dict):
+                    self._load_at[id(node)] = now
+                else:
+                    self._load_at.pop(id(node), None)
+                    self._load_error[id(node)] = load
+        usable = [((n.last_load or {})["streams"] + self._placed.get(id(n), 0), (n.last_load or {})["viewers"], i)
+                  for i, n in enumerate(self.nodes) if id(n) in self._load_at]
         if not usable:
-            raise CommandError(503, f"no media node answers: {loads[0]}")
-        return self.nodes[min(usable)[2]]
+            raise CommandError(503, f"no media node answers: {self._load_error.get(id(self.nodes[0]))}")
+        node = self.nodes[min(usable)[2]]
+        self._placed[id(node)] = self._placed.get(id(node), 0) + 1
+        return node
 
     async def node_for(self, node_id: str) -> NodeClient:
         """The node that holds recordings written by `node_id` (its files are on that node's disk)."""

@@ -330,3 +330,40 @@ async def test_h265_passes_through_to_the_viewer(tmp_path, db_url, specs):
     finally:
         await sim.stop()
         await platform.stop()
+
+
+async def test_streams_go_to_the_least_loaded_node_and_a_burst_is_spread(tmp_path, db_url, monkeypatch):
+    from types import SimpleNamespace
+
+    from camgrid.bus import MemoryBus
+    from camgrid.media.embedded import EmbeddedNode
+    from camgrid.signaling import media_sessions
+    from camgrid.signaling.media_sessions import MediaSessions
+
+    settings = make_settings(tmp_path, db_url)
+    nodes = [EmbeddedNode(settings, "inline") for _ in range(2)]
+    clients = [await n.start() for n in nodes]
+    try:
+        # placing streams needs no SIP: a bare namespace stands in for the stack it never uses here
+        sessions = MediaSessions(settings, SimpleNamespace(), None, MemoryBus(), clients)
+        calls = {id(c): 0 for c in clients}
+        for c in clients:  # count the load requests each node gets
+            original = c.load
+
+            async def counted(c=c, original=original):
+                calls[id(c)] += 1
+                return await original()
+            c.load = counted
+        picked = [await sessions._pick_node() for _ in range(6)]
+        assert [clients.index(p) for p in picked].count(0) == 3  # spread evenly while no report says otherwise
+        assert all(n == 1 for n in calls.values())  # one load request per node for the whole burst
+        monkeypatch.setattr(media_sessions, "LOAD_FRESH_S", 0.0)
+        await nodes[1].stop()
+        assert {id(await sessions._pick_node()) for _ in range(3)} == {id(clients[0])}  # the dead node is skipped
+        await nodes[0].stop()
+        with pytest.raises(CommandError) as refused:
+            await sessions._pick_node()
+        assert refused.value.status == 503 and "no media node answers" in str(refused.value)
+    finally:
+        for n in nodes:
+            await n.stop()
