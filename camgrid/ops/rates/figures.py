@@ -38,12 +38,34 @@ def dimension_key(dimension: str, info: ChannelInfo) -> str:
     return ""
 
 
-def group_sums(infos: Sequence[ChannelInfo], totals: Totals, height: np.ndarray,
+@dataclass(frozen=True)
+class GroupIndex:
+    """Each slot's group code per dimension (what summing needs), built once per grouping: the
+    Python pass over the channels costs far more than the sums, and groupings rarely change."""
+    codes: dict[str, np.ndarray]
+    keys: dict[str, list[tuple[str, int]]]
+    size: int
+
+    @classmethod
+    def build(cls, infos: Sequence[ChannelInfo]) -> GroupIndex:
+        codes, keys = {}, {}
+        n = len(infos)
+        for dimension in DIMENSIONS:
+            index: dict[tuple[str, int], int] = {}
+            codes[dimension] = np.fromiter((index.setdefault((dimension_key(dimension, info), info.point_class),
+                                                             len(index)) for info in infos), dtype=np.int64, count=n)
+            keys[dimension] = list(index)
+        return cls(codes, keys, n)
+
+
+def group_sums(index: GroupIndex | Sequence[ChannelInfo], totals: Totals, height: np.ndarray,
                hd_min_height: int) -> list[dict[str, Any]]:
     """One row per (dimension, key, point class) over the channels observed at all that day
-    (slot i: infos[i], totals[i], height[i]). Reads only what it is given, so it can run in a
-    thread on copies while the ledger goes on."""
-    n = len(infos)
+    (slot i: the index's or infos' slot i, totals[i], height[i]). Reads only what it is given,
+    so it can run in a thread on copies while the ledger goes on."""
+    if not isinstance(index, GroupIndex):
+        index = GroupIndex.build(index)
+    n = index.size
     observed = totals.observed[:n] > 0
     height = height[:n]
     measured = (height > 0) & observed
@@ -52,13 +74,12 @@ def group_sums(infos: Sequence[ChannelInfo], totals: Totals, height: np.ndarray,
                "intact_s": totals.intact[:n], "hd": hd.astype(float), "measured": measured.astype(float)}
     rows: list[dict[str, Any]] = []
     for dimension in DIMENSIONS:
-        index: dict[tuple[str, int], int] = {}
-        codes = np.fromiter((index.setdefault((dimension_key(dimension, info), info.point_class), len(index))
-                             for info in infos), dtype=np.int64, count=n)
-        if not index:
+        keys = index.keys[dimension]
+        if not keys:
             continue
-        summed = {name: np.bincount(codes, weights=values, minlength=len(index)) for name, values in columns.items()}
-        for (key, point_class), code in index.items():
+        codes = index.codes[dimension]
+        summed = {name: np.bincount(codes, weights=values, minlength=len(keys)) for name, values in columns.items()}
+        for code, (key, point_class) in enumerate(keys):
             if summed["channels"][code] == 0:
                 continue
             row = {"dimension": dimension, "key": key, "point_class": point_class}

@@ -25,20 +25,21 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 from sqlalchemy import Engine
 
 from camgrid.bus import Event, EventBus
 from camgrid.config import RatesSettings
 from camgrid.ops.rates import facts, store
 from camgrid.ops.rates.days import day_bounds, day_of, rebuild
-from camgrid.ops.rates.figures import group_sums
-from camgrid.ops.rates.ledger import DayLedger, Totals
+from camgrid.ops.rates.figures import GroupIndex, group_sums
+from camgrid.ops.rates.ledger import DayLedger
+from camgrid.registry._sql import chunks
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
 SNAPSHOT_TTL_S = 10.0
+RECONCILE_CHUNK = 2_000  # registry rows reconciled between yields to the event loop (~20 ms)
 PREFIXES = ("device.", "channel.", "vqd.", "media.first_frame", "catalog.")
 
 
@@ -58,6 +59,7 @@ class RatesService:
         self._tasks: list[asyncio.Task[None]] = []
         self._writer_wake = asyncio.Event()
         self._snapshot: tuple[float, date, list[dict[str, Any]]] | None = None
+        self._index: tuple[tuple[int, int], GroupIndex] | None = None
         self.write_failures = 0
         self.days_closed = 0
         self.last_error: str | None = None
@@ -155,7 +157,11 @@ class RatesService:
                 continue
             now = self._clock()
             self._roll_to(now)
-            facts.reconcile(self.ledger, rows, now)
+            seen: set[str] = set()
+            for part in chunks(rows, RECONCILE_CHUNK):  # yield between chunks: signaling shares this loop
+                seen |= facts.reconcile_rows(self.ledger, part, now)
+                await asyncio.sleep(0)
+            facts.remove_missing(self.ledger, seen, now)
             self._snapshot = None
 
     # -- reading -----------------------------------------------------------------------------------
@@ -163,9 +169,15 @@ class RatesService:
         """Today's sums so far per (dimension, key, point class), cached for a few seconds."""
         now = self._clock()
         if self._snapshot is None or now - self._snapshot[0] > SNAPSHOT_TTL_S:
-            day, infos, totals, height = self._copy(now)
-            rows = await asyncio.to_thread(group_sums, infos, totals, height, self.settings.hd_min_height)
-            self._snapshot = (now, day, rows)
+            day, ledger = self._frozen(now)
+            version = (id(self.ledger), self.ledger.version)
+            if self._index is None or self._index[0] != version:
+                self._index = (version, await asyncio.to_thread(GroupIndex.build, ledger.infos))
+            index = self._index[1]
+
+            def sums() -> list[dict[str, Any]]:
+                return group_sums(index, ledger.totals(now), ledger.height, self.settings.hd_min_height)
+            self._snapshot = (now, day, await asyncio.to_thread(sums))
         return self._snapshot[1], self._snapshot[2]
 
     def unwritten_groups(self) -> dict[date, list[dict[str, Any]]]:
@@ -174,21 +186,22 @@ class RatesService:
                 for day, ledger in self._unwritten.items()}
 
     async def today_channels(self) -> tuple[date, list[dict[str, Any]]]:
-        day, infos, totals, height = self._copy(self._clock())
-        width = self.ledger.width[:len(infos)].copy()
+        now = self._clock()
+        day, ledger = self._frozen(now)
 
         def rows() -> list[dict[str, Any]]:
+            totals = ledger.totals(now)
             return [{"channel_id": info.channel_id, "device_id": info.device_id, "point_class": info.point_class,
                      "observed_s": float(totals.observed[slot]), "online_s": float(totals.online[slot]),
-                     "intact_s": float(totals.intact[slot]), "width": int(width[slot]), "height": int(height[slot])}
-                    for slot, info in enumerate(infos) if totals.observed[slot] > 0]
+                     "intact_s": float(totals.intact[slot]), "width": int(ledger.width[slot]),
+                     "height": int(ledger.height[slot])}
+                    for slot, info in enumerate(ledger.infos) if totals.observed[slot] > 0]
         return day, await asyncio.to_thread(rows)
 
-    def _copy(self, now: float) -> tuple[date, list, Totals, np.ndarray]:
-        """What a reader needs, copied on the event loop (fast), to be worked through in a thread."""
+    def _frozen(self, now: float) -> tuple[date, DayLedger]:
+        """Today's ledger copied on the event loop (a memcpy), to be summed in a thread."""
         self._roll_to(now)
-        infos = list(self.ledger.infos)
-        return self.day, infos, self.ledger.totals(now), self.ledger.height[:len(infos)].copy()
+        return self.day, self.ledger.frozen()
 
     def collect(self) -> dict[str, Any]:
         return {"rates_days_closed_total": self.days_closed, "rates_days_unwritten": len(self._unwritten),
