@@ -31,6 +31,9 @@ def _register_subapps() -> None:
     from camgrid.media.retention_cli import retention_app
 
     app.add_typer(retention_app, name="retention", help="Delete footage the rules no longer keep; free disk space.")
+    from camgrid.ops.vqd.cli import vqd_app
+
+    app.add_typer(vqd_app, name="vqd", help="Video quality diagnosis of a clip or stream.")
     from camgrid.ops.alarms.cli import alarms_app
 
     app.add_typer(alarms_app, name="alarms", help="Alarms: list them.")

@@ -1,0 +1,282 @@
+"""Measurements on decoded pictures: pure numpy, no I/O, no state.
+
+Every function takes planes as 2-D arrays of any numeric dtype on the 0..255 scale (luma Y,
+chroma U and V centred on 128, as decoders give them) and returns plain floats or small arrays.
+They never raise on odd input (empty, 1-pixel, constant, NaN-free float): a picture too small
+to measure gives the neutral value. The detectors (picture.py, motion.py, reference.py) turn
+these numbers into findings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GRID = (8, 12)  # rows x columns of the cell grid used for texture and cover maps
+
+
+def as_float(plane: np.ndarray) -> np.ndarray:
+    a = np.asarray(plane)
+    if a.ndim != 2:
+        a = a.reshape(a.shape[0], -1) if a.ndim > 2 else np.atleast_2d(a)
+    return np.nan_to_num(a.astype(np.float32, copy=False), nan=0.0, posinf=255.0, neginf=0.0)
+
+
+def percentiles(plane: np.ndarray, qs: tuple[float, ...]) -> tuple[float, ...]:
+    """Percentiles of a 0..255 plane by histogram (much cheaper than np.percentile)."""
+    a = np.clip(as_float(plane), 0, 255).astype(np.uint8).ravel()
+    if a.size == 0:
+        return tuple(0.0 for _ in qs)
+    cum = np.cumsum(np.bincount(a, minlength=256))
+    return tuple(float(np.searchsorted(cum, q / 100.0 * (a.size - 1) + 1)) for q in qs)
+
+
+def dominant_fraction(plane: np.ndarray, tol: float) -> tuple[float, float]:
+    """(fraction of pixels within ±tol of the median, the median): how much of the picture is one level."""
+    a = as_float(plane)
+    if a.size == 0:
+        return 1.0, 0.0
+    med = float(np.median(a[::2, ::2])) if min(a.shape) > 1 else float(np.median(a))
+    return float(np.mean(np.abs(a - med) <= tol)), med
+
+
+def chroma_stats(u: np.ndarray, v: np.ndarray) -> tuple[float, float, float]:
+    """(mean U-128, mean V-128, mean chroma magnitude): the picture's tint and its colourfulness."""
+    du, dv = as_float(u) - 128.0, as_float(v) - 128.0
+    if du.size == 0 or du.shape != dv.shape:
+        return 0.0, 0.0, 0.0
+    return float(du.mean()), float(dv.mean()), float(np.hypot(du, dv).mean())
+
+
+def gradients(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Absolute horizontal and vertical neighbour differences, cropped to a common shape."""
+    a = as_float(y)
+    if min(a.shape) < 2:
+        z = np.zeros((max(a.shape[0] - 1, 0), max(a.shape[1] - 1, 0)), np.float32)
+        return z, z
+    return np.abs(np.diff(a, axis=1))[:-1, :], np.abs(np.diff(a, axis=0))[:, :-1]
+
+
+def cell_means(a: np.ndarray, grid: tuple[int, int] = GRID) -> np.ndarray:
+    """Mean of `a` over a grid of cells (rows x cols); cells that get no pixel are 0."""
+    a = as_float(a)
+    rows, cols = grid
+    h, w = a.shape
+    if h < rows or w < cols:
+        return np.full(grid, float(a.mean()) if a.size else 0.0, np.float32)
+    ch, cw = h // rows, w // cols
+    return a[:ch * rows, :cw * cols].reshape(rows, ch, cols, cw).mean(axis=(1, 3))
+
+
+def texture_map(y: np.ndarray, grid: tuple[int, int] = GRID) -> np.ndarray:
+    """Mean absolute gradient per cell (grey levels per pixel): where the picture has detail."""
+    gx, gy = gradients(y)
+    return cell_means(gx + gy, grid)
+
+
+def blur_index(y: np.ndarray) -> float:
+    """No-reference blur (Crete et al. 2007): how little a strong re-blur changes the neighbour
+    differences. 0 = sharp, 1 = nothing left to blur. Computed on the analysis-size luma."""
+    a = as_float(y)
+    if min(a.shape) < 12:
+        return 0.0
+    out = []
+    for axis in (0, 1):
+        k = 9
+        c = np.cumsum(a, axis=axis, dtype=np.float64)
+        pad = np.zeros_like(c.take([0], axis=axis))
+        c = np.concatenate([pad, c], axis=axis)
+        n = a.shape[axis] - k + 1
+        blurred = (c.take(range(k, k + n), axis=axis) - c.take(range(0, n), axis=axis)) / k
+        orig = a.take(range(k // 2, k // 2 + n), axis=axis)
+        d_o = np.abs(np.diff(orig, axis=axis))
+        d_b = np.abs(np.diff(blurred, axis=axis))
+        s_f = float(d_o.sum())
+        if s_f <= 1e-6:
+            out.append(1.0)
+            continue
+        s_v = float(np.maximum(0.0, d_o - d_b).sum())
+        out.append((s_f - s_v) / s_f)
+    return float(np.clip(max(out), 0.0, 1.0))
+
+
+def noise_sigma(y: np.ndarray, block: int = 16) -> float:
+    """Noise standard deviation (Immerkaer 1996, fast estimation), robust to texture: the 25th
+    percentile over blocks, so edges, rain streaks and text do not count. Native resolution."""
+    a = as_float(y)
+    h, w = a.shape
+    if h < block + 2 or w < block + 2:
+        return 0.0
+    lap = (a[:-2, :-2] - 2 * a[:-2, 1:-1] + a[:-2, 2:] - 2 * a[1:-1, :-2] + 4 * a[1:-1, 1:-1] - 2 * a[1:-1, 2:]
+           + a[2:, :-2] - 2 * a[2:, 1:-1] + a[2:, 2:])
+    rows, cols = lap.shape[0] // block, lap.shape[1] // block
+    per_block = np.abs(lap[:rows * block, :cols * block]).reshape(rows, block, cols, block).mean(axis=(1, 3))
+    return float(np.sqrt(np.pi / 2) / 6.0 * np.percentile(per_block, 25))
+
+
+def _highpass(profile: np.ndarray, k: int = 9) -> np.ndarray:
+    if profile.shape[-1] < k + 2:
+        return profile - profile.mean(axis=-1, keepdims=True)
+    kernel = np.ones(k) / k
+    smooth = np.apply_along_axis(lambda p: np.convolve(np.pad(p, k // 2, mode="edge"), kernel, "valid"), -1, profile)
+    return profile - smooth
+
+
+def stripe_strength(y: np.ndarray, block: int = 8) -> tuple[float, float]:
+    """(horizontal, vertical) banding strength in grey levels: the amplitude of the row (column)
+    pattern common to the whole picture, times how periodic it is, times the share of columns
+    (rows) that carry it at full strength. Interference adds the same bands to every column; a
+    lane mark, a horizon or a row of windows is in some columns only, or not periodic."""
+    a = as_float(y)
+    result = []
+    for plane in (a, a.T):  # rows pattern first (horizontal bands), then columns
+        h, w = plane.shape
+        n = w // block
+        if h < 24 or n < 6:
+            result.append(0.0)
+            continue
+        prof = plane[:, :n * block].reshape(h, n, block).mean(axis=2).T  # column blocks x rows
+        hp = _highpass(prof, k=max(9, (h // 12) | 1))
+        common = hp.mean(axis=0)
+        power = float((common ** 2).sum())
+        if power <= 1e-6:
+            result.append(0.0)
+            continue
+        carry = (hp @ common) / power  # how much of the common pattern each column block carries
+        consistent = float(np.mean((carry > 0.5) & (carry < 1.5)))
+        spec = np.abs(np.fft.rfft(common - common.mean()))[2:max(3, h // 4)]  # periods of 4 px and more
+        peak = float(spec.max() ** 2 / max((spec ** 2).sum(), 1e-9)) if spec.size else 0.0
+        amplitude = float(np.sqrt(2 * (common ** 2).mean()))
+        result.append(amplitude * min(1.0, 4 * peak) * consistent ** 2)
+    return result[0], result[1]
+
+
+def shift_estimate(a: np.ndarray, b: np.ndarray, max_frac: float = 0.08) -> tuple[float, float, float]:
+    """(dx, dy, quality): the translation of picture b against a, from projections of their
+    gradients (cheap and insensitive to brightness changes); quality is the correlation 0..1."""
+    fa, fb = as_float(a), as_float(b)
+    if fa.shape != fb.shape or min(fa.shape) < 8:
+        return 0.0, 0.0, 0.0
+    out, quality = [], []
+    for axis in (0, 1):  # axis 0 averages the rows: a column profile, so dx
+        pa = np.diff(fa.mean(axis=axis))
+        pb = np.diff(fb.mean(axis=axis))
+        pa, pb = pa - pa.mean(), pb - pb.mean()
+        n = pa.size
+        m = max(1, min(n - 2, int(n * max_frac)))
+        den = float(np.sqrt((pa * pa).sum() * (pb * pb).sum()))
+        if den <= 1e-9:
+            out.append(0.0)
+            quality.append(0.0)
+            continue
+        full = np.correlate(pb, pa, mode="full")[n - 1 - m:n + m]  # lags -m..m
+        lags = np.arange(-m, m + 1)
+        scores = full / den * n / (n - np.abs(lags))
+        i = int(np.argmax(scores))
+        off = 0.0
+        if 0 < i < len(scores) - 1:
+            l, c0, r = scores[i - 1], scores[i], scores[i + 1]
+            d = l - 2 * c0 + r
+            off = 0.5 * (l - r) / d if abs(d) > 1e-9 else 0.0
+        out.append(float(lags[i]) + float(np.clip(off, -0.5, 0.5)))
+        quality.append(float(np.clip(scores[i], 0.0, 1.0)))
+    return out[0], out[1], float(min(quality))
+
+
+def global_shift(a: np.ndarray, b: np.ndarray, regions: int = 3, max_frac: float = 0.06) -> tuple[float, float, float]:
+    """(dx, dy, share): the camera's own motion between two pictures: the median shift of a
+    regions x regions grid, over the regions that could be followed (a vehicle moving in one
+    region does not move the camera). `share` is the share of regions that agree with it."""
+    fa, fb = as_float(a), as_float(b)
+    if fa.shape != fb.shape or min(fa.shape) < 8 * regions:
+        return 0.0, 0.0, 0.0
+    h, w = fa.shape
+    rh, rw = h // regions, w // regions
+    found = []
+    for r in range(regions):
+        for c in range(regions):
+            sl = (slice(r * rh, (r + 1) * rh), slice(c * rw, (c + 1) * rw))
+            dx, dy, q = shift_estimate(fa[sl], fb[sl], max_frac * w / rw)
+            if q >= 0.5:
+                found.append((dx, dy))
+    if not found:
+        return 0.0, 0.0, 0.0
+    arr = np.array(found)
+    dx, dy = float(np.median(arr[:, 0])), float(np.median(arr[:, 1]))
+    agree = float(np.mean(np.hypot(arr[:, 0] - dx, arr[:, 1] - dy) <= 1.0)) * len(found) / regions ** 2
+    return dx, dy, agree
+
+
+def block_diff(a: np.ndarray, b: np.ndarray, block: int = 16) -> np.ndarray:
+    """Mean absolute difference per block between two same-size pictures."""
+    fa, fb = as_float(a), as_float(b)
+    if fa.shape != fb.shape or fa.size == 0:
+        return np.full((1, 1), 255.0, np.float32)
+    h, w = fa.shape
+    rows, cols = max(1, h // block), max(1, w // block)
+    bh, bw = max(1, h // rows), max(1, w // cols)
+    d = np.abs(fa[:rows * bh, :cols * bw] - fb[:rows * bh, :cols * bw])
+    return d.reshape(rows, bh, cols, bw).mean(axis=(1, 3))
+
+
+def downscale(a: np.ndarray, factor: int) -> np.ndarray:
+    """Block-mean downscale by an integer factor."""
+    fa = as_float(a)
+    if factor <= 1:
+        return fa
+    h, w = fa.shape[0] // factor, fa.shape[1] // factor
+    if h == 0 or w == 0:
+        return fa
+    return fa[:h * factor, :w * factor].reshape(h, factor, w, factor).mean(axis=(1, 3))
+
+
+def local_normalise(a: np.ndarray, k: int = 7) -> np.ndarray:
+    """Subtract the local mean and divide by the local deviation (box k x k): structure without
+    the lighting, so a reference taken by day still matches the same view at dusk."""
+    fa = as_float(a)
+    if fa.size == 0:
+        return fa
+    if min(fa.shape) < k:
+        return fa - fa.mean()
+
+    def box(x: np.ndarray) -> np.ndarray:
+        c = np.pad(x, k // 2, mode="edge").cumsum(0).cumsum(1)
+        c = np.pad(c, ((1, 0), (1, 0)))
+        return (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
+
+    mean = box(fa)
+    var = np.maximum(box(fa * fa) - mean * mean, 0.0)
+    return (fa - mean) / np.sqrt(var + 64.0)
+
+
+def ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Normalised cross-correlation of two same-size arrays (optionally over a mask), -1..1."""
+    fa, fb = as_float(a), as_float(b)
+    if fa.shape != fb.shape or fa.size == 0:
+        return 0.0
+    if mask is not None:
+        fa, fb = fa[mask], fb[mask]
+        if fa.size < 4:
+            return 0.0
+    fa, fb = fa - fa.mean(), fb - fb.mean()
+    den = float(np.sqrt((fa * fa).sum() * (fb * fb).sum()))
+    return float((fa * fb).sum() / den) if den > 1e-9 else 0.0
+
+
+def resize(a: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Area-average resize to (height, width) for any size ratio (downscaling); nearest when growing."""
+    fa = as_float(a)
+    h, w = fa.shape
+    if h == 0 or w == 0:
+        return np.zeros((height, width), np.float32)
+    if h < height or w < width:
+        ri = np.minimum((np.arange(height) * h) // height, h - 1)
+        ci = np.minimum((np.arange(width) * w) // width, w - 1)
+        fa = fa[ri][:, ci]
+        h, w = fa.shape
+        if (h, w) == (height, width):
+            return fa
+    rs = (np.arange(height) * h) // height
+    cs = (np.arange(width) * w) // width
+    sums = np.add.reduceat(np.add.reduceat(fa, rs, axis=0), cs, axis=1)
+    counts = np.outer(np.diff(np.append(rs, h)), np.diff(np.append(cs, w)))
+    return (sums / counts).astype(np.float32)

@@ -1,0 +1,115 @@
+"""Faults seen between pictures: freeze, jitter (shaking), PTZ not responding. Pure numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from camgrid.ops.vqd import features as fx
+from camgrid.ops.vqd.frames import Picture
+from camgrid.ops.vqd.picture import score
+from camgrid.ops.vqd.thresholds import Thresholds
+
+SIM_WIDTH = 120  # structure is compared on pictures this wide
+
+
+def still(a: Picture, b: Picture, th: Thresholds) -> bool:
+    """Nothing changed between two pictures but a small region (an on-screen clock), and not even
+    the sensor's noise: the same picture again. A live static scene differs by its noise."""
+    if a.y.shape != b.y.shape:
+        return False
+    d = fx.block_diff(a.y, b.y)
+    changed = float((d > th.freeze_block_diff).mean())
+    return changed <= th.freeze_changed_share and float(np.median(d)) < th.freeze_noise_floor
+
+
+def freeze(pictures: list[Picture], th: Thresholds) -> list[dict]:
+    """The longest run of pictures that are all the same; reported when it lasts freeze_min_s.
+    Give it independently coded pictures (key frames): consecutive P-frames of a static scene
+    repeat the same pixels (skipped blocks) without the picture being frozen."""
+    if not th.enabled("freeze") or len(pictures) < 2:
+        return []
+    best, start = 0.0, pictures[0].t
+    best_end = start
+    for prev, cur in zip(pictures, pictures[1:]):
+        if not still(prev, cur, th):
+            start = cur.t
+            continue
+        if cur.t - start > best:
+            best, best_end = cur.t - start, cur.t
+    if best < th.freeze_min_s:
+        return []
+    return [{"type": "freeze", "score": score(best, th.freeze_min_s, 2 * th.freeze_min_s), "frozen_s": round(best, 1),
+             "ongoing": best_end >= pictures[-1].t}]
+
+
+def shifts(burst: list[Picture]) -> np.ndarray:
+    """Frame-to-frame camera motion (dx, dy, agreement) across the burst, shape (n-1, 3); pixels."""
+    out = []
+    for a, b in zip(burst, burst[1:]):
+        if a.y.shape != b.y.shape:
+            continue
+        out.append(fx.global_shift(a.y, b.y))
+    return np.array(out, np.float64).reshape(-1, 3)
+
+
+def jitter(burst: list[Picture], th: Thresholds) -> list[dict]:
+    """Shaking: frame-to-frame shifts that keep changing (a pan or a zoom changes them smoothly,
+    so what remains after removing the local average is the shake)."""
+    if not th.enabled("jitter") or len(burst) < 5:
+        return []
+    s = shifts(burst)
+    if len(s) < 4 or np.median(s[:, 2]) < 0.4:  # too little structure, or too few regions agree
+        return []
+    s = s[:, :2]
+    resid = s[1:-1] - (s[:-2] + s[2:]) / 2
+    rms = float(np.sqrt((resid ** 2).sum(axis=1).mean()))
+    width = burst[-1].y.shape[1]
+    frac = rms / max(width, 1) / 1.5  # the residual of independent shakes is ~1.5x their size
+    if frac <= th.jitter_frac:
+        return []
+    return [{"type": "jitter", "score": score(frac, th.jitter_frac, 4 * th.jitter_frac), "shake": round(frac, 4)}]
+
+
+def small(p: Picture) -> np.ndarray:
+    h, w = p.y.shape
+    return fx.resize(p.y, max(2, round(h * SIM_WIDTH / max(w, 1))), SIM_WIDTH)
+
+
+def view_change(a: Picture, b: Picture) -> float:
+    """0 (the same view) .. 1 (nothing in common): 1 - structural similarity of the two pictures."""
+    sa, sb = small(a), small(b)
+    if sa.shape != sb.shape:
+        return 1.0
+    return float(np.clip(1.0 - fx.ncc(fx.local_normalise(sa), fx.local_normalise(sb)), 0.0, 1.0))
+
+
+def ptz(pictures: list[Picture], commands: list[float], th: Thresholds) -> list[dict]:
+    """For each PTZ command (seconds into the window): did the view change within ptz_wait_s?"""
+    if not th.enabled("ptz_unresponsive") or not commands:
+        return []
+    worst = None
+    for at in commands:
+        before = [p for p in pictures if p.t <= at]
+        after = [p for p in pictures if at < p.t <= at + th.ptz_wait_s + 2.0]
+        if not before or not after:
+            continue
+        change = max(view_change(before[-1], p) for p in after)
+        if change < th.ptz_min_change and (worst is None or change < worst[1]):
+            worst = (at, change)
+    if worst is None:
+        return []
+    return [{"type": "ptz_unresponsive", "score": score(worst[1], th.ptz_min_change, 0.0),
+             "command_at_s": worst[0], "view_change": round(worst[1], 3)}]
+
+
+def settled(pictures: list[Picture], limit: float = 0.35) -> list[Picture]:
+    """The latest pictures that show the same view as the last one (the camera at rest)."""
+    if not pictures:
+        return []
+    last = pictures[-1]
+    out = [last]
+    for p in reversed(pictures[:-1]):
+        if view_change(p, last) >= limit:
+            break
+        out.append(p)
+    return out[::-1]

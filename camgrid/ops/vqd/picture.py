@@ -1,0 +1,198 @@
+"""Faults visible in single pictures: black or solid screens, exposure, contrast, colour, blur,
+noise, stripes. Pure numpy.
+
+Each picture is measured once (`measure`); a fault is reported when it shows in at least
+`persistence` of the latest pictures (the second half of the window: the camera's state now,
+so a fault that set in during the window counts, and a passing lorry or a light switched on a
+few seconds ago does not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from camgrid.ops.vqd import features as fx
+from camgrid.ops.vqd.frames import Picture
+from camgrid.ops.vqd.thresholds import Thresholds
+
+
+@dataclass
+class Stats:
+    t: float
+    mean: float
+    p2: float
+    p10: float
+    p98: float
+    top: float  # 99.5th percentile
+    clipped: float  # share at or above 228
+    solid_share: float  # share of the picture within tolerance of its dominant colour
+    solid_luma: float
+    solid_u: float
+    solid_v: float
+    cast_u: float
+    cast_v: float
+    chroma: float  # mean chroma magnitude
+    blur: float
+    texture: float  # mean gradient, grey levels per pixel
+    noise: float | None  # from the native-resolution crop, when the picture has one
+    stripe: float
+
+
+def measure(p: Picture, th: Thresholds) -> Stats:
+    y = p.y
+    mean = float(fx.as_float(y).mean()) if y.size else 0.0
+    p2, p10, p98, top = fx.percentiles(y, (2, 10, 98, 99.5))
+    clipped = float((np.asarray(y) >= 228).mean()) if y.size else 0.0
+    share_y, med_y = fx.dominant_fraction(y, th.solid_tolerance)
+    med_u = med_v = 128.0
+    share = share_y
+    cast_u = cast_v = chroma = 0.0
+    if p.u is not None and p.v is not None:
+        share_u, med_u = fx.dominant_fraction(p.u, th.solid_tolerance)
+        share_v, med_v = fx.dominant_fraction(p.v, th.solid_tolerance)
+        share = min(share_y, share_u, share_v)
+        cast_u, cast_v, chroma = fx.chroma_stats(p.u, p.v)
+    gx, gy = fx.gradients(y)
+    texture = float((gx + gy).mean()) if gx.size else 0.0
+    stripe = max(fx.stripe_strength(y))
+    noise = fx.noise_sigma(p.detail) if p.detail is not None else None
+    return Stats(p.t, mean, p2, p10, p98, top, clipped, share, med_y, med_u, med_v, cast_u, cast_v, chroma, fx.blur_index(y),
+                 texture, noise, stripe)
+
+
+def score(value: float, threshold: float, strong: float) -> float:
+    """0.5 at the threshold, 1.0 at `strong` (either side of it), linear in between."""
+    if strong == threshold:
+        return 1.0
+    return float(np.clip(0.5 + 0.5 * (value - threshold) / (strong - threshold), 0.0, 1.0))
+
+
+def latest(stats: list[Stats]) -> list[Stats]:
+    """The pictures of the second half of the window (at least one)."""
+    if not stats:
+        return []
+    t0, t1 = stats[0].t, stats[-1].t
+    half = [s for s in stats if s.t >= (t0 + t1) / 2]
+    return half or stats[-1:]
+
+
+def persistent(stats: list[Stats], flag, th: Thresholds) -> list[Stats]:
+    """The latest pictures that show the fault, or [] when too few do."""
+    recent = latest(stats)
+    hit = [s for s in recent if flag(s)]
+    return hit if recent and len(hit) / len(recent) >= th.persistence else []
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else 0.0
+
+
+def screens(stats: list[Stats], th: Thresholds) -> list[dict]:
+    """black_screen or solid_colour (one of them): the picture is one colour (text aside)."""
+    hit = persistent(stats, lambda s: s.solid_share >= th.solid_share, th)
+    if not hit:
+        return []
+    luma = _median([s.solid_luma for s in hit])
+    share = _median([s.solid_share for s in hit])
+    sc = score(share, th.solid_share, 1.0) if share < 1.0 else 1.0
+    detail = {"level": [round(luma), round(_median([s.solid_u for s in hit])), round(_median([s.solid_v for s in hit]))]}
+    if luma <= th.black_luma and th.enabled("black_screen"):
+        return [{"type": "black_screen", "score": sc, **detail}]
+    if th.enabled("solid_colour"):
+        return [{"type": "solid_colour", "score": sc, "colour": _colour_name(*detail["level"]), **detail}]
+    return []
+
+
+def _colour_name(y: float, u: float, v: float) -> str:
+    du, dv = u - 128, v - 128
+    if np.hypot(du, dv) < 12:
+        return "white" if y > 180 else "grey" if y > 60 else "black"
+    angle = np.degrees(np.arctan2(dv, du)) % 360
+    # hue angles in the (U, V) plane: magenta 52, red 109, yellow 171, green 232, cyan 289, blue 351
+    names = [(21, "blue"), (80, "magenta"), (140, "red"), (201, "yellow"), (260, "green"), (320, "cyan"), (361, "blue")]
+    return next(name for limit, name in names if angle < limit)
+
+
+def exposure(stats: list[Stats], th: Thresholds, ref_spread: float | None = None) -> list[dict]:
+    """too_dark, too_bright, or else low_contrast (a dark or blown-out picture has low contrast
+    as a consequence; only the cause is reported)."""
+    out = []
+    dark = persistent(stats, lambda s: s.mean < th.dark_mean and s.top < th.dark_top, th)
+    bright = persistent(stats, lambda s: s.mean > th.bright_mean and s.clipped >= th.bright_clipped, th)
+    if dark and th.enabled("too_dark"):
+        out.append({"type": "too_dark", "score": score(_median([s.top for s in dark]), th.dark_top, 30.0),
+                    "mean_luma": round(_median([s.mean for s in dark]), 1)})
+    elif bright and th.enabled("too_bright"):
+        out.append({"type": "too_bright", "score": score(_median([s.clipped for s in bright]), th.bright_clipped, 0.8),
+                    "mean_luma": round(_median([s.mean for s in bright]), 1)})
+    elif th.enabled("low_contrast"):
+        limit = th.contrast_range if not ref_spread else th.contrast_ratio * ref_spread
+        low = persistent(stats, lambda s: s.p98 - s.p2 < limit and s.p2 >= th.contrast_floor, th)
+        if low:
+            spread = _median([s.p98 - s.p2 for s in low])
+            out.append({"type": "low_contrast", "score": score(spread, limit, limit / 3), "luma_spread": round(spread, 1)})
+    return out
+
+
+def colour(stats: list[Stats], th: Thresholds, ref_chroma: float | None = None) -> list[dict]:
+    """colour_cast (the whole picture tinted) or colourless (colour gone). Colour loss needs a
+    reference to compare with: a grey street or a monochrome (IR) picture is normal."""
+    coloured = [s for s in stats if s.mean >= th.dark_mean]  # colour cannot be judged in the dark
+    if not coloured:
+        return []
+
+    def tint(s: Stats) -> float:
+        return float(np.hypot(s.cast_u, s.cast_v))
+
+    cast = persistent(coloured, lambda s: tint(s) > th.cast and tint(s) > th.cast_share * s.chroma, th)
+    if cast:
+        if not th.enabled("colour_cast"):
+            return []
+        u, v = _median([s.cast_u for s in cast]), _median([s.cast_v for s in cast])
+        return [{"type": "colour_cast", "score": score(float(np.hypot(u, v)), th.cast, 3 * th.cast),
+                 "tint": _colour_name(128, 128 + u * 4, 128 + v * 4)}]
+    if not th.enabled("colourless"):
+        return []
+    if ref_chroma is not None and ref_chroma >= th.colour_min:
+        floor, limit = (0.0 if th.colour_expected else th.mono_max), th.colour_ratio * ref_chroma
+    elif th.colour_expected:
+        floor, limit = 0.0, th.mono_max
+    else:
+        return []
+    pale = persistent(coloured, lambda s: floor <= s.chroma < limit, th)
+    if not pale:
+        return []
+    chroma = _median([s.chroma for s in pale])
+    return [{"type": "colourless", "score": score(chroma, limit, 0.0), "chroma": round(chroma, 2)}]
+
+
+def monochrome(stats: list[Stats], th: Thresholds) -> bool:
+    """The latest pictures have no colour at all (IR night mode or a B/W camera)."""
+    return bool(persistent(stats, lambda s: s.chroma < th.mono_max, th))
+
+
+def sharpness_noise_stripes(stats: list[Stats], th: Thresholds, ref_blur: float | None = None) -> list[dict]:
+    out = []
+    usable = [s for s in stats if s.p98 - s.p2 >= th.contrast_range / 2]  # no focus in a featureless picture
+    if th.enabled("blur") and usable:
+        limit = th.blur_index
+        if ref_blur is not None:  # sharpness (1 - index) against the reference's
+            limit = max(0.0, min(th.blur_index, 1 - th.blur_vs_reference * (1 - ref_blur)))
+        blurred = persistent(usable, lambda s: s.blur > limit, th)
+        if blurred:
+            b = _median([s.blur for s in blurred])
+            out.append({"type": "blur", "score": score(b, limit, min(1.0, limit + 0.25)), "blur_index": round(b, 3)})
+    noisy = [s for s in stats if s.noise is not None]
+    if th.enabled("noise") and noisy:
+        hit = persistent(noisy, lambda s: s.noise > th.noise_sigma, th)
+        if hit:
+            n = _median([s.noise for s in hit])
+            out.append({"type": "noise", "score": score(n, th.noise_sigma, 3 * th.noise_sigma), "sigma": round(n, 1)})
+    if th.enabled("stripe"):
+        hit = persistent(stats, lambda s: s.stripe > th.stripe, th)
+        if hit:
+            a = _median([s.stripe for s in hit])
+            out.append({"type": "stripe", "score": score(a, th.stripe, 4 * th.stripe), "amplitude": round(a, 1)})
+    return out

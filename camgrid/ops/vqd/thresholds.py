@@ -1,0 +1,94 @@
+"""Thresholds of the detectors: defaults, and overrides per channel group and per channel.
+
+`Thresholds` holds every knob with its unit and meaning (pydantic, so the API and a patrol's
+configuration can pass them as JSON and the console can show the descriptions). A
+`ThresholdPolicy` layers partial overrides: defaults < each group the channel belongs to (in
+the order given) < the channel itself. Luma levels are on the decoder's 0..255 scale (video
+range: black is 16, white 235); chroma is measured as the distance from neutral (128).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FAULT_TYPES = ("signal_loss", "black_screen", "solid_colour", "freeze", "blur", "too_dark", "too_bright",
+               "low_contrast", "colour_cast", "colourless", "noise", "stripe", "occlusion", "scene_change",
+               "jitter", "ptz_unresponsive")
+
+
+def F(default: Any, description: str, **kw: Any) -> Any:
+    return Field(default, description=description, **kw)
+
+
+class Thresholds(BaseModel):
+    """When each detector reports a fault. A measurement at its threshold scores 0.5; the
+    score grows to 1 at the detector's 'strong' level (docs/vqd.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    disabled: tuple[str, ...] = F((), "Fault types not to look for on this channel (e.g. ptz_unresponsive on a fixed camera).")
+    persistence: float = F(0.6, "Share of the latest pictures (the second half of the window) that must show a picture fault for it to be reported.", ge=0.1, le=1.0)
+    black_luma: float = F(32.0, "black_screen: the dominant luma level is at most this (black is 16).", ge=0, le=255)
+    solid_share: float = F(0.94, "black_screen/solid_colour: share of the picture within solid_tolerance of one colour (the rest may be on-screen text).", ge=0.5, le=1.0)
+    solid_tolerance: float = F(4.0, "black_screen/solid_colour: luma and chroma tolerance around the dominant colour.", ge=1, le=64)
+    freeze_min_s: float = F(3.0, "freeze: the picture must stay the same for at least this long.", ge=0.5)
+    freeze_changed_share: float = F(0.04, "freeze: share of the picture that may still change (an on-screen clock, a blinking LED).", ge=0, le=0.5)
+    freeze_block_diff: float = F(2.5, "freeze: a block whose mean absolute difference exceeds this (grey levels) has changed.", gt=0)
+    freeze_noise_floor: float = F(0.5, "freeze: the median block difference of a live picture (sensor noise) is above this; a frozen one is below.", gt=0)
+    blur_index: float = F(0.55, "blur: no-reference blur index (0 sharp .. 1 featureless) above which the picture is out of focus.", ge=0, le=1)
+    blur_vs_reference: float = F(0.6, "blur with a reference: sharpness below this share of the reference's.", gt=0, le=1)
+    dark_mean: float = F(48.0, "too_dark: mean luma below this ...", ge=0, le=255)
+    dark_top: float = F(110.0, "too_dark: ... and the brightest 0.5 % below this (a night scene has lamps and lit parts; an underexposed one has none).", ge=0, le=255)
+    bright_mean: float = F(170.0, "too_bright: mean luma above this ...", ge=0, le=255)
+    bright_clipped: float = F(0.25, "too_bright: ... and this share of the picture at or above luma 228 (blown out).", gt=0, le=1)
+    contrast_range: float = F(24.0, "low_contrast without a reference: the spread between the 2nd and 98th luma percentiles below this.", gt=0, le=255)
+    contrast_floor: float = F(40.0, "low_contrast: ... and the darkest 2 % are at least this bright (washed out: fog, glare, a misadjusted camera; a night scene keeps its blacks).", ge=0, le=255)
+    contrast_ratio: float = F(0.5, "low_contrast with a reference: the spread is below this share of the reference's.", gt=0, le=1)
+    cast: float = F(12.0, "colour_cast: the picture's mean chroma lies this far from neutral, and ...", gt=0)
+    cast_share: float = F(0.7, "colour_cast: ... this much of the colour is the tint (mean chroma over mean chroma magnitude).", gt=0, le=1)
+    colour_ratio: float = F(0.45, "colourless: the picture keeps less than this share of the reference's colourfulness (mean chroma magnitude) ...", gt=0, le=1)
+    colour_min: float = F(3.0, "colourless: ... judged only when the reference has at least this colourfulness (a grey street cannot lose colour visibly).", gt=0)
+    mono_max: float = F(0.6, "colourless: a picture below this colourfulness is monochrome (IR night mode, a B/W camera): normal, unless colour_expected.", ge=0)
+    colour_expected: bool = F(False, "colourless: the channel should show colour now (no IR mode), so monochrome is a fault too; judged without a reference.")
+    noise_sigma: float = F(5.0, "noise: estimated noise standard deviation (grey levels, native resolution) above this.", gt=0)
+    stripe: float = F(2.0, "stripe: amplitude (grey levels) of bands shared across the whole picture, weighted by periodicity, above this.", gt=0)
+    occlusion_share: float = F(0.25, "occlusion: share of the picture covered (featureless, and changed from the reference or dark) above this.", gt=0, le=1)
+    cover_detail: float = F(0.008, "occlusion: a cell whose relative detail (mean gradient per grey level above black) is below this is featureless.", gt=0)
+    scene_similarity: float = F(0.35, "scene_change: structural similarity to the reference below this (0 unrelated, 1 the same view).", ge=-1, le=1)
+    jitter_frac: float = F(0.004, "jitter: RMS frame-to-frame shake, after removing smooth pans, above this share of the picture width.", gt=0)
+    ptz_min_change: float = F(0.3, "ptz_unresponsive: after a PTZ command the picture must change (share of blocks, or a shift) at least this much.", gt=0, le=1)
+    ptz_wait_s: float = F(3.0, "ptz_unresponsive: how long after the command the picture may take to start moving.", gt=0)
+
+    def enabled(self, fault: str) -> bool:
+        return fault not in self.disabled
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class ThresholdPolicy(BaseModel):
+    """Defaults, partial overrides per channel group (e.g. 'tunnels', 'ptz') and per channel ID."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: Thresholds = F(Thresholds(), "Thresholds for every channel.")
+    groups: dict[str, dict[str, Any]] = F({}, "Overrides per group name: {group: {field: value}}.")
+    channels: dict[str, dict[str, Any]] = F({}, "Overrides per channel ID (win over groups).")
+
+    def for_channel(self, channel_id: str | None = None, groups: list[str] | tuple[str, ...] = ()) -> Thresholds:
+        """The thresholds of one channel: defaults < its groups in order < the channel's own."""
+        data = self.defaults.model_dump()
+        for group in groups:
+            data = _merge(data, self.groups.get(group, {}))
+        if channel_id is not None:
+            data = _merge(data, self.channels.get(channel_id, {}))
+        return Thresholds.model_validate(data)
