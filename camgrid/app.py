@@ -16,6 +16,7 @@ from camgrid.governance.users import first_run_bootstrap
 from camgrid.media.client import NodeClient
 from camgrid.media.embedded import EmbeddedNode
 from camgrid.ops.alarms.centre import AlarmCentre
+from camgrid.ops.maintenance.worker import MaintenanceWorker
 from camgrid.ops.rates.service import RatesService
 from camgrid.registry.health import HealthTracker
 from camgrid.signaling.media_sessions import MediaSessions
@@ -57,6 +58,7 @@ class Platform:
         self.recording_plans: RecordingPlans | None = None
         self.alarms: AlarmCentre | None = None
         self.rates: RatesService | None = None
+        self.maintenance: MaintenanceWorker | None = None
         self.media_node: EmbeddedNode | None = None
         self._node_clients: list[NodeClient] = []
         self.http_port: int | None = None
@@ -86,6 +88,8 @@ class Platform:
         # Before anything that publishes device facts: the rates replay the stored events, then follow the bus.
         self.rates = RatesService(self.engine, self.bus, s.rates)
         await self.rates.start()
+        self.maintenance = MaintenanceWorker(self.engine, self.bus, s)
+        await self.maintenance.start()
         await self.health.start()
         await self.signaling.start()
         await self._start_media()
@@ -127,6 +131,8 @@ class Platform:
             data.update(self.alarms.collect())
         if self.rates:
             data.update(self.rates.collect())
+        if self.maintenance:
+            data.update(self.maintenance.collect())
         if self.recorder:
             data.update(events_written_total=self.recorder.written, events_buffered=self.recorder.buffered,
                         events_dropped_total=self.recorder.dropped, event_write_failures_total=self.recorder.write_failures)
@@ -151,6 +157,8 @@ class Platform:
             await self.signaling.stop()
         if self.health:
             await self.health.stop()
+        if self.maintenance:
+            await self.maintenance.stop()
         if self.rates:
             await self.rates.stop()
         if self.alarms:

@@ -40,6 +40,9 @@ def _register_subapps() -> None:
     from camgrid.ops.rates.cli import rates_app
 
     app.add_typer(rates_app, name="rates", help="Online, intactness and HD rates per local day.")
+    from camgrid.ops.maintenance.cli import maintenance_app
+
+    app.add_typer(maintenance_app, name="maintenance", help="Maintenance work orders.")
 
 
 

@@ -301,6 +301,45 @@ class RatesSettings(_Section):
         return value
 
 
+class SlaSettings(_Section):
+    respond_s: float = Field(gt=0, description="Seconds from opening until the work is started.")
+    resolve_s: float = Field(gt=0, description="Seconds from opening until the work order is closed (the fault cleared).")
+
+
+class MaintenanceRoute(_Section):
+    team: str = Field(min_length=1, max_length=64, description="The team (by name) that gets these work orders.")
+    types: list[str] = Field(["*"], description="Fault (alarm) types or globs, e.g. [\"vqd.*\", \"health.offline\"].")
+    civil_prefixes: list[str] = Field([], description="Only faults whose channel's (else device's) civil code starts with one of these.")
+    organisations: list[str] = Field([], description="Only faults whose channel (else device) belongs to one of these organisations.")
+
+
+class MaintenanceSettings(_Section):
+    """Work orders: which faults open one by themselves, who gets them, and the SLA (docs/maintenance.md)."""
+
+    enabled: bool = Field(True, description="Open work orders automatically, check repairs, watch SLA deadlines.")
+    auto_open_types: list[str] = Field(
+        ["health.offline", "health.flapping", "health.video_lost", "vqd.*"],
+        description="Alarm types (or globs) that open a work order by themselves when still there after auto_open_after_s.")
+    auto_open_after_s: float = Field(
+        600.0, ge=0, description="How long an alarm must stay (unresolved, not cleared) before it opens a work order: "
+        "a camera back after a short outage needs no technician.")
+    verify_types: list[str] = Field(
+        ["health.*", "vqd.*", "media.*", "recording.interrupted", "recording.missed"],
+        description="Faults the platform sees clear; their work orders close only when it does. Others close on the repair.")
+    verify_timeout_s: float = Field(
+        3600.0, gt=0, description="A repaired work order whose fault is still there after this long goes back in progress.")
+    sla: dict[int, SlaSettings] = Field(
+        {1: SlaSettings(respond_s=1800, resolve_s=4 * 3600), 2: SlaSettings(respond_s=3600, resolve_s=24 * 3600),
+         3: SlaSettings(respond_s=4 * 3600, resolve_s=72 * 3600), 4: SlaSettings(respond_s=24 * 3600, resolve_s=7 * 86400)},
+        description="Deadlines per priority (1 most urgent): respond (started) and resolve (closed), in seconds.")
+    routes: list[MaintenanceRoute] = Field([], description="Which team gets which faults; the first route that matches wins.")
+    default_team: str = Field("", max_length=64, description="The team for faults no route takes (empty: unassigned).")
+    poll_s: float = Field(5.0, gt=0, description="How often alarms, repairs and deadlines are checked, in seconds.")
+
+    def sla_for(self, priority: int) -> "SlaSettings":
+        return self.sla.get(priority) or self.sla[max(self.sla)]
+
+
 class Settings(_Section):
     data_dir: Path = Field(Path("./data"), description="Directory for the database, recordings and state. Nothing is written outside it.")
     sip: SipSettings = Field(default_factory=SipSettings, description="SIP / GB/T 28181 signaling.")
@@ -312,6 +351,7 @@ class Settings(_Section):
     retention: RetentionSettings = Field(default_factory=RetentionSettings, description="Deleting old footage and keeping disk space free.")
     alarms: AlarmSettings = Field(default_factory=AlarmSettings, description="Alarm centre: alarms, notifications, linkage.")
     rates: RatesSettings = Field(default_factory=RatesSettings, description="Online, intactness and HD rates.")
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings, description="Maintenance work orders and their SLA.")
 
     @property
     def export_key_file(self) -> Path:

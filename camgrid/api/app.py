@@ -19,7 +19,8 @@ from sqlalchemy import Engine
 
 from camgrid.api.console import mount_console
 from camgrid.api.errors import install_error_handlers
-from camgrid.api.routes import alarms, auth, channels, devices, events, health, live, metrics, rates, recordings, retention, tree, users
+from camgrid.api.routes import (alarms, auth, channels, devices, events, health, live, maintenance, metrics, rates,
+                                recordings, retention, tree, users)
 from camgrid.api.security import current_principal
 from camgrid.bus.memory import EventBus
 from camgrid.config import Settings
@@ -79,7 +80,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
     app.include_router(auth.public_router, prefix=API_PREFIX)
     app.include_router(health.public_router, prefix=API_PREFIX)
     authenticated = [Depends(current_principal)]
-    for module in (auth, devices, channels, tree, live, recordings, retention, alarms, health, rates, events, users):
+    for module in (auth, devices, channels, tree, live, recordings, retention, alarms, maintenance, health, rates, events, users):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=authenticated)
     app.include_router(metrics.router, dependencies=authenticated)
     # Last, and it never answers under /api or /metrics. Public: the console's files hold no data.

@@ -21,20 +21,28 @@ RETENTION_MANAGE = "retention:manage"  # retention profiles and legal holds (adm
 ALARMS_READ = "alarms:read"  # see alarms, their history, the live alarm stream, bookmarks
 ALARMS_HANDLE = "alarms:handle"  # acknowledge, dispatch, resolve alarms, add notes (audited)
 ALARMS_CONFIGURE = "alarms:configure"  # notification status, test sends, re-queue given-up deliveries
+MAINTENANCE_READ = "maintenance:read"  # see work orders, their history and SLA, and the teams
+MAINTENANCE_HANDLE = "maintenance:handle"  # open, assign, start, record repairs, cancel work orders (audited)
+MAINTENANCE_CONFIGURE = "maintenance:configure"  # maintenance teams and their members
 
 ALL_PERMISSIONS = frozenset({
     ACCOUNT_SELF, DEVICES_READ, DEVICES_WRITE, CHANNELS_READ, COMMANDS_PTZ, COMMANDS_DEVICE,
     EVENTS_READ, HEALTH_READ, METRICS_READ, USERS_ADMIN, VIDEO_LIVE, RECORDINGS_MANAGE, VIDEO_PLAYBACK, VIDEO_EXPORT, RETENTION_MANAGE,
-    ALARMS_READ, ALARMS_HANDLE, ALARMS_CONFIGURE,
+    ALARMS_READ, ALARMS_HANDLE, ALARMS_CONFIGURE, MAINTENANCE_READ, MAINTENANCE_HANDLE, MAINTENANCE_CONFIGURE,
 })
 
 _VIEWER = frozenset({ACCOUNT_SELF, DEVICES_READ, CHANNELS_READ, EVENTS_READ, HEALTH_READ, VIDEO_LIVE, VIDEO_PLAYBACK,
-                     ALARMS_READ})
-_OPERATOR = _VIEWER | {COMMANDS_PTZ, COMMANDS_DEVICE, METRICS_READ, RECORDINGS_MANAGE, VIDEO_EXPORT, ALARMS_HANDLE}
+                     ALARMS_READ, MAINTENANCE_READ})
+_OPERATOR = _VIEWER | {COMMANDS_PTZ, COMMANDS_DEVICE, METRICS_READ, RECORDINGS_MANAGE, VIDEO_EXPORT, ALARMS_HANDLE,
+                       MAINTENANCE_HANDLE}
+# Field technicians: their work orders and the video that shows whether the repair worked; no PTZ or exports.
+_MAINTAINER = frozenset({ACCOUNT_SELF, DEVICES_READ, CHANNELS_READ, HEALTH_READ, VIDEO_LIVE, ALARMS_READ,
+                         MAINTENANCE_READ, MAINTENANCE_HANDLE})
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": _VIEWER,
     "operator": frozenset(_OPERATOR),
+    "maintainer": _MAINTAINER,
     "admin": ALL_PERMISSIONS,
 }
 ROLES = tuple(ROLE_PERMISSIONS)

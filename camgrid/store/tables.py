@@ -415,3 +415,64 @@ rates_group_daily = Table(
     PrimaryKeyConstraint("day", "dimension", "key", "point_class", name="pk_rates_group_daily"),
 )
 Index("ix_rates_group_daily_dimension_day", rates_group_daily.c.dimension, rates_group_daily.c.day)
+
+# Maintenance teams that work orders are assigned to (camgrid.ops.maintenance).
+maintenance_teams = Table(
+    "maintenance_teams",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("contact", String(200), nullable=False, default=""),
+    Column("members", JSON, nullable=False, default=list),  # usernames
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(64), nullable=False, default=""),
+)
+
+# Work orders: a fault (usually an alarm) for a team to repair, with SLA deadlines. `active_alarm_id`
+# holds the alarm's id while the order is active and NULL afterwards: one active order per alarm.
+work_orders = Table(
+    "work_orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alarm_id", Integer, nullable=True),
+    Column("active_alarm_id", Integer, nullable=True, unique=True),
+    Column("dedup_key", String(255), nullable=True),  # the alarm's condition key: what "cleared" is checked on
+    Column("type", String(64), nullable=False),
+    Column("device_id", String(20), nullable=True),
+    Column("channel_id", String(20), nullable=True),
+    Column("title", String(300), nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("verifiable", Boolean, nullable=False),  # the platform can see the fault clear
+    Column("team_id", Integer, ForeignKey("maintenance_teams.id", ondelete="RESTRICT"), nullable=True),
+    Column("assignee", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("assigned_at", DateTime(timezone=True), nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("repaired_at", DateTime(timezone=True), nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("closed_by", String(64), nullable=True),
+    Column("cancelled_at", DateTime(timezone=True), nullable=True),
+    Column("respond_due_at", DateTime(timezone=True), nullable=False),
+    Column("resolve_due_at", DateTime(timezone=True), nullable=False),
+    Column("respond_breached", Boolean, nullable=False, default=False),
+    Column("resolve_breached", Boolean, nullable=False, default=False),
+)
+Index("ix_work_orders_state", work_orders.c.state)
+Index("ix_work_orders_team_id_state", work_orders.c.team_id, work_orders.c.state)
+Index("ix_work_orders_assignee_state", work_orders.c.assignee, work_orders.c.state)
+Index("ix_work_orders_channel_id", work_orders.c.channel_id)
+
+work_order_history = Table(
+    "work_order_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", Integer, ForeignKey("work_orders.id", ondelete="CASCADE"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("note", String(2000), nullable=False, default=""),
+    Column("data", JSON, nullable=False, default=dict),
+)
+Index("ix_work_order_history_order_id", work_order_history.c.order_id)

@@ -14,7 +14,7 @@ from camgrid.governance import roles
 from camgrid.governance.users import create_user, get_user, list_users, set_disabled, set_password, set_role
 
 router = APIRouter(prefix="/users", tags=["users"])
-Role = Literal["admin", "operator", "viewer"]
+Role = Literal["admin", "operator", "maintainer", "viewer"]
 
 
 class UserOut(BaseModel):
