@@ -31,6 +31,10 @@ def _register_subapps() -> None:
     from camgrid.media.retention_cli import retention_app
 
     app.add_typer(retention_app, name="retention", help="Delete footage the rules no longer keep; free disk space.")
+    from camgrid.media.recordings_cli import export_app, record_app
+
+    app.add_typer(record_app, name="record", help="Recorded footage: list what is on disk.")
+    app.add_typer(export_app, name="export", help="Export footage as MP4 with a signed manifest; check a bundle.")
     from camgrid.ops.vqd.cli import vqd_app
 
     app.add_typer(vqd_app, name="vqd", help="Video quality diagnosis of a clip or stream.")
@@ -276,35 +280,6 @@ def media(
             engine.dispose()
 
     run_async(main)
-
-
-export_app = typer.Typer(help="Export bundles: check that one is intact.", no_args_is_help=True)
-app.add_typer(export_app, name="export")
-
-
-@export_app.command("verify")
-def export_verify(
-    directory: Annotated[Path, typer.Argument(help="The bundle directory (with manifest.json).")],
-    data_dir: DataDir = Path("./data"),
-    key_file: Annotated[Optional[Path], typer.Option(help="Export key; default <data-dir>/keys/export.key.")] = None,
-) -> None:
-    """Check every file of an export bundle against its manifest, and the manifest's signature.
-    Exit status 0: intact; 1: something was altered (each named); 2: the bundle cannot be read."""
-    from camgrid.media.export import verify_bundle
-
-    if not directory.is_dir():
-        typer.echo(f"error: {directory} is not a directory", err=True)
-        raise typer.Exit(2)
-    path = key_file or data_dir / "keys" / "export.key"
-    key = path.read_bytes() if path.is_file() else None
-    problems = verify_bundle(directory, key)
-    if key is None:
-        typer.echo(f"note: no export key at {path}: the files are checked against the manifest, the manifest's signature is not")
-    for line in problems:
-        typer.echo(f"ALTERED  {line}")
-    if problems:
-        raise typer.Exit(1)
-    typer.echo(f"intact: every file matches the manifest{'' if key is None else ' and the signature is valid'}")
 
 
 @app.command()

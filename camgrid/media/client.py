@@ -115,6 +115,11 @@ class NodeClient:
         public = (self.last_load or {}).get("public_url") or self.url
         return f"{public}/hls/{stream_id}/index.m3u8?{urlencode({'token': token})}"
 
+    def internal_live_url(self, stream_id: str, user: str, ttl_s: float) -> str:
+        """The same WebSocket, at the address the platform reaches the node by (not the public one)."""
+        token = tokens.issue(self.secret, stream_id, user, ttl_s)
+        return f"ws{self.url[4:]}/live/{stream_id}?token={token}"
+
     def live_url(self, stream_id: str, user: str, ttl_s: float) -> str:
         """The WebSocket URL a browser opens to watch; signed for this stream and user."""
         token = tokens.issue(self.secret, stream_id, user, ttl_s)

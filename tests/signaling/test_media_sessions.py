@@ -367,3 +367,42 @@ async def test_streams_go_to_the_least_loaded_node_and_a_burst_is_spread(tmp_pat
     finally:
         for n in nodes:
             await n.stop()
+
+
+async def test_live_mp4_streams_fragmented_mp4_for_as_long_as_it_is_read(tmp_path, db_url, specs, footage):
+    import httpx
+
+    from camgrid.governance.users import create_user, issue_token
+    from camgrid.store.tables import audit_log
+
+    platform = await _platform(tmp_path, db_url, specs[:1])
+    sim = await _camera(platform, specs[:1], footage)
+    try:
+        channel = specs[0].channels[0].id
+        await platform.signaling.catalog_refresh(specs[0].id)  # the API finds channels in the registry
+        user = create_user(platform.engine, "watcher", "a long enough password 1", "viewer")
+        headers = {"Authorization": f"Bearer {issue_token(platform.engine, user['id'], 3600)}"}
+        url = f"http://127.0.0.1:{platform.http_port}/api/v1/channels/{channel}/live.mp4"
+        data = b""
+        async with httpx.AsyncClient(timeout=20) as client:
+            async with client.stream("GET", url, headers=headers) as response:
+                assert response.status_code == 200 and response.headers["content-type"] == "video/mp4"
+                started = time.monotonic()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if time.monotonic() - started > 1.5:
+                        break
+            anonymous = await client.get(url)
+            assert anonymous.status_code == 401
+            missing = await client.get(url.replace(channel, "34020000001310009999"), headers=headers)
+            assert missing.status_code == 404
+        assert data[4:8] == b"ftyp"
+        frames = decode(data)
+        assert len(frames) >= 20 and {(w, h) for w, h, _ in frames} == {(320, 240)}
+        with platform.engine.connect() as conn:
+            views = [r.detail for r in conn.execute(audit_log.select().where(audit_log.c.action == "video.live"))]
+        assert views and views[0]["as"] == "mp4" and views[0]["ok"] is True
+        assert sim.media.invites == 1
+    finally:
+        await platform.stop()
+        await sim.stop()

@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+import websockets
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from camgrid.api.errors import ApiError
@@ -82,6 +84,45 @@ async def start_live(channel_id: str, request: Request, body: LiveRequest | None
             # An HLS player re-fetches with the same URL for as long as it plays: that link lives as long as a login.
             "hls_url": session.node.hls_url(session.session_id, principal.username, ctx.settings.http.token_ttl_s),
             "link_valid_s": ttl}
+
+
+@router.get("/channels/{channel_id}/live.mp4", response_class=StreamingResponse,
+            responses={200: {"content": {"video/mp4": {}}, "description": "Fragmented MP4 for as long as it is read."}})
+async def live_mp4(channel_id: str, request: Request, device_id: str | None = DeviceIdQuery,
+                   wait_s: float = Query(5.0, ge=0, le=15, description="Wait up to this long for the first key frame."),
+                   principal: Principal = require(roles.VIDEO_LIVE)) -> StreamingResponse:
+    """The channel's live video as one fragmented MP4 (init segment, then a fragment per frame from
+    a key frame on) for as long as the client reads: for players, FFmpeg and scripts that cannot
+    speak the WebSocket. Starts or joins the shared live stream; the view is audited."""
+    ctx = api_context(request)
+    media = media_of(ctx)
+    channel = await run_in_threadpool(find_channel, ctx, channel_id, device_id)
+
+    async def start() -> Any:
+        session = await media.live(channel["device_id"], channel_id)
+        if not await media.wait_first_frame(session, wait_s) and session.state == "ended":
+            raise CommandError(502, f"the stream ended before it showed video: {session.end_reason}")
+        return session
+    session = await audited_session(request, principal, "video.live", channel_id,
+                                    {"device_id": channel["device_id"], "as": "mp4"}, start)
+    # The node's own viewer socket: the node counts this reader as a viewer, so the stream lives
+    # as long as it reads (and lingers media.linger_s after, as for any viewer).
+    url = session.node.internal_live_url(session.session_id, principal.username, ctx.settings.http.token_ttl_s)
+    try:
+        socket = await websockets.connect(url, max_size=None, open_timeout=10)
+    except (OSError, websockets.WebSocketException) as exc:
+        raise ApiError(502, f"the media node does not serve the stream: {exc}") from None
+
+    async def body() -> Any:
+        try:
+            async for message in socket:
+                if isinstance(message, bytes):  # text messages describe the track; the MP4 carries it
+                    yield message
+        except websockets.ConnectionClosed:
+            return
+        finally:
+            await socket.close()
+    return StreamingResponse(body(), media_type="video/mp4", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/live")
