@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from camgrid.api.app import ApiContext, create_api
@@ -18,6 +22,7 @@ from camgrid.media.embedded import EmbeddedNode
 from camgrid.ops.alarms.centre import AlarmCentre
 from camgrid.ops.maintenance.worker import MaintenanceWorker
 from camgrid.ops.rates.service import RatesService
+from camgrid.ops.vqd.patrol import Patrol
 from camgrid.registry.health import HealthTracker
 from camgrid.signaling.media_sessions import MediaSessions
 from camgrid.signaling.recording_plans import RecordingPlans
@@ -37,6 +42,19 @@ def run_async(main: Callable[[], object]) -> object:
         factory = None
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main())  # type: ignore[arg-type]
+
+
+def write_control_file(data_dir: Path, host: str, port: int, secret: str) -> Path:
+    """<data-dir>/run/control.json: where the running platform answers this machine's command line
+    (`camgrid vqd patrol`), and the secret it asks for; owner-only, removed at stop."""
+    run = Path(data_dir) / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    path = run / "control.json"
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"url": f"http://{local}:{port}", "secret": secret, "pid": os.getpid()}, handle)
+    return path
 
 
 class Platform:
@@ -59,6 +77,8 @@ class Platform:
         self.alarms: AlarmCentre | None = None
         self.rates: RatesService | None = None
         self.maintenance: MaintenanceWorker | None = None
+        self.patrol: Patrol | None = None
+        self._control_file: Path | None = None
         self.media_node: EmbeddedNode | None = None
         self._node_clients: list[NodeClient] = []
         self.http_port: int | None = None
@@ -111,16 +131,21 @@ class Platform:
         await self.recording_plans.start()
         if self.alarms:
             self.alarms.recording_plans = self.recording_plans  # linkage rules trigger event recording
+        self.patrol = Patrol(self.engine, self.bus, s, self.media, self.health.is_online)
+        await self.patrol.start()
 
     async def _start_http(self) -> None:
         s = self.settings
         ctx = ApiContext(engine=self.engine, settings=s, bus=self.bus, health=self.health,
                          commands=self.signaling, metrics=self, media=self.media,
-                         recording_plans=self.recording_plans, alarms=self.alarms, rates=self.rates)
+                         recording_plans=self.recording_plans, alarms=self.alarms, rates=self.rates,
+                         patrol=self.patrol, control_secret=secrets.token_urlsafe(32))
         self.api = create_api(ctx)
         self._http.app = self.api
         await self._http.start()
         self.http_port = self._http.port
+        self._control_file = await asyncio.to_thread(write_control_file, s.data_dir, s.http.host, self.http_port,
+                                                     ctx.control_secret)
 
     def collect(self) -> dict[str, Any]:
         """What /metrics shows beyond the store's counts: signaling, and the write-back queues."""
@@ -133,6 +158,8 @@ class Platform:
             data.update(self.rates.collect())
         if self.maintenance:
             data.update(self.maintenance.collect())
+        if self.patrol:
+            data.update(self.patrol.collect())
         if self.recorder:
             data.update(events_written_total=self.recorder.written, events_buffered=self.recorder.buffered,
                         events_dropped_total=self.recorder.dropped, event_write_failures_total=self.recorder.write_failures)
@@ -142,8 +169,12 @@ class Platform:
         return data
 
     async def stop(self) -> None:
+        if self._control_file is not None:
+            self._control_file.unlink(missing_ok=True)
         if self._http is not None:
             await self._http.stop()
+        if self.patrol:
+            await self.patrol.stop()
         if self.recording_plans:
             await self.recording_plans.stop()
         if self.media:

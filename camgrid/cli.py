@@ -37,6 +37,9 @@ def _register_subapps() -> None:
     app.add_typer(export_app, name="export", help="Export footage as MP4 with a signed manifest; check a bundle.")
     from camgrid.ops.vqd.cli import vqd_app
 
+    from camgrid.ops.vqd.patrol_cli import patrol_cmd
+
+    vqd_app.command("patrol")(patrol_cmd)
     app.add_typer(vqd_app, name="vqd", help="Video quality diagnosis of a clip or stream.")
     from camgrid.ops.alarms.cli import alarms_app
 

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from camgrid.ops.vqd.thresholds import ThresholdPolicy
+
 ENV_PREFIX = "CAMGRID__"
 
 
@@ -340,6 +342,25 @@ class MaintenanceSettings(_Section):
         return self.sla.get(priority) or self.sla[max(self.sla)]
 
 
+class VqdSettings(_Section):
+    """Video quality diagnosis patrol: how often and how gently every channel is looked at (docs/vqd.md)."""
+
+    patrol: bool = Field(True, description="Diagnose every channel of an online device in rounds.")
+    first_round_after_s: float = Field(600.0, ge=0, description="The first round starts this long after the platform starts.")
+    round_interval_s: float = Field(
+        4 * 3600.0, ge=60, description="A round starts this long after the previous one started (none while one is running).")
+    concurrency: int = Field(2, ge=1, le=64, description="Channels diagnosed at the same time: streams the patrol holds open at once.")
+    per_device: int = Field(1, ge=1, le=16, description="Channels of one device (an NVR) diagnosed at the same time.")
+    sample_s: float = Field(4.0, ge=1, le=30, description="Seconds of video read per diagnosis (a few key frames and the last GOP).")
+    first_frame_s: float = Field(10.0, gt=0, le=60, description="How long a stream may take to show video before it counts as signal loss.")
+    auto_reference: bool = Field(
+        True, description="A channel without a reference picture gets one from its first diagnosis without faults "
+        "(scene_change is judged against it).")
+    thresholds: ThresholdPolicy = Field(
+        default_factory=ThresholdPolicy, description="Detector thresholds: defaults, overrides per group (an organisation "
+        "ID) and per channel ID; see `camgrid vqd diagnose --help` and docs/vqd.md.")
+
+
 class Settings(_Section):
     data_dir: Path = Field(Path("./data"), description="Directory for the database, recordings and state. Nothing is written outside it.")
     sip: SipSettings = Field(default_factory=SipSettings, description="SIP / GB/T 28181 signaling.")
@@ -352,6 +373,7 @@ class Settings(_Section):
     alarms: AlarmSettings = Field(default_factory=AlarmSettings, description="Alarm centre: alarms, notifications, linkage.")
     rates: RatesSettings = Field(default_factory=RatesSettings, description="Online, intactness and HD rates.")
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings, description="Maintenance work orders and their SLA.")
+    vqd: VqdSettings = Field(default_factory=VqdSettings, description="Video quality diagnosis patrol.")
 
     @property
     def export_key_file(self) -> Path:

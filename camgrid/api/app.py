@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from camgrid.api.console import mount_console
 from camgrid.api.errors import install_error_handlers
 from camgrid.api.routes import (alarms, auth, channels, devices, events, health, live, maintenance, metrics, rates,
-                                recordings, retention, tree, users)
+                                recordings, retention, tree, users, vqd)
 from camgrid.api.security import current_principal
 from camgrid.bus.memory import EventBus
 from camgrid.config import Settings
@@ -59,6 +59,8 @@ class ApiContext:
     recording_plans: Any = None  # camgrid.signaling.recording_plans.RecordingPlans; None: plans answer 503
     alarms: Any = None  # camgrid.ops.alarms.centre.AlarmCentre; None: no live alarm stream (the rest works from the store)
     rates: Any = None  # camgrid.ops.rates.service.RatesService; None: closed days only (no today so far)
+    patrol: Any = None  # camgrid.ops.vqd.patrol.Patrol; None: VQD routes that need video answer 503
+    control_secret: str | None = None  # for the local command line (<data-dir>/run/control.json)
 
 
 def create_api(ctx: ApiContext) -> FastAPI:
@@ -80,9 +82,10 @@ def create_api(ctx: ApiContext) -> FastAPI:
     app.include_router(auth.public_router, prefix=API_PREFIX)
     app.include_router(health.public_router, prefix=API_PREFIX)
     authenticated = [Depends(current_principal)]
-    for module in (auth, devices, channels, tree, live, recordings, retention, alarms, maintenance, health, rates, events, users):
+    for module in (auth, devices, channels, tree, live, recordings, retention, alarms, maintenance, vqd, health, rates, events, users):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=authenticated)
     app.include_router(metrics.router, dependencies=authenticated)
+    app.include_router(vqd.local_router, prefix=API_PREFIX)  # `camgrid vqd patrol` on this machine: its own secret
     # Last, and it never answers under /api or /metrics. Public: the console's files hold no data.
     mount_console(app)
     return app

@@ -24,20 +24,22 @@ ALARMS_CONFIGURE = "alarms:configure"  # notification status, test sends, re-que
 MAINTENANCE_READ = "maintenance:read"  # see work orders, their history and SLA, and the teams
 MAINTENANCE_HANDLE = "maintenance:handle"  # open, assign, start, record repairs, cancel work orders (audited)
 MAINTENANCE_CONFIGURE = "maintenance:configure"  # maintenance teams and their members
+VQD_MANAGE = "vqd:manage"  # run patrol rounds and diagnoses now, set reference pictures and thresholds (audited)
 
 ALL_PERMISSIONS = frozenset({
     ACCOUNT_SELF, DEVICES_READ, DEVICES_WRITE, CHANNELS_READ, COMMANDS_PTZ, COMMANDS_DEVICE,
     EVENTS_READ, HEALTH_READ, METRICS_READ, USERS_ADMIN, VIDEO_LIVE, RECORDINGS_MANAGE, VIDEO_PLAYBACK, VIDEO_EXPORT, RETENTION_MANAGE,
     ALARMS_READ, ALARMS_HANDLE, ALARMS_CONFIGURE, MAINTENANCE_READ, MAINTENANCE_HANDLE, MAINTENANCE_CONFIGURE,
+    VQD_MANAGE,
 })
 
 _VIEWER = frozenset({ACCOUNT_SELF, DEVICES_READ, CHANNELS_READ, EVENTS_READ, HEALTH_READ, VIDEO_LIVE, VIDEO_PLAYBACK,
                      ALARMS_READ, MAINTENANCE_READ})
 _OPERATOR = _VIEWER | {COMMANDS_PTZ, COMMANDS_DEVICE, METRICS_READ, RECORDINGS_MANAGE, VIDEO_EXPORT, ALARMS_HANDLE,
-                       MAINTENANCE_HANDLE}
+                       MAINTENANCE_HANDLE, VQD_MANAGE}
 # Field technicians: their work orders and the video that shows whether the repair worked; no PTZ or exports.
 _MAINTAINER = frozenset({ACCOUNT_SELF, DEVICES_READ, CHANNELS_READ, HEALTH_READ, VIDEO_LIVE, ALARMS_READ,
-                         MAINTENANCE_READ, MAINTENANCE_HANDLE})
+                         MAINTENANCE_READ, MAINTENANCE_HANDLE, VQD_MANAGE})  # a fresh diagnosis shows the repair worked
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": _VIEWER,

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -476,3 +477,53 @@ work_order_history = Table(
     Column("data", JSON, nullable=False, default=dict),
 )
 Index("ix_work_order_history_order_id", work_order_history.c.order_id)
+
+# Video quality diagnosis (camgrid.ops.vqd): one row per channel diagnosis (the history), each
+# channel's state (open findings, reference picture, own thresholds), and the patrol's rounds.
+vqd_results = Table(
+    "vqd_results",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("channel_id", String(20), nullable=False),
+    Column("device_id", String(20), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("round_id", Integer, nullable=True),
+    Column("diagnosed", Boolean, nullable=False),  # False: no picture could be had (reason says why)
+    Column("reason", String(300), nullable=False, default=""),
+    Column("faults", JSON, nullable=False, default=list),  # [{"type", "score", "severity", ...}]
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("codec", String(16), nullable=True),
+    Column("frames", Integer, nullable=False, default=0),
+    Column("duration_s", Float, nullable=False, default=0.0),
+)
+Index("ix_vqd_results_channel_id_at", vqd_results.c.channel_id, vqd_results.c.at)
+Index("ix_vqd_results_round_id", vqd_results.c.round_id)
+
+vqd_channels = Table(
+    "vqd_channels",
+    metadata,
+    Column("channel_id", String(20), primary_key=True),
+    Column("last_at", DateTime(timezone=True), nullable=True),
+    Column("last_result_id", BigInteger, nullable=True),
+    Column("open_faults", JSON, nullable=False, default=list),  # fault types found by the last diagnosis
+    Column("reference", LargeBinary, nullable=True),  # camgrid.ops.vqd.reference.Reference.to_bytes()
+    Column("reference_at", DateTime(timezone=True), nullable=True),
+    Column("reference_by", String(64), nullable=True),
+    Column("thresholds", JSON, nullable=False, default=dict),  # this channel's own overrides
+)
+
+vqd_rounds = Table(
+    "vqd_rounds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("trigger", String(16), nullable=False),  # schedule | api | cli
+    Column("by", String(64), nullable=False, default=""),
+    Column("total", Integer, nullable=False, default=0),
+    Column("diagnosed", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),  # no picture could be had
+    Column("with_faults", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),  # device offline
+)

@@ -1,0 +1,1 @@
+"""Video quality diagnosis: detectors (pure, on decoded pictures), sampling, the patrol."""

@@ -1,0 +1,200 @@
+"""The patrol: every channel of an online device diagnosed in rounds, gently.
+
+- A round goes through the channels least recently diagnosed first, at most `vqd.concurrency`
+  at once and `vqd.per_device` per device (an NVR serves few streams), so it never overloads
+  devices or the network. Channels of offline devices are skipped (they have their offline
+  alarm already).
+- Each diagnosis joins the channel's live stream (one already watched is reused, not started
+  again), reads `vqd.sample_s` of it, decodes a few spaced key frames and the last GOP, and runs
+  the detectors with the channel's thresholds and reference picture. A stream that shows no
+  video is signal loss, with the reason the media layer gave.
+- Results are kept (vqd_results); when a channel's findings change, `vqd.fault` / `vqd.cleared`
+  go on the bus (the alarm centre raises and clears alarms from them, the rates count
+  intactness from them, work orders close on them).
+- Progress is readable at any moment (`progress()`); rounds are kept (vqd_rounds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from camgrid.bus import Event, EventBus
+from camgrid.config import Settings
+from camgrid.ops.vqd import patrol_store as store
+from camgrid.ops.vqd.capture import capture
+from camgrid.ops.vqd.diagnose import diagnose
+from camgrid.ops.vqd.reference import Reference, make_reference
+from camgrid.ops.vqd.thresholds import Thresholds
+from camgrid.store.engine import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Patrol:
+    def __init__(self, engine: Engine, bus: EventBus, settings: Settings, media: Any,
+                 is_online: Callable[[str], bool], *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._engine = engine
+        self._bus = bus
+        self.settings = settings
+        self.s = settings.vqd
+        self._media = media
+        self._is_online = is_online
+        self._clock = clock
+        self._work_dir = Path(settings.data_dir) / "tmp" / "vqd"
+        self._task: asyncio.Task[None] | None = None
+        self._round: asyncio.Task[dict[str, Any]] | None = None
+        self._progress: dict[str, Any] = {"running": False}
+        self._last: dict[str, Any] | None = None
+        self.diagnoses = self.failures = 0
+        self._seq = 0  # rounds started by this process
+
+    async def start(self) -> None:
+        if self.s.patrol:
+            self._task = asyncio.get_running_loop().create_task(self._schedule(), name="vqd-patrol")
+
+    async def stop(self) -> None:
+        for task in (self._task, self._round):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._task = self._round = None
+
+    async def _schedule(self) -> None:
+        await asyncio.sleep(self.s.first_round_after_s)
+        while True:
+            try:
+                await self.run_round("schedule", "system")
+            except Exception:  # the next round tries again
+                log.exception("vqd patrol round failed")
+            await asyncio.sleep(self.s.round_interval_s)
+
+    # -- rounds ------------------------------------------------------------------------------------
+    async def run_round(self, trigger: str, by: str) -> dict[str, Any]:
+        """Run a round and return its counts; joins the round already running, if any."""
+        self.start_round(trigger, by)
+        return await asyncio.shield(self._round)
+
+    def start_round(self, trigger: str, by: str) -> bool:
+        """Start a round in the background; False when one is running already. Either way
+        progress()["seq"] is then the number of the round to wait for."""
+        if self._round is not None and not self._round.done():
+            return False
+        self._seq += 1
+        self._progress = {"running": True, "seq": self._seq, "trigger": trigger, "by": by, "total": 0, "done": 0}
+        self._round = asyncio.get_running_loop().create_task(self._run_round(trigger, by, self._seq), name="vqd-round")
+        return True
+
+    async def _run_round(self, trigger: str, by: str, seq: int) -> dict[str, Any]:
+        todo = await asyncio.to_thread(store.channels_to_patrol, self._engine)
+        started = self._clock()
+        round_id = await asyncio.to_thread(store.start_round, self._engine, started, trigger, by, len(todo))
+        counts = {"diagnosed": 0, "failed": 0, "with_faults": 0, "skipped": 0}
+        running: set[str] = set()
+        self._progress = {"running": True, "seq": seq, "round_id": round_id, "trigger": trigger, "by": by,
+                          "started_at": started.isoformat(), "total": len(todo), "done": 0, **counts,
+                          "in_progress": running}
+        slots = asyncio.Semaphore(self.s.concurrency)
+        per_device: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(self.s.per_device))
+
+        async def one(ch: dict[str, Any]) -> None:
+            if not self._is_online(ch["device_id"]):
+                counts["skipped"] += 1
+            else:
+                async with per_device[ch["device_id"]], slots:
+                    running.add(ch["id"])
+                    try:
+                        result = await self.diagnose_channel(ch, round_id=round_id)
+                    except Exception as exc:  # one channel must not stop the round
+                        log.warning("vqd: %s: %s", ch["id"], exc)
+                        result = {"diagnosed": False, "faults": []}
+                    finally:
+                        running.discard(ch["id"])
+                counts["diagnosed" if result["diagnosed"] else "failed"] += 1
+                if result["faults"]:
+                    counts["with_faults"] += 1
+            self._progress.update(counts, done=self._progress["done"] + 1)
+
+        try:
+            # Devices in order, each device's channels queued behind its own limit: a bounded
+            # number of tasks wait at once however many channels there are.
+            batch = max(64, self.s.concurrency * 8)
+            for i in range(0, len(todo), batch):
+                await asyncio.gather(*(one(ch) for ch in todo[i:i + batch]))
+        finally:
+            finished = self._clock()
+            await asyncio.to_thread(store.finish_round, self._engine, round_id, finished, counts)
+            self._last = {"seq": seq, "round_id": round_id, "trigger": trigger, "by": by, "started_at": started.isoformat(),
+                          "finished_at": finished.isoformat(), "total": len(todo), **counts}
+            self._progress = {"running": False}
+        return self._last
+
+    # -- one channel -------------------------------------------------------------------------------
+    async def diagnose_channel(self, ch: dict[str, Any], *, round_id: int | None = None,
+                               make_reference_now: bool = False, by: str = "vqd-patrol") -> dict[str, Any]:
+        """Diagnose one channel now ({id, device_id, organisation_id}); store and announce the result."""
+        state = await asyncio.to_thread(store.state, self._engine, ch["id"])
+        got = await capture(self._media, ch["device_id"], ch["id"], seconds=self.s.sample_s,
+                            first_frame_s=self.s.first_frame_s, work_dir=self._work_dir)
+        at = self._clock()
+        self.diagnoses += 1
+        reference_bytes = None
+        if got.sample is None:
+            self.failures += 1
+            faults = [{"type": "signal_loss", "score": 1.0, "severity": "critical", "reason": got.reason}]
+            resolution, codec, frames, duration, diagnosed = None, None, 0, 0.0, False
+        else:
+            ref = Reference.from_bytes(state["reference"]) if state["reference"] else None
+            result = await asyncio.to_thread(diagnose, got.sample, self.thresholds_for(ch, state), ref)
+            faults, resolution, codec = result.faults, result.resolution, result.codec
+            frames, duration, diagnosed = result.frames_analysed, result.duration_s, True
+            if make_reference_now or (ref is None and not faults and self.s.auto_reference):
+                reference_bytes = await asyncio.to_thread(lambda: make_reference(got.sample.pictures).to_bytes())
+        result_id, before = await asyncio.to_thread(
+            store.record, self._engine, channel_id=ch["id"], device_id=ch["device_id"], at=at, round_id=round_id,
+            diagnosed=diagnosed, reason=got.reason, faults=faults, resolution=resolution, codec=codec, frames=frames,
+            duration_s=duration, reference=reference_bytes, reference_by=by)
+        self._announce(ch, before, faults, result_id, at)
+        return {"id": result_id, "channel_id": ch["id"], "at": at.isoformat(), "diagnosed": diagnosed,
+                "reason": got.reason, "faults": faults, "resolution": list(resolution) if resolution else None,
+                "codec": codec, "frames_analysed": frames, "duration_s": duration,
+                "reference_made": reference_bytes is not None}
+
+    def thresholds_for(self, ch: dict[str, Any], state: dict[str, Any]) -> Thresholds:
+        th = self.s.thresholds.for_channel(ch["id"], [ch["organisation_id"]] if ch.get("organisation_id") else [])
+        if state.get("thresholds"):
+            th = Thresholds.model_validate({**th.model_dump(), **state["thresholds"]})
+        return th
+
+    def _announce(self, ch: dict[str, Any], before: list[str], faults: list[dict[str, Any]], result_id: int,
+                  at: datetime) -> None:
+        now_open = {f["type"]: f for f in faults}
+        for fault_type, f in now_open.items():
+            if fault_type not in before:
+                self._bus.publish(Event("vqd.fault", ch["id"], {
+                    "type": fault_type, "score": f["score"], "severity": f["severity"], "device_id": ch["device_id"],
+                    "result_id": result_id, **({"reason": f["reason"]} if f.get("reason") else {})}, at))
+        for fault_type in before:
+            if fault_type not in now_open:
+                self._bus.publish(Event("vqd.cleared", ch["id"], {"type": fault_type, "device_id": ch["device_id"],
+                                                                 "result_id": result_id}, at))
+
+    # -- reading -----------------------------------------------------------------------------------
+    def progress(self) -> dict[str, Any]:
+        out = {k: (sorted(v) if isinstance(v, set) else v) for k, v in self._progress.items()}
+        out["last_round"] = self._last
+        out["enabled"] = self.s.patrol
+        return out
+
+    def collect(self) -> dict[str, int]:
+        return {"vqd_diagnoses_total": self.diagnoses, "vqd_signal_loss_total": self.failures,
+                "vqd_round_running": int(bool(self._progress.get("running")))}
