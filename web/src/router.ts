@@ -26,6 +26,10 @@ const routes: RouteRecordRaw[] = [
       { path: 'channels/:id/playback', name: 'playback', component: () => import('./views/PlaybackView.vue'), props: true },
       { path: 'tree', name: 'tree', component: () => import('./views/TreeView.vue') },
       { path: 'wall', name: 'wall', component: () => import('./views/WallView.vue') },
+      { path: 'health', name: 'health', component: () => import('./views/HealthView.vue') },
+      // ?alarm=ID opens that alarm's drawer; ?tab=events the platform's events.
+      { path: 'alarms', name: 'alarms', component: () => import('./views/AlarmsView.vue') },
+      { path: 'devices/:id', name: 'device', component: () => import('./views/DeviceView.vue'), props: true },
     ],
   },
   { path: '/:unknown(.*)*', redirect: { name: 'channels' } },

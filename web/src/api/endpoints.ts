@@ -2,23 +2,38 @@
 
 import { get, post, request } from './client'
 import type {
+  Alarm,
+  AlarmQuery,
+  AlarmResolution,
+  AlarmSummary,
+  CatalogResult,
   Channel,
   ChannelQuery,
   CommandResult,
+  Device,
+  EventQuery,
   ExportJob,
   HealthSummary,
   LiveSession,
   Me,
   Page,
+  PlatformEvent,
   PlaybackSession,
+  PresetAction,
   PtzAction,
+  RatesAnswer,
+  RatesBy,
   RecordingTimeline,
   TokenResponse,
   TreeLevel,
   TreeQuery,
+  TrendAnswer,
+  WorstChannels,
 } from './types'
 
 const channelPath = (id: string) => `/channels/${encodeURIComponent(id)}`
+const devicePath = (id: string) => `/devices/${encodeURIComponent(id)}`
+const alarmPath = (id: number) => `/alarms/${id}`
 const deviceQuery = (deviceId?: string) => (deviceId ? `?device_id=${encodeURIComponent(deviceId)}` : '')
 
 export const api = {
@@ -56,4 +71,32 @@ export const api = {
       { from: from.toISOString(), to: to.toISOString(), reason }),
   exportStatus: (exportId: string, signal?: AbortSignal) =>
     get<ExportJob>(`/exports/${encodeURIComponent(exportId)}`, undefined, signal),
+
+  /** A named preset of a channel's PTZ: go to it, store the current position in it, or remove it. */
+  ptzPreset: (id: string, action: PresetAction, preset: number, deviceId?: string) =>
+    post<CommandResult>(`${channelPath(id)}/ptz${deviceQuery(deviceId)}`, { action, preset }),
+
+  /** Online, intactness and HD rates per group over local days [from, to] (default: today). */
+  rates: (by: RatesBy, from?: string, to?: string, perClass = false, signal?: AbortSignal) =>
+    get<RatesAnswer>('/rates', { by, from, to, per_class: perClass ? 'true' : undefined }, signal),
+  ratesTrend: (range: { days?: number; from?: string; to?: string }, signal?: AbortSignal) =>
+    get<TrendAnswer>('/rates/trend', { ...range }, signal),
+  worstChannels: (from?: string, to?: string, limit = 20, signal?: AbortSignal) =>
+    get<WorstChannels>('/rates/channels', { from, to, below_target: 'true', limit }, signal),
+
+  alarms: (query: AlarmQuery, signal?: AbortSignal) => get<Page<Alarm>>('/alarms', { ...query }, signal),
+  alarm: (id: number, signal?: AbortSignal) => get<Alarm>(alarmPath(id), undefined, signal),
+  alarmSummary: (signal?: AbortSignal) => get<AlarmSummary>('/alarms/summary', undefined, signal),
+  acknowledgeAlarm: (id: number, note: string) => post<Alarm>(`${alarmPath(id)}/acknowledge`, { note }),
+  dispatchAlarm: (id: number, to: string, note: string) => post<Alarm>(`${alarmPath(id)}/dispatch`, { to, note }),
+  resolveAlarm: (id: number, resolution: AlarmResolution, note: string) =>
+    post<Alarm>(`${alarmPath(id)}/resolve`, { resolution, note }),
+  noteAlarm: (id: number, note: string) => post<Alarm>(`${alarmPath(id)}/notes`, { note }),
+  events: (query: EventQuery, signal?: AbortSignal) => get<Page<PlatformEvent>>('/events', { ...query }, signal),
+
+  device: (id: string, signal?: AbortSignal) => get<Device>(devicePath(id), undefined, signal),
+  /** Ask the device for its whole catalog; answers when it is in (up to the catalog page timeout). */
+  refreshCatalog: (id: string) => post<{ ok: boolean; result: CatalogResult }>(`${devicePath(id)}/catalog`, {}, { timeoutMs: 90_000 }),
+  deviceStatus: (id: string) => get<{ ok: boolean; result: Record<string, unknown> }>(`${devicePath(id)}/device-status`),
+  rebootDevice: (id: string) => post<CommandResult>(`${devicePath(id)}/reboot`),
 }

@@ -41,6 +41,7 @@ export interface Page<T> {
 export interface ChannelQuery {
   q?: string
   status?: ChannelStatus
+  device_id?: string
   limit?: number
   cursor?: string
 }
@@ -148,3 +149,190 @@ export interface TreeQuery {
   cursor?: string
   limit?: number
 }
+
+// -- rates (docs/rates.md) -------------------------------------------------------------------------
+
+export type RatesBy = 'point_class' | 'organisation' | 'manufacturer' | 'device_type'
+export type RateName = 'online_rate' | 'intactness_rate' | 'hd_rate'
+
+export interface RateFigures {
+  channels: number
+  channel_days: number
+  observed_hours: number
+  online_rate: number | null
+  intactness_rate: number | null
+  hd_rate: number | null
+  hd_channel_days: number
+  measured_channel_days: number
+  unmeasured_channel_days: number
+  targets: Record<RateName, number | null>
+  meets: Record<RateName, boolean | null>
+}
+
+export interface RateRow extends RateFigures {
+  key: string
+  name: string
+  point_class?: number
+}
+
+export interface RatesAnswer {
+  from: string
+  to: string
+  days: number
+  by: RatesBy
+  rows: RateRow[]
+  total: RateFigures
+}
+
+export interface TrendDay extends RateFigures {
+  day: string
+}
+
+export interface TrendAnswer {
+  from: string
+  to: string
+  days: TrendDay[]
+}
+
+export interface WorstChannel {
+  channel_id: string
+  device_id: string
+  name: string
+  point_class: number | null
+  observed_hours: number
+  online_rate: number | null
+  intactness_rate: number | null
+  resolution: [number, number] | null
+  hd: boolean | null
+  online_target: number | null
+}
+
+export interface WorstChannels {
+  from: string
+  to: string
+  items: WorstChannel[]
+  count: number
+}
+
+// -- alarms (docs/alarms.md) -----------------------------------------------------------------------
+
+export type AlarmState = 'open' | 'acknowledged' | 'dispatched' | 'resolved'
+export type AlarmStateFilter = AlarmState | 'active' | 'all'
+export type AlarmSource = 'device' | 'health' | 'vqd' | 'recording' | 'media' | 'platform'
+export const ALARM_RESOLUTIONS = ['fixed', 'false_alarm', 'duplicate', 'no_action', 'other'] as const
+export type AlarmResolution = (typeof ALARM_RESOLUTIONS)[number]
+
+export interface AlarmHistoryEntry {
+  id?: number
+  at: string
+  actor: string
+  action: string
+  note: string
+  data: Record<string, unknown>
+}
+
+export interface Alarm {
+  id: number
+  type: string
+  source: AlarmSource
+  priority: number
+  state: AlarmState
+  device_id: string | null
+  channel_id: string | null
+  title: string
+  detail: Record<string, unknown> | null
+  count: number
+  first_at: string
+  last_at: string
+  cleared_at: string | null
+  acknowledged_at: string | null
+  acknowledged_by: string | null
+  dispatched_at: string | null
+  dispatched_by: string | null
+  dispatched_to: string | null
+  resolved_at: string | null
+  resolved_by: string | null
+  resolution: string | null
+  history?: AlarmHistoryEntry[]
+}
+
+export interface AlarmQuery {
+  state?: AlarmStateFilter
+  priority?: number
+  type?: string
+  source?: AlarmSource
+  channel_id?: string
+  device_id?: string
+  since?: string
+  until?: string
+  cursor?: string
+  limit?: number
+}
+
+export interface AlarmSummary {
+  active: number
+  by_state: Record<string, number>
+  by_priority: Record<string, number>
+}
+
+/** One message of GET /alarms/stream. */
+export interface AlarmMessage {
+  event: string
+  at: string
+  actor: string
+  note: string
+  popup: boolean
+  alarm: Alarm
+}
+
+export interface PlatformEvent {
+  id: number
+  kind: string
+  subject: string
+  at: string
+  data: Record<string, unknown> | null
+}
+
+export interface EventQuery {
+  kind?: string
+  subject?: string
+  cursor?: string
+  limit?: number
+}
+
+// -- devices ---------------------------------------------------------------------------------------
+
+export interface Device {
+  id: string
+  name: string
+  manufacturer: string
+  model: string
+  firmware: string
+  approval: string
+  status: ChannelStatus
+  transport: string | null
+  remote_addr: string | null
+  gb_version: string | null
+  keepalive_interval_s: number | null
+  registered_at: string | null
+  last_seen_at: string | null
+  status_changed_at: string | null
+  channel_count: number
+  catalog_partial: boolean
+  catalog_at: string | null
+  civil_code: string
+  address: string
+}
+
+export interface CatalogResult {
+  device_id: string
+  items?: number
+  expected?: number
+  partial?: boolean
+  added?: number
+  removed?: number
+  updated?: number
+  joined_running_query?: boolean
+}
+
+export type PresetAction = 'preset_call' | 'preset_set' | 'preset_delete'
