@@ -7,6 +7,7 @@ import re
 import pytest
 
 from camgrid.api.app import api_routes
+from camgrid.api.routes.vqd import local_control
 from camgrid.api.security import route_permissions
 from camgrid.governance.roles import ALL_PERMISSIONS
 from camgrid.governance.users import create_user, issue_token
@@ -14,6 +15,15 @@ from camgrid.governance.users import create_user, issue_token
 from api_helpers import PASSWORD
 
 PUBLIC = {("POST", "/api/v1/auth/login"), ("GET", "/api/v1/health/live")}
+# The same machine's command line (`camgrid vqd patrol`): the running platform's own secret, from
+# a loopback address, instead of a user's token (camgrid/api/routes/vqd.py local_control).
+LOCAL = {("GET", "/api/v1/local/vqd/patrol"), ("POST", "/api/v1/local/vqd/patrol/run")}
+
+
+def _dependencies(dependant):  # noqa: ANN001, ANN202
+    for dep in dependant.dependencies:
+        yield dep.call
+        yield from _dependencies(dep)
 
 
 def test_every_route_requires_a_permission(api):
@@ -22,6 +32,9 @@ def test_every_route_requires_a_permission(api):
     for method, path, route in api_routes(app):
         if (method, path) in PUBLIC:
             assert not route_permissions(route.dependant), f"{method} {path} should be public"
+            continue
+        if (method, path) in LOCAL:
+            assert local_control in set(_dependencies(route.dependant)), f"{method} {path} must need the local secret"
             continue
         perms = route_permissions(route.dependant)
         assert perms, f"{method} {path} has no require(...) permission"
@@ -43,6 +56,9 @@ def test_every_protected_route_answers_401_without_a_valid_token(api, auth):
         if (method, path) in PUBLIC:
             continue
         resp = api.client.request(method, _fill(path), headers=headers, json={})
+        if (method, path) in LOCAL:  # no token helps here: only the platform's own secret
+            assert resp.status_code == 403, (method, path, resp.status_code, resp.text)
+            continue
         assert resp.status_code == 401, (method, path, resp.status_code, resp.text)
         assert resp.headers["www-authenticate"].startswith("Bearer")
         assert resp.json()["error"]["code"] in ("unauthorized", "invalid_token")
