@@ -105,24 +105,33 @@ def diagnose_pictures(spaced: list[Picture], burst: list[Picture], thresholds: T
     if found:
         return _finish(d, found)
     latest_pics = [p for p in judged if p.t >= (judged[0].t + judged[-1].t) / 2] or judged[-1:]
+    exposure = picture.exposure(stats, th, ref.spread if ref is not None else None)
     covered, cover_mask = reference.occlusion(latest_pics, th, ref)
+    if covered and covered[0]["judged_by"] == "darkness" and any(f["type"] == "too_dark" for f in exposure):
+        covered = []  # without a reference a dark cover and an underexposed view look alike: say too_dark
     if covered and covered[0]["covered"] >= FULL_COVER:
         return _finish(d, covered)
     found += covered
-    exposure = picture.exposure(stats, th, ref.spread if ref is not None else None)
     found += exposure
     if picture.monochrome(stats, th):
         d.notes["monochrome"] = True
     if not exposure:  # darkness, glare and fog take the colour with them: report the cause only
         found += picture.colour(stats, th, ref.chroma if ref is not None else None)
-    found += picture.sharpness_noise_stripes(stats, th, ref.blur if ref is not None else None)
+    detail = picture.sharpness_noise_stripes(stats, th, ref.blur if ref is not None else None)
+    if exposure or covered:  # edges fade in the dark, in fog and under a cover: not a focus fault
+        detail = [f for f in detail if f["type"] != "blur"]
+    found += detail
     found += motion.freeze(judged, th)
-    found += motion.jitter(burst, th)
+    if not any(f["type"] == "stripe" for f in detail):  # rolling bands move the picture's profile too
+        found += motion.jitter(burst, th)
     found += motion.ptz(everything, list(ptz_commands), th)
-    if ref is not None:
+    if ref is not None and not any(f["type"] == "stripe" for f in detail):
         settled = motion.settled(judged)
         if len(settled) >= 2 or len(judged) < 3:
-            found += reference.scene_change(settled or judged[-1:], ref, th, cover_mask)
+            moved = reference.scene_change(settled or judged[-1:], ref, th, cover_mask)
+            if moved and covered:  # a new view has other featureless parts: not a cover
+                found = [f for f in found if f["type"] != "occlusion"]
+            found += moved
         else:
             d.notes["camera_moving"] = True  # a PTZ tour: the view is judged against a reference once it rests
     return _finish(d, found)

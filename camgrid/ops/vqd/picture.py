@@ -17,6 +17,8 @@ from camgrid.ops.vqd import features as fx
 from camgrid.ops.vqd.frames import Picture
 from camgrid.ops.vqd.thresholds import Thresholds
 
+CLIPPED = 230.0  # luma at which a picture is saturated (video range white is 235)
+
 
 @dataclass
 class Stats:
@@ -34,7 +36,7 @@ class Stats:
     cast_u: float
     cast_v: float
     chroma: float  # mean chroma magnitude
-    blur: float
+    blur: float  # edge blur radius, pixels at 480 wide (0: no strong edge)
     texture: float  # mean gradient, grey levels per pixel
     noise: float | None  # from the native-resolution crop, when the picture has one
     stripe: float
@@ -58,7 +60,8 @@ def measure(p: Picture, th: Thresholds) -> Stats:
     texture = float((gx + gy).mean()) if gx.size else 0.0
     stripe = max(fx.stripe_strength(y))
     noise = fx.noise_sigma(p.detail) if p.detail is not None else None
-    return Stats(p.t, mean, p2, p10, p98, top, clipped, share, med_y, med_u, med_v, cast_u, cast_v, chroma, fx.blur_index(y),
+    blur = fx.edge_width(y) * 480.0 / max(y.shape[1], 1)
+    return Stats(p.t, mean, p2, p10, p98, top, clipped, share, med_y, med_u, med_v, cast_u, cast_v, chroma, blur,
                  texture, noise, stripe)
 
 
@@ -98,6 +101,10 @@ def screens(stats: list[Stats], th: Thresholds) -> list[dict]:
     share = _median([s.solid_share for s in hit])
     sc = score(share, th.solid_share, 1.0) if share < 1.0 else 1.0
     detail = {"level": [round(luma), round(_median([s.solid_u for s in hit])), round(_median([s.solid_v for s in hit]))]}
+    if luma >= CLIPPED:  # white at the sensor's ceiling: the camera is blown out, not showing a screen
+        if th.enabled("too_bright"):
+            return [{"type": "too_bright", "score": 1.0, "mean_luma": round(luma, 1)}]
+        return []
     if luma <= th.black_luma and th.enabled("black_screen"):
         return [{"type": "black_screen", "score": sc, **detail}]
     if th.enabled("solid_colour"):
@@ -128,7 +135,7 @@ def exposure(stats: list[Stats], th: Thresholds, ref_spread: float | None = None
         out.append({"type": "too_bright", "score": score(_median([s.clipped for s in bright]), th.bright_clipped, 0.8),
                     "mean_luma": round(_median([s.mean for s in bright]), 1)})
     elif th.enabled("low_contrast"):
-        limit = th.contrast_range if not ref_spread else th.contrast_ratio * ref_spread
+        limit = max(th.contrast_range, th.contrast_ratio * ref_spread) if ref_spread else th.contrast_range
         low = persistent(stats, lambda s: s.p98 - s.p2 < limit and s.p2 >= th.contrast_floor, th)
         if low:
             spread = _median([s.p98 - s.p2 for s in low])
@@ -174,16 +181,18 @@ def monochrome(stats: list[Stats], th: Thresholds) -> bool:
 
 
 def sharpness_noise_stripes(stats: list[Stats], th: Thresholds, ref_blur: float | None = None) -> list[dict]:
+    """blur (edges wider than blur_width; or, against a reference that had strong edges, none
+    left), noise (sensor noise above noise_sigma), stripe (bands across the whole picture)."""
     out = []
-    usable = [s for s in stats if s.p98 - s.p2 >= th.contrast_range / 2]  # no focus in a featureless picture
-    if th.enabled("blur") and usable:
-        limit = th.blur_index
-        if ref_blur is not None:  # sharpness (1 - index) against the reference's
-            limit = max(0.0, min(th.blur_index, 1 - th.blur_vs_reference * (1 - ref_blur)))
-        blurred = persistent(usable, lambda s: s.blur > limit, th)
+    if th.enabled("blur"):
+        def soft(s: Stats) -> bool:
+            return s.blur > th.blur_width or (s.blur == 0.0 and bool(ref_blur))
+
+        blurred = persistent(stats, soft, th)
         if blurred:
             b = _median([s.blur for s in blurred])
-            out.append({"type": "blur", "score": score(b, limit, min(1.0, limit + 0.25)), "blur_index": round(b, 3)})
+            out.append({"type": "blur", "score": score(b, th.blur_width, 2.5 * th.blur_width) if b else 0.75,
+                        "edge_sigma": round(b, 2)})
     noisy = [s for s in stats if s.noise is not None]
     if th.enabled("noise") and noisy:
         hit = persistent(noisy, lambda s: s.noise > th.noise_sigma, th)

@@ -23,7 +23,9 @@ from camgrid.ops.vqd.thresholds import Thresholds
 
 DARK = 64.0  # without a reference, only dark featureless cells count as covered (a cloth, a hand)
 DETAIL = 2.5  # a reference cell has detail when its relative texture is this many times the cover limit
-COVER_STEP = 30.0  # a featureless cell that changed brightness this much (beyond the global change) is covered
+BLOWN = 225.0  # cells this bright are blown out (glare), not covered
+COVER_STEP = 30.0
+MIN_CELLS = 8  # a view is compared with its reference only where this many cells have detail  # a featureless cell that changed brightness this much (beyond the global change) is covered
 
 
 @dataclass
@@ -31,7 +33,7 @@ class Reference:
     structure: np.ndarray  # luma, SIM_WIDTH wide, float32
     detail: np.ndarray  # relative texture per cell (features.GRID)
     mean: np.ndarray  # mean luma per cell
-    blur: float
+    blur: float  # edge blur radius (see features.edge_width), 0 when it has no strong edge
     chroma: float = 0.0  # mean chroma magnitude (colourfulness) of the reference view
     spread: float = 0.0  # luma spread between the 2nd and 98th percentiles (contrast)
 
@@ -70,7 +72,7 @@ def make_reference(pictures: list[Picture]) -> Reference:
     coloured = [fx.chroma_stats(p.u, p.v)[2] for p in pictures if p.u is not None and p.v is not None]
     detail, mean = relative_texture(y)
     p2, p98 = fx.percentiles(y, (2, 98))
-    return Reference(structure_of(y), detail, mean, fx.blur_index(y), float(np.median(coloured)) if coloured else 0.0,
+    return Reference(structure_of(y), detail, mean, fx.edge_width(y) * 480.0 / max(y.shape[1], 1), float(np.median(coloured)) if coloured else 0.0,
                      p98 - p2)
 
 
@@ -95,57 +97,68 @@ def cell_correlation(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = fx.GR
     return np.where(den > 1e-6, (ca * cb).sum(axis=2) / np.maximum(den, 1e-6), 0.0)
 
 
-def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple[np.ndarray, float]:
-    """(mask of covered cells, covered share).
+def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple[np.ndarray, float, str]:
+    """(mask of covered cells, covered share, what it was judged by: "reference" or "darkness").
 
-    With a reference, a cell is covered when it is featureless now and either had detail and
-    lost its shape too (a blur or an exposure change keeps the shape), or was featureless and
-    changed brightness beyond the picture's overall change. The share counts the cells that can
-    be judged (not those featureless before and after, at the same brightness). A reference
-    with too few such cells, or none, falls back to: dark featureless cells (a cloth, a hand)."""
+    With a reference, a covered cell is featureless now (and not blown out) and either had
+    detail and lost its shape too (a blur or an exposure change keeps the shape), or was
+    featureless and changed brightness. When the cells' brightness still follows the reference
+    as a whole (fog, exposure, contrast: one straight-line fit explains them), only cells that
+    stand out from that fit count. The share is over the cells that can be judged (not those
+    featureless before and after at the predicted brightness). Without a usable reference:
+    dark featureless cells (a cloth or a hand in front of the lens)."""
     detail, mean = relative_texture(y)
-    flat = detail < th.cover_detail
+    flat = (detail < th.cover_detail) & (mean < BLOWN)
     if ref is not None and ref.detail.shape == detail.shape:
         had = ref.detail >= DETAIL * th.cover_detail
         kept = cell_correlation(fx.resize(y, *ref.structure.shape), ref.structure) >= 0.5
-        steady = had & kept
-        gain = float(np.median((mean[steady] - 16) / np.maximum(ref.mean[steady] - 16, 4))) if steady.sum() >= 4 else 1.0
-        changed = np.abs(mean - (16 + gain * (ref.mean - 16))) > COVER_STEP
-        mask = flat & ((had & ~kept) | (~had & changed))
-        judged = had | changed
-        if judged.sum() >= 0.25 * judged.size:
-            return mask, float(mask.sum() / judged.sum())
+        fit = had & kept if (had & kept).sum() >= 6 else np.ones_like(had)
+        slope, offset = np.polyfit(ref.mean[fit].ravel(), mean[fit].ravel(), 1) if fit.sum() >= 2 else (1.0, 0.0)
+        outlier = np.abs(mean - (max(float(slope), 0.0) * ref.mean + offset)) > COVER_STEP
+        lost = had & ~kept
+        if fx.ncc(mean, ref.mean) >= 0.8:  # a global change of the same view
+            lost &= outlier
+        mask = flat & (lost | (~had & outlier))
+        judged = had | outlier
+        if judged.sum() >= 3:
+            return mask, float(mask.sum() / judged.sum()), "reference"
     mask = flat & (mean < DARK)
-    return mask, float(mask.mean())
+    return mask, float(mask.mean()), "darkness"
 
 
 def occlusion(latest: list[Picture], th: Thresholds, ref: Reference | None) -> tuple[list[dict], np.ndarray]:
     if not latest or not th.enabled("occlusion"):
         return [], np.zeros(fx.GRID, bool)
-    mask, share = covered_cells(median_luma(latest), th, ref)
+    mask, share, basis = covered_cells(median_luma(latest), th, ref)
     if share < th.occlusion_share:
         return [], mask
-    return [{"type": "occlusion", "score": score(share, th.occlusion_share, 0.75), "covered": round(share, 2)}], mask
+    return [{"type": "occlusion", "score": score(share, th.occlusion_share, 0.75), "covered": round(share, 2),
+             "judged_by": basis}], mask
 
 
-def similarity(latest: list[Picture], ref: Reference, cover: np.ndarray | None = None) -> float:
-    """Structural similarity (-1..1) of the current view to the reference, outside covered cells."""
+def similarity(latest: list[Picture], ref: Reference, cover: np.ndarray | None = None,
+               th: Thresholds | None = None) -> float | None:
+    """Structural similarity (-1..1) of the current view to the reference, over the cells where
+    the reference has detail and that are not covered; None when fewer than MIN_CELLS such
+    cells (a featureless view, e.g. bare asphalt: what passes through it would decide)."""
     y = median_luma(latest)
     cur = fx.resize(y, *ref.structure.shape)
     a, b = fx.local_normalise(cur), fx.local_normalise(ref.structure)
-    mask = None
-    if cover is not None and cover.any():
-        rows = np.minimum(np.arange(a.shape[0]) * cover.shape[0] // a.shape[0], cover.shape[0] - 1)
-        cols = np.minimum(np.arange(a.shape[1]) * cover.shape[1] // a.shape[1], cover.shape[1] - 1)
-        mask = ~cover[rows][:, cols]
-    return fx.ncc(a, b, mask)
+    cells = ref.detail >= DETAIL * (th or Thresholds()).cover_detail
+    if cover is not None and cover.shape == cells.shape:
+        cells &= ~cover
+    if int(cells.sum()) < MIN_CELLS:
+        return None
+    rows = np.minimum(np.arange(a.shape[0]) * cells.shape[0] // a.shape[0], cells.shape[0] - 1)
+    cols = np.minimum(np.arange(a.shape[1]) * cells.shape[1] // a.shape[1], cells.shape[1] - 1)
+    return fx.ncc(a, b, cells[rows][:, cols])
 
 
 def scene_change(latest: list[Picture], ref: Reference, th: Thresholds, cover: np.ndarray | None = None) -> list[dict]:
     if not latest or not th.enabled("scene_change"):
         return []
-    sim = similarity(latest, ref, cover)
-    if sim >= th.scene_similarity:
+    sim = similarity(latest, ref, cover, th)
+    if sim is None or sim >= th.scene_similarity:
         return []
     cur = fx.resize(median_luma(latest), *ref.structure.shape)
     dx, dy, q = fx.shift_estimate(ref.structure, cur, max_frac=0.25)

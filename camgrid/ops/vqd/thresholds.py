@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 FAULT_TYPES = ("signal_loss", "black_screen", "solid_colour", "freeze", "blur", "too_dark", "too_bright",
                "low_contrast", "colour_cast", "colourless", "noise", "stripe", "occlusion", "scene_change",
@@ -37,9 +37,8 @@ class Thresholds(BaseModel):
     freeze_changed_share: float = F(0.04, "freeze: share of the picture that may still change (an on-screen clock, a blinking LED).", ge=0, le=0.5)
     freeze_block_diff: float = F(2.5, "freeze: a block whose mean absolute difference exceeds this (grey levels) has changed.", gt=0)
     freeze_noise_floor: float = F(0.5, "freeze: the median block difference of a live picture (sensor noise) is above this; a frozen one is below.", gt=0)
-    blur_index: float = F(0.55, "blur: no-reference blur index (0 sharp .. 1 featureless) above which the picture is out of focus.", ge=0, le=1)
-    blur_vs_reference: float = F(0.6, "blur with a reference: sharpness below this share of the reference's.", gt=0, le=1)
-    dark_mean: float = F(48.0, "too_dark: mean luma below this ...", ge=0, le=255)
+    blur_width: float = F(1.4, "blur: median blur radius of the strong edges (Gaussian sigma, pixels of a 480-wide picture) above this; a sharp picture reads 0.4-0.9.", gt=0)
+    dark_mean: float = F(55.0, "too_dark: mean luma below this ...", ge=0, le=255)
     dark_top: float = F(110.0, "too_dark: ... and the brightest 0.5 % below this (a night scene has lamps and lit parts; an underexposed one has none).", ge=0, le=255)
     bright_mean: float = F(170.0, "too_bright: mean luma above this ...", ge=0, le=255)
     bright_clipped: float = F(0.25, "too_bright: ... and this share of the picture at or above luma 228 (blown out).", gt=0, le=1)
@@ -57,9 +56,17 @@ class Thresholds(BaseModel):
     occlusion_share: float = F(0.25, "occlusion: share of the picture covered (featureless, and changed from the reference or dark) above this.", gt=0, le=1)
     cover_detail: float = F(0.008, "occlusion: a cell whose relative detail (mean gradient per grey level above black) is below this is featureless.", gt=0)
     scene_similarity: float = F(0.35, "scene_change: structural similarity to the reference below this (0 unrelated, 1 the same view).", ge=-1, le=1)
-    jitter_frac: float = F(0.004, "jitter: RMS frame-to-frame shake, after removing smooth pans, above this share of the picture width.", gt=0)
-    ptz_min_change: float = F(0.3, "ptz_unresponsive: after a PTZ command the picture must change (share of blocks, or a shift) at least this much.", gt=0, le=1)
+    jitter_frac: float = F(0.005, "jitter: RMS frame-to-frame shake, after removing smooth pans, above this share of the picture width.", gt=0)
+    ptz_min_change: float = F(0.5, "ptz_unresponsive: after a PTZ command the view must change at least this much (1 - structural similarity to the picture before the command; traffic alone gives about 0.3).", gt=0, le=1)
     ptz_wait_s: float = F(3.0, "ptz_unresponsive: how long after the command the picture may take to start moving.", gt=0)
+
+    @field_validator("disabled")
+    @classmethod
+    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(FAULT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown fault types {unknown}; known: {', '.join(FAULT_TYPES)}")
+        return value
 
     def enabled(self, fault: str) -> bool:
         return fault not in self.disabled

@@ -1,0 +1,223 @@
+"""VQD-Bench: how well camgrid's video quality diagnosis finds faults, and how fast.
+
+    python bench/vqd_bench.py [--quick] [--seed N] [--footage DIR] [--out DIR] [--jobs N]
+
+1. Generates clips (bench/vqd_gen.py): every fault at three severities (and, where a fault can
+   creep in, sudden and gradual onsets), hard negatives labelled normal (night, greyscale, a
+   vehicle filling the view, lights switched on, a static corridor, rain or snow, a PTZ tour,
+   a PTZ that does respond) and clean footage; x264-encoded at 720p or 1080p, 12.5 fps, 12 s.
+   Each clip comes with its channel's reference picture (median of clean views of the same
+   camera position), as a patrol would keep it.
+2. Diagnoses each clip exactly as `camgrid vqd diagnose CLIP --reference REF [--ptz-at T]`
+   does (in process, one decoder thread).
+3. Reports per fault type precision and recall with Wilson 95 % intervals, recall per severity
+   and per onset, the false-alarm rate on clean footage and on each hard negative, and
+   throughput: channel-diagnoses per second per CPU core at 1080p and 720p (25 fps, 2 s GOP
+   H.264, decode included, CPU time of this one process).
+
+Clips are cached under --out (default: a folder in the system's temporary directory), keyed
+by seed and mode; the same seed gives the same clips and the same figures.
+Footage licences: see bench/vqd_gen.py (keep the attribution lines with any clip shipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import vqd_gen as gen  # noqa: E402
+
+from camgrid.ops.vqd.diagnose import diagnose  # noqa: E402
+from camgrid.ops.vqd.frames import load_image, open_sample  # noqa: E402
+from camgrid.ops.vqd.reference import make_reference  # noqa: E402
+
+GROSS = {"signal_loss": None, "black_screen": None, "solid_colour": None, "freeze": 3, "occlusion": 3, "scene_change": None}
+# the gross faults and the severity that makes them gross (freeze >= 10 s is severity 3, cover >= 75 % too)
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def fmt(k: int, n: int) -> str:
+    if n == 0:
+        return "n/a"
+    lo, hi = wilson(k, n)
+    return f"{k / n:.3f} [{lo:.2f}, {hi:.2f}] ({k}/{n})"
+
+
+def _render(args: tuple[gen.ClipSpec, Path, Path]) -> tuple[str, str, str | None]:
+    spec, footage, out = args
+    clip, ref = gen.render(spec, footage, out)
+    return spec.name, str(clip), str(ref) if ref else None
+
+
+def _existing(spec: gen.ClipSpec, out: Path) -> tuple[str, str, str | None] | None:
+    for suffix in (".mp4", ".ts", ".mkv"):
+        clip = out / f"{spec.name}{suffix}"
+        if clip.is_file():
+            ref = out / f"{spec.name}.ref.png"
+            return spec.name, str(clip), str(ref) if ref.is_file() else None
+    return None
+
+
+def generate(specs: list[gen.ClipSpec], footage: Path, out: Path, jobs: int) -> dict[str, tuple[str, str | None]]:
+    out.mkdir(parents=True, exist_ok=True)
+    done = {s.name: e for s in specs if (e := _existing(s, out))}
+    todo = [s for s in specs if s.name not in done]
+    if todo:
+        print(f"generating {len(todo)} clips into {out} ({jobs} processes) ...", file=sys.stderr, flush=True)
+        with ProcessPoolExecutor(jobs) as pool:
+            for i, res in enumerate(pool.map(_render, [(s, footage, out) for s in todo]), 1):
+                done[res[0]] = res
+                if i % 20 == 0:
+                    print(f"  {i}/{len(todo)}", file=sys.stderr, flush=True)
+    return {name: (clip, ref) for name, clip, ref in done.values()}
+
+
+def run(specs: list[gen.ClipSpec], files: dict[str, tuple[str, str | None]]) -> list[dict]:
+    rows = []
+    for spec in specs:
+        clip, ref_path = files[spec.name]
+        ref = make_reference([load_image(ref_path)]) if ref_path else None
+        t = time.process_time()
+        d = diagnose(open_sample(clip), None, ref, [spec.ptz_at] if spec.ptz_at is not None else [])
+        rows.append({"name": spec.name, "label": spec.label, "kind": spec.kind, "severity": spec.severity,
+                     "onset": spec.onset, "size": list(spec.size), "found": d.types(),
+                     "cpu_s": round(time.process_time() - t, 4)})
+    return rows
+
+
+def report(rows: list[dict]) -> str:
+    lines = []
+    types = gen.FAULTS
+    lines.append("| fault | precision [95 % CI] | recall [95 % CI] | recall s1 / s2 / s3 | recall sudden / gradual |")
+    lines.append("|---|---|---|---|---|")
+    for f in types:
+        pos = [r for r in rows if r["label"] == f]
+        tp = sum(f in r["found"] for r in pos)
+        fp = sum(f in r["found"] for r in rows if r["label"] != f)
+        sev = " / ".join(f"{sum(f in r['found'] for r in pos if r['severity'] == s)}/{sum(r['severity'] == s for r in pos)}"
+                         for s in (1, 2, 3))
+        ons = " / ".join(f"{sum(f in r['found'] for r in pos if r['onset'] == o)}/{sum(r['onset'] == o for r in pos)}"
+                         for o in ("sudden", "gradual"))
+        lines.append(f"| {f} | {fmt(tp, tp + fp)} | {fmt(tp, len(pos))} | {sev} | {ons} |")
+    lines.append("")
+    lines.append("Gross faults (signal loss, black and solid screens, freeze >= 10 s, cover >= 75 %, camera moved):")
+    lines.append("")
+    lines.append("| gross fault | precision | recall |")
+    lines.append("|---|---|---|")
+    for f, sev in GROSS.items():
+        pos = [r for r in rows if r["label"] == f and (sev is None or r["severity"] == sev)]
+        tp = sum(f in r["found"] for r in pos)
+        fp = sum(f in r["found"] for r in rows if r["label"] != f)
+        lines.append(f"| {f}{' (severity 3)' if sev else ''} | {fmt(tp, tp + fp)} | {fmt(tp, len(pos))} |")
+    lines.append("")
+    lines.append("Normal footage: share of diagnoses with any fault reported (false alarms):")
+    lines.append("")
+    lines.append("| footage | false alarms | what was reported |")
+    lines.append("|---|---|---|")
+    by_kind: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["label"] == "normal":
+            by_kind[r["kind"]].append(r)
+    allneg = [r for r in rows if r["label"] == "normal"]
+    for kind in gen.NEGATIVES + ["ptz_ok"]:
+        rs = by_kind.get(kind, [])
+        bad = [r for r in rs if r["found"]]
+        what = ", ".join(sorted({t for r in bad for t in r["found"]}))
+        lines.append(f"| {kind} | {fmt(len(bad), len(rs))} | {what or '-'} |")
+    bad = [r for r in allneg if r["found"]]
+    lines.append(f"| all normal | {fmt(len(bad), len(allneg))} | |")
+    return "\n".join(lines)
+
+
+def _throughput_clip(footage: Path, source: str, size: tuple[int, int], out: Path) -> Path:
+    """12 s of a footage file at `size`, 25 fps, 2 s GOP, H.264 CRF 23 (a camera's main stream)."""
+    path = out / f"tp-{Path(source).stem}-{size[1]}p.mp4"
+    if path.is_file():
+        return path
+    with av.open(str(footage / source)) as src, av.open(str(path), "w") as dst:
+        s = dst.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
+        s.options = {"preset": "veryfast", "crf": "23", "x264-params": "keyint=50:min-keyint=50:scenecut=0:bframes=0"}
+        for i, frame in enumerate(src.decode(video=0)):
+            if i >= 300:
+                break
+            f = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+            f.pts, f.time_base, f.pict_type = i, Fraction(1, 25), av.video.frame.PictureType.NONE
+            for p in s.encode(f):
+                dst.mux(p)
+        for p in s.encode(None):
+            dst.mux(p)
+    return path
+
+
+def throughput(footage: Path, out: Path, reps: int) -> dict[str, dict[str, float]]:
+    result = {}
+    for size in ((1920, 1080), (1280, 720)):
+        clips = [_throughput_clip(footage, src, size, out) for src in ("road-car-detection.mp4", "traffic-320x240.avi")
+                 if (footage / src).is_file()]
+        cpu = wall = 0.0
+        n = 0
+        for _ in range(reps):
+            for clip in clips:
+                t, w = time.process_time(), time.perf_counter()
+                diagnose(open_sample(clip, threads=1))
+                cpu += time.process_time() - t
+                wall += time.perf_counter() - w
+                n += 1
+        result[f"{size[1]}p"] = {"diagnoses": n, "per_cpu_s": round(n / cpu, 2), "per_wall_s": round(n / wall, 2),
+                                 "ms_cpu_each": round(1000 * cpu / n, 1)}
+    return result
+
+
+def main() -> None:
+    root = Path(__file__).resolve().parents[1]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer clips (about 120 instead of about 290)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--footage", type=Path, default=root.parent / "shared" / "footage")
+    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "camgrid-vqd-bench")
+    ap.add_argument("--jobs", type=int, default=2, help="processes generating clips")
+    ap.add_argument("--reps", type=int, default=5, help="repetitions of each throughput clip")
+    ap.add_argument("--json", type=Path, help="also write every clip's result here")
+    a = ap.parse_args()
+    specs = gen.plan(a.seed, a.footage, quick=a.quick)
+    out = a.out / f"seed{a.seed}-{'quick' if a.quick else 'full'}"
+    files = generate(specs, a.footage, out, a.jobs)
+    rows = run(specs, files)
+    tp = throughput(a.footage, a.out, a.reps)
+    cmd = "python bench/vqd_bench.py" + (" --quick" if a.quick else "") + f" --seed {a.seed}"
+    print(f"VQD-Bench: {len(rows)} clips, seed {a.seed}{' (quick)' if a.quick else ''}: `{cmd}`\n")
+    print(report(rows))
+    print("\nThroughput (one process, one decoder thread, decode included; CPU time):\n")
+    print("| stream | diagnoses per CPU-second | per wall-second | CPU ms each |")
+    print("|---|---|---|---|")
+    for k, v in tp.items():
+        print(f"| {k} H.264 25 fps, 2 s GOP | {v['per_cpu_s']} | {v['per_wall_s']} | {v['ms_cpu_each']} |")
+    bench_cpu = sorted(r["cpu_s"] for r in rows)
+    print(f"\nBench clips (12.5 fps): median {1000 * bench_cpu[len(bench_cpu) // 2]:.0f} ms CPU per diagnosis.")
+    if a.json:
+        a.json.write_text(json.dumps({"rows": rows, "throughput": tp}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
