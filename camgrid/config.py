@@ -102,7 +102,10 @@ class HealthSettings(_Section):
 class CatalogSettings(_Section):
     page_timeout_s: float = Field(15.0, gt=0, description="A paged answer (Catalog, RecordInfo) that stops arriving for this long is closed and flagged partial.")
     answer_timeout_s: float = Field(10.0, gt=0, description="How long to wait for a device's Response (DeviceInfo, DeviceStatus, DeviceControl, DeviceConfig) after it accepted the request.")
-    subscribe_expires_s: int = Field(3600, ge=60, description="Catalog SUBSCRIBE duration; refreshed before it expires.")
+    subscribe_expires_s: int = Field(3600, ge=60, description="Catalog and alarm SUBSCRIBE duration; refreshed before it expires.")
+    alarm_subscribe: bool = Field(
+        True, description="Subscribe to each device's alarms (SUBSCRIBE, Event: presence, Query/Alarm for every priority and "
+        "method) after it registers. Devices that refuse still send their alarms unasked; those are taken either way.")
     query_on_register: bool = Field(True, description="Ask a device for its catalog when it registers.")
     transaction_timeout_s: float = Field(32.0, gt=0, description="Timer F/B: how long a request may wait for a final answer.")
 

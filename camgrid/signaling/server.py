@@ -32,6 +32,7 @@ from camgrid.registry.slots import DeviceSlots
 from camgrid.signaling.auth_cache import AuthCache
 from camgrid.signaling.registrar import Registrar
 from camgrid.signaling.registrations import RegistrationTable
+from camgrid.signaling.subscriptions import ALARM as ALARM_EVENT
 from camgrid.signaling.subscriptions import SubscriptionManager
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,11 @@ class SignalingServer:
                 await self.catalog_refresh(device_id)
             with contextlib.suppress(CommandError):
                 await self.subscriptions.subscribe(device_id)
+            if self.settings.catalog.alarm_subscribe:
+                try:
+                    await self.subscriptions.subscribe(device_id, ALARM_EVENT)
+                except CommandError as exc:  # many devices only push alarms unasked
+                    log.info("%s", exc.message)
 
     # -- incoming requests ----------------------------------------------------------------------
     def _on_request(self, req: SipMessage, peer: Peer) -> None:
@@ -248,6 +254,8 @@ class SignalingServer:
         self.stack.respond(req, peer, 200)
         if msg.cmd_type == "Catalog" and msg.items:
             self._spawn(self._apply_catalog_events(sender, msg))
+        elif msg.cmd_type == "Alarm" and msg.root == "Notify":  # an alarm subscription's NOTIFY: the 200 answers it
+            self.bus.publish(Event("alarm.device", msg.device_id or sender, self._alarm_data(sender, msg)))
 
     async def _apply_catalog_events(self, device_id: str, msg: ManscdpMessage) -> None:
         from camgrid.registry.channels import apply_catalog_events
@@ -265,9 +273,12 @@ class SignalingServer:
         for event, channel_id in changes:
             self.bus.publish(Event(f"channel.{event.lower()}", channel_id, {"device_id": device_id}))
 
+    @staticmethod
+    def _alarm_data(sender: str, msg: ManscdpMessage) -> dict[str, Any]:
+        return {"device_id": sender, **{k: v for k, v in msg.fields.items() if isinstance(v, str)}}
+
     def _on_alarm(self, sender: str, msg: ManscdpMessage) -> None:
-        data = {"device_id": sender, **{k: v for k, v in msg.fields.items() if isinstance(v, str)}}
-        self.bus.publish(Event("alarm.device", msg.device_id or sender, data))
+        self.bus.publish(Event("alarm.device", msg.device_id or sender, self._alarm_data(sender, msg)))
         body = manscdp.alarm_response(msg.device_id or sender, msg.sn, charset=self.charset_of(sender))
         self._spawn(self._send_quietly(sender, body))
 

@@ -1,12 +1,13 @@
-"""Catalog SUBSCRIBE dialogs: subscribe after registration, refresh before expiry, end on unregister.
+"""SUBSCRIBE dialogs to devices — the catalog (`Event: Catalog`) and alarms (`Event: presence`
+with a Query/Alarm body) —: subscribe after registration, refresh before expiry, end on unregister.
 
 The first SUBSCRIBE creates a dialog (camgrid.gb28181.sip.dialog, RFC 3261 s.12 / RFC 6665);
 refreshes and the final Expires: 0 are sent inside it (the device's Contact as Request-URI,
 its Record-Route set, our CSeq). A device that lost the dialog (481 to a refresh, e.g. after it
-rebooted) gets a fresh subscription. The NOTIFYs that a subscription brings (ON, OFF, VLOST,
-DEFECT, ADD, DEL, UPDATE) are handled by the server, which passes them to `on_notify` so the
-dialog follows the device's CSeq and target refreshes; devices that send their NOTIFYs outside
-the dialog (many do) are accepted all the same.
+rebooted) gets a fresh subscription. The NOTIFYs that a subscription brings (catalog events ON,
+OFF, VLOST, DEFECT, ADD, DEL, UPDATE; Notify/Alarm) are handled by the server, which passes them
+to `on_notify` so the dialog follows the device's CSeq and target refreshes; devices that send
+their NOTIFYs outside the dialog (many do) are accepted all the same.
 """
 
 from __future__ import annotations
@@ -27,14 +28,18 @@ from camgrid.signaling.registrations import RegistrationTable
 log = logging.getLogger(__name__)
 MANSCDP_TYPE = "Application/MANSCDP+xml"
 REFRESH_AT = 0.8  # of the granted duration
+CATALOG, ALARM = "Catalog", "presence"  # the Event header of each kind
+_WHAT = {CATALOG: "catalog", ALARM: "alarm"}
 
 
 @dataclass(slots=True)
-class CatalogSubscription:
+class Subscription:
     device_id: str
     expires: int
+    event: str = CATALOG
     dialog: Dialog | None = None
     task: asyncio.Task | None = None
+
 
 
 class SubscriptionManager:
@@ -47,27 +52,38 @@ class SubscriptionManager:
         self.expires_s = expires_s
         self.next_sn = next_sn
         self.charset_of = charset_of
-        self.active: dict[str, CatalogSubscription] = {}
+        self.active: dict[str, Subscription] = {}  # catalog subscriptions by device
+        self.alarms: dict[str, Subscription] = {}  # alarm subscriptions by device
 
-    async def subscribe(self, device_id: str) -> CatalogSubscription:
-        sub = self.active.get(device_id)
+    def _table(self, event: str) -> dict[str, Subscription]:
+        return self.active if event == CATALOG else self.alarms
+
+    async def subscribe(self, device_id: str, event: str = CATALOG) -> Subscription:
+        table = self._table(event)
+        sub = table.get(device_id)
         if sub is None:
-            sub = CatalogSubscription(device_id, self.expires_s)
+            sub = Subscription(device_id, self.expires_s, event)
         granted = await self._send(sub, self.expires_s)
         sub.expires = granted
-        self.active[device_id] = sub
+        table[device_id] = sub
         if sub.task is None or sub.task.done():
             sub.task = asyncio.get_running_loop().create_task(self._refresh_loop(sub))
         return sub
 
-    async def _send(self, sub: CatalogSubscription, expires: int) -> int:
+    def _body(self, sub: Subscription) -> bytes:
+        charset = self.charset_of(sub.device_id)
+        if sub.event == ALARM:
+            return manscdp.alarm_subscribe_query(sub.device_id, self.next_sn(), charset=charset)
+        return manscdp.catalog_subscribe_query(sub.device_id, self.next_sn(), charset=charset)
+
+    async def _send(self, sub: Subscription, expires: int) -> int:
         peer = self.registrations.peer_of(sub.device_id)
         if peer is None:
             raise CommandError(409, f"device {sub.device_id} is not registered")
         host, port = self.stack.local_host(peer), self.stack.local_port(peer)
         contact = f"<sip:{self.platform_id}@{host}:{port}>"
-        headers = [("Event", "Catalog"), ("Expires", str(expires))]
-        body = manscdp.catalog_subscribe_query(sub.device_id, self.next_sn(), charset=self.charset_of(sub.device_id))
+        headers = [("Event", sub.event), ("Expires", str(expires))]
+        body = self._body(sub)
         if sub.dialog is not None and sub.dialog.state != "terminated":
             req = sub.dialog.request("SUBSCRIBE", via_host=host, via_port=port,
                                      transport="TCP" if peer.transport == "tcp" else "UDP", contact=contact,
@@ -82,13 +98,13 @@ class SubscriptionManager:
         try:
             resp = await self.stack.request(req, peer)
         except (TransactionTimeout, TransportUnavailable) as exc:
-            raise CommandError(504, f"device {sub.device_id} did not answer the catalog SUBSCRIBE: {exc}") from None
+            raise CommandError(504, f"device {sub.device_id} did not answer the {_WHAT[sub.event]} SUBSCRIBE: {exc}") from None
         status = resp.status or 0
         if sub.dialog is not None:
             sub.dialog.receive_response(resp)
         if status >= 300:
             raise CommandError(status if status == 481 else 502,
-                               f"device {sub.device_id} refused the catalog SUBSCRIBE: {resp.status} {resp.reason}")
+                               f"device {sub.device_id} refused the {_WHAT[sub.event]} SUBSCRIBE: {resp.status} {resp.reason}")
         if sub.dialog is None and expires:
             sub.dialog = self._dialog_from(req, resp)
         try:
@@ -100,18 +116,18 @@ class SubscriptionManager:
         try:
             return Dialog.from_uac(req, resp, contactless_to_request_uri=True)
         except DialogError as exc:
-            log.info("catalog subscription of %s: no dialog (%s); refreshes start new ones", resp.call_id, exc)
+            log.info("subscription %s: no dialog (%s); refreshes start new ones", resp.call_id, exc)
             return None
 
     def on_notify(self, device_id: str, req) -> None:  # noqa: ANN001
-        """A NOTIFY from the device: if it is in our dialog, the dialog takes in its CSeq and Contact."""
-        sub = self.active.get(device_id)
-        if sub is None or sub.dialog is None or sub.dialog.call_id != req.call_id:
-            return
-        with contextlib.suppress(DialogError):
-            sub.dialog.receive_request(req)
+        """A NOTIFY from the device: if it is in one of our dialogs, the dialog takes in its CSeq and Contact."""
+        for sub in (self.active.get(device_id), self.alarms.get(device_id)):
+            if sub is not None and sub.dialog is not None and sub.dialog.call_id == req.call_id:
+                with contextlib.suppress(DialogError):
+                    sub.dialog.receive_request(req)
+                return
 
-    async def _refresh_loop(self, sub: CatalogSubscription) -> None:
+    async def _refresh_loop(self, sub: Subscription) -> None:
         while True:
             await asyncio.sleep(max(5.0, sub.expires * REFRESH_AT))
             try:
@@ -121,20 +137,22 @@ class SubscriptionManager:
                     with contextlib.suppress(CommandError):  # the device lost the dialog: subscribe afresh
                         sub.expires = await self._send(sub, self.expires_s)
                         continue
-                log.info("catalog subscription of %s lapsed: %s", sub.device_id, exc.message)
-                self.active.pop(sub.device_id, None)
+                log.info("%s subscription of %s lapsed: %s", _WHAT[sub.event], sub.device_id, exc.message)
+                self._table(sub.event).pop(sub.device_id, None)
                 return
 
     async def unsubscribe(self, device_id: str, *, tell_device: bool = True) -> None:
-        sub = self.active.pop(device_id, None)
-        if sub is None:
-            return
-        if sub.task is not None:
-            sub.task.cancel()
-        if tell_device:
-            with contextlib.suppress(CommandError):
-                await self._send(sub, 0)
+        """End the device's subscriptions (both kinds)."""
+        for table in (self.active, self.alarms):
+            sub = table.pop(device_id, None)
+            if sub is None:
+                continue
+            if sub.task is not None:
+                sub.task.cancel()
+            if tell_device:
+                with contextlib.suppress(CommandError):
+                    await self._send(sub, 0)
 
     async def stop(self) -> None:
-        for device_id in list(self.active):
+        for device_id in {*self.active, *self.alarms}:
             await self.unsubscribe(device_id, tell_device=False)

@@ -77,6 +77,7 @@ class SimDevice:
         self.registered = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.subscription: tuple[str, str, str, str] | None = None  # call-id, our tag, platform tag, contact
+        self.alarm_subscription: tuple[str, str, str, str] | None = None  # the same, of the alarm SUBSCRIBE
         self.keepalive_s = self.opts.keepalive_s  # DeviceConfig HeartBeatInterval changes it
         self.cs = self.opts.charset
 
@@ -181,23 +182,32 @@ class SimDevice:
         return await self.stack.request(req, self.peer)
 
     async def send_alarm(self, priority: int = 1, method: int = 5, description: str = "Simulated motion alarm") -> None:
+        """An alarm: as a NOTIFY in the alarm subscription's dialog when the platform subscribed,
+        else as a MESSAGE (how devices send alarms unasked)."""
         chan = self.spec.channels[0].id if self.spec.channels else self.spec.id
         body = manscdp.alarm_notify(chan, self._next_sn(), priority, method, time.strftime("%Y-%m-%dT%H:%M:%S"),
                                     description, None, None, None, charset=self.cs)
         with contextlib.suppress(TransactionTimeout, TransportUnavailable):
-            await self._send_message(body)
+            if self.alarm_subscription:
+                self.sim.stats.queries["AlarmNotify"] += 1
+                await self._notify_in(self.alarm_subscription, "presence", body)
+            else:
+                await self._send_message(body)
 
     # -- answering the platform -----------------------------------------------------------------
     def on_subscribe(self, req: SipMessage, peer: Peer, stack: SipStack) -> None:
         expires = req.get("Expires") or "3600"
-        to_tag = self.subscription[1] if self.subscription and self.subscription[0] == req.call_id else new_tag()
+        alarm = (req.get("Event") or "").strip().lower().startswith("presence")
+        current = self.alarm_subscription if alarm else self.subscription
+        to_tag = current[1] if current and current[0] == req.call_id else new_tag()
         stack.respond(req, peer, 200, headers=[("Expires", expires)], to_tag=to_tag)
-        self.sim.stats.queries["Subscribe"] += 1
-        if expires.strip() == "0":
-            self.subscription = None
-            return
+        self.sim.stats.queries["AlarmSubscribe" if alarm else "Subscribe"] += 1
         from_tag = NameAddr.parse(req.get("From") or "").tag or ""
-        self.subscription = (req.call_id, to_tag, from_tag, req.get("Contact") or "")
+        state = None if expires.strip() == "0" else (req.call_id, to_tag, from_tag, req.get("Contact") or "")
+        if alarm:
+            self.alarm_subscription = state
+        else:
+            self.subscription = state
 
     async def notify_catalog(self, event: str, channel_index: int = 0) -> bool:
         """Send a Catalog NOTIFY (ON, OFF, VLOST, DEFECT, ADD, DEL, UPDATE) in the subscription dialog."""
@@ -208,16 +218,20 @@ class SimDevice:
         item = next(i for i in catalog_items(self.spec) if i["DeviceID"] == ch.id)
         item["Event"] = event
         body = manscdp.catalog_notify(self.spec.id, self._next_sn(), [item], charset=self.cs)
+        with contextlib.suppress(TransactionTimeout, TransportUnavailable):
+            resp = await self._notify_in(self.subscription, "Catalog", body)
+            return resp.status == 200
+        return False
+
+    async def _notify_in(self, subscription: tuple[str, str, str, str], event: str, body: bytes) -> SipMessage:
+        call_id, local_tag, remote_tag, _contact = subscription
         self.cseq += 1
         req = self.stack.new_request(
             "NOTIFY", f"sip:{self.opts.platform_id}@{self.realm}", from_uri=self._uri(self.spec.id),
             to_uri=self._uri(self.opts.platform_id), peer=self.peer, call_id=call_id, from_tag=local_tag,
-            to_tag=remote_tag, cseq=self.cseq, headers=[("Event", "Catalog"), ("Subscription-State", "active")],
+            to_tag=remote_tag, cseq=self.cseq, headers=[("Event", event), ("Subscription-State", "active")],
             body=body, content_type=MANSCDP_TYPE)
-        with contextlib.suppress(TransactionTimeout, TransportUnavailable):
-            resp = await self.stack.request(req, self.peer)
-            return resp.status == 200
-        return False
+        return await self.stack.request(req, self.peer)
 
     def on_message(self, req: SipMessage, peer: Peer, stack: SipStack) -> None:
         try:

@@ -3,6 +3,7 @@
 from camgrid.gb28181.manscdp.builders import (
     alarm_notify,
     alarm_response,
+    alarm_subscribe_query,
     catalog_notify,
     catalog_query,
     catalog_response_pages,
@@ -40,7 +41,7 @@ from camgrid.gb28181.manscdp.times import CHINA_TZ, format_gb_time, parse_gb_tim
 __all__ = [
     "CHINA_TZ", "ITEM_LISTS", "MAX_BODY_SIZE", "RECORD_TYPES", "ROOTS",
     "CatalogAssembler", "ManscdpError", "ManscdpMessage", "PagedAssembler", "RecordAssembler",
-    "alarm_notify", "alarm_response", "catalog_item_to_channel", "catalog_notify", "catalog_query",
+    "alarm_notify", "alarm_response", "alarm_subscribe_query", "catalog_item_to_channel", "catalog_notify", "catalog_query",
     "catalog_response_pages", "catalog_subscribe_query", "decode_body", "device_config_basic",
     "device_control_alarm_reset", "device_control_guard", "device_control_ptz", "device_control_record",
     "device_control_teleboot", "device_info_query", "device_info_response", "device_status_query",

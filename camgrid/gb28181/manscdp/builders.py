@@ -41,6 +41,14 @@ def catalog_subscribe_query(device_id: str, sn: int, *, charset: str = "GB18030"
     return _body(charset, "Query", "Catalog", sn, device_id, [])
 
 
+def alarm_subscribe_query(device_id: str, sn: int, *, start_priority: int = 0, end_priority: int = 0,
+                          method: str = "0", charset: str = "GB18030") -> bytes:
+    """The body of an alarm SUBSCRIBE (`Event: presence`): Query/Alarm with the priorities and
+    methods wanted; 0 means all of them."""
+    return _body(charset, "Query", "Alarm", sn, device_id, [
+        ("StartAlarmPriority", start_priority), ("EndAlarmPriority", end_priority), ("AlarmMethod", method)])
+
+
 def catalog_response_pages(device_id: str, sn: int, items: Sequence[dict], page_size: int, *,
                            charset: str = "GB18030") -> list[bytes]:
     """One body per page; SumNum is the total, DeviceList Num the items on that page. Item
