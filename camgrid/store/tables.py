@@ -145,6 +145,9 @@ users = Table(
     Column("must_change_password", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_login_at", DateTime(timezone=True), nullable=True),
+    Column("totp_secret", LargeBinary, nullable=True),  # sealed (camgrid.governance.totp); set before it is enabled
+    Column("totp_enabled", Boolean, nullable=False, default=False),
+    Column("totp_last_step", BigInteger, nullable=True),  # the last code's time step: no code is accepted twice
 )
 
 # Bearer tokens: only the SHA-256 of the token is stored.
