@@ -116,6 +116,13 @@ class HttpSettings(_Section):
     token_ttl_s: int = Field(8 * 3600, ge=60, description="Lifetime of a bearer token, in seconds.")
     login_max_failures: int = Field(5, ge=1, description="Failed logins per username or address within login_window_s before login is throttled.")
     login_window_s: int = Field(300, ge=1, description="Window for counting failed logins, in seconds.")
+    map_tile_url: str | None = Field(
+        None, pattern=r"^(https?://[^\s]+|/[^\s]*)$",
+        description="Map tiles the console's map draws under the points, as a URL template with {z}, {x} and {y} "
+        "(e.g. http://tiles.example.local/{z}/{x}/{y}.png on the closed network, or a path on this server). "
+        "Unset: a plain background with a latitude/longitude grid; nothing is ever loaded from the internet "
+        "unless this names it. Its origin is added to the console's Content-Security-Policy (img-src).")
+    map_tile_attribution: str = Field("", max_length=300, description="Attribution shown in the map's corner for the configured tiles.")
 
 
 class StoreSettings(_Section):
@@ -382,6 +389,11 @@ class Settings(_Section):
     def export_key_file(self) -> Path:
         """The key that signs export manifests (created on first use, owner-only)."""
         return self.data_dir / "keys" / "export.key"
+
+    @property
+    def totp_key_file(self) -> Path:
+        """The key that seals users' TOTP secrets in the database (created on first use, owner-only)."""
+        return self.data_dir / "keys" / "totp.key"
 
     @property
     def recordings_dir(self) -> Path:

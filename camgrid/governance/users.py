@@ -29,7 +29,8 @@ from camgrid.store.tables import tokens, users
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 BOOTSTRAP_USERNAME = "admin"
 # Columns handed out: never the password hash.
-PUBLIC_COLUMNS = [c for c in users.c if c.name != "password_hash"]
+SECRET_COLUMNS = frozenset({"password_hash", "totp_secret", "totp_last_step"})
+PUBLIC_COLUMNS = [c for c in users.c if c.name not in SECRET_COLUMNS]
 
 _dummy_hash: str | None = None
 
@@ -59,6 +60,7 @@ def _public(row: Any) -> dict[str, Any]:
     out["last_login_at"] = _aware(out["last_login_at"])
     out["disabled"] = bool(out["disabled"])
     out["must_change_password"] = bool(out["must_change_password"])
+    out["totp_enabled"] = bool(out.get("totp_enabled"))
     return out
 
 

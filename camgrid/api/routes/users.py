@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from camgrid.api.errors import ApiError
 from camgrid.api.security import Principal, api_context, record, require
-from camgrid.governance import roles
+from camgrid.governance import roles, second_factor
 from camgrid.governance.users import create_user, get_user, list_users, set_disabled, set_password, set_role
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -26,6 +26,7 @@ class UserOut(BaseModel):
     must_change_password: bool
     created_at: datetime
     last_login_at: datetime | None = None
+    totp_enabled: bool = False
 
 
 class UserCreate(BaseModel):
@@ -40,6 +41,8 @@ class UserPatch(BaseModel):
     role: Role | None = None
     password: str | None = Field(None, min_length=1, max_length=1024,
                                  description="A new password; the user must change it at next login.")
+    totp_reset: bool | None = Field(None, description="true: turn the user's one-time code off (a lost phone); "
+                                    "they can set up a new one after logging in.")
 
 
 @router.get("", response_model=list[UserOut])
@@ -73,6 +76,9 @@ def patch(username: str, body: UserPatch, request: Request, principal: Principal
     if body.disabled is not None and body.disabled != user["disabled"]:
         set_disabled(engine, user["username"], body.disabled)
         changes["disabled"] = body.disabled
+    if body.totp_reset and user.get("totp_enabled"):
+        second_factor.disable(engine, user["id"])
+        changes["totp"] = "reset"
     if changes:
         record(request, principal, "user.update", user["username"], changes)
     return get_user(engine, user["username"])  # type: ignore[return-value]
