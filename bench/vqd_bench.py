@@ -9,7 +9,7 @@
    Each clip comes with its channel's reference picture (median of clean views of the same
    camera position), as a patrol would keep it.
 2. Diagnoses each clip exactly as `camgrid vqd diagnose CLIP --reference REF [--ptz-at T]`
-   does (in process, one decoder thread).
+   does (in process, one decoder thread), and again without the reference.
 3. Reports per fault type precision and recall with Wilson 95 % intervals, recall per severity
    and per onset, the false-alarm rate on clean footage and on each hard negative, and
    throughput: channel-diagnoses per second per CPU core at 1080p and 720p (25 fps, 2 s GOP
@@ -92,11 +92,11 @@ def generate(specs: list[gen.ClipSpec], footage: Path, out: Path, jobs: int) -> 
     return {name: (clip, ref) for name, clip, ref in done.values()}
 
 
-def run(specs: list[gen.ClipSpec], files: dict[str, tuple[str, str | None]]) -> list[dict]:
+def run(specs: list[gen.ClipSpec], files: dict[str, tuple[str, str | None]], with_reference: bool = True) -> list[dict]:
     rows = []
     for spec in specs:
         clip, ref_path = files[spec.name]
-        ref = make_reference([load_image(ref_path)]) if ref_path else None
+        ref = make_reference([load_image(ref_path)]) if ref_path and with_reference else None
         t = time.process_time()
         d = diagnose(open_sample(clip), None, ref, [spec.ptz_at] if spec.ptz_at is not None else [])
         rows.append({"name": spec.name, "label": spec.label, "kind": spec.kind, "severity": spec.severity,
@@ -105,9 +105,9 @@ def run(specs: list[gen.ClipSpec], files: dict[str, tuple[str, str | None]]) -> 
     return rows
 
 
-def report(rows: list[dict]) -> str:
+def report(rows: list[dict], skip: tuple[str, ...] = ()) -> str:
     lines = []
-    types = gen.FAULTS
+    types = [f for f in gen.FAULTS if f not in skip]
     lines.append("| fault | precision [95 % CI] | recall [95 % CI] | recall s1 / s2 / s3 | recall sudden / gradual |")
     lines.append("|---|---|---|---|---|")
     for f in types:
@@ -125,6 +125,8 @@ def report(rows: list[dict]) -> str:
     lines.append("| gross fault | precision | recall |")
     lines.append("|---|---|---|")
     for f, sev in GROSS.items():
+        if f in skip:
+            continue
         pos = [r for r in rows if r["label"] == f and (sev is None or r["severity"] == sev)]
         tp = sum(f in r["found"] for r in pos)
         fp = sum(f in r["found"] for r in rows if r["label"] != f)
@@ -204,10 +206,14 @@ def main() -> None:
     out = a.out / f"seed{a.seed}-{'quick' if a.quick else 'full'}"
     files = generate(specs, a.footage, out, a.jobs)
     rows = run(specs, files)
+    bare = run(specs, files, with_reference=False)
     tp = throughput(a.footage, a.out, a.reps)
     cmd = "python bench/vqd_bench.py" + (" --quick" if a.quick else "") + f" --seed {a.seed}"
     print(f"VQD-Bench: {len(rows)} clips, seed {a.seed}{' (quick)' if a.quick else ''}: `{cmd}`\n")
+    print("With the channel's reference picture (as a patrol runs it):\n")
     print(report(rows))
+    print("\nWithout a reference (`camgrid vqd diagnose CLIP` alone; scene_change needs one):\n")
+    print(report(bare, skip=("scene_change",)))
     print("\nThroughput (one process, one decoder thread, decode included; CPU time):\n")
     print("| stream | diagnoses per CPU-second | per wall-second | CPU ms each |")
     print("|---|---|---|---|")
@@ -216,7 +222,7 @@ def main() -> None:
     bench_cpu = sorted(r["cpu_s"] for r in rows)
     print(f"\nBench clips (12.5 fps): median {1000 * bench_cpu[len(bench_cpu) // 2]:.0f} ms CPU per diagnosis.")
     if a.json:
-        a.json.write_text(json.dumps({"rows": rows, "throughput": tp}, indent=1))
+        a.json.write_text(json.dumps({"rows": rows, "without_reference": bare, "throughput": tp}, indent=1))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,10 @@ def as_float(plane: np.ndarray) -> np.ndarray:
     a = np.asarray(plane)
     if a.ndim != 2:
         a = a.reshape(a.shape[0], -1) if a.ndim > 2 else np.atleast_2d(a)
-    return np.nan_to_num(a.astype(np.float32, copy=False), nan=0.0, posinf=255.0, neginf=0.0)
+    f = a.astype(np.float32, copy=False)
+    if a.dtype.kind in "ui" or np.isfinite(f).all():
+        return f
+    return np.nan_to_num(f, nan=0.0, posinf=255.0, neginf=0.0)
 
 
 def percentiles(plane: np.ndarray, qs: tuple[float, ...]) -> tuple[float, ...]:
@@ -88,11 +91,13 @@ def noise_sigma(y: np.ndarray, block: int = 16) -> float:
 
 
 def _highpass(profile: np.ndarray, k: int = 9) -> np.ndarray:
+    """Each row minus its moving average over k samples (edges padded by repetition)."""
     if profile.shape[-1] < k + 2:
         return profile - profile.mean(axis=-1, keepdims=True)
-    kernel = np.ones(k) / k
-    smooth = np.apply_along_axis(lambda p: np.convolve(np.pad(p, k // 2, mode="edge"), kernel, "valid"), -1, profile)
-    return profile - smooth
+    padded = np.pad(profile, [(0, 0)] * (profile.ndim - 1) + [(k // 2, k // 2)], mode="edge")
+    c = np.cumsum(padded, axis=-1, dtype=np.float64)
+    c = np.concatenate([np.zeros(c.shape[:-1] + (1,)), c], axis=-1)
+    return profile - (c[..., k:] - c[..., :-k]) / k
 
 
 def stripe_strength(y: np.ndarray, block: int = 8) -> tuple[float, float]:
@@ -274,7 +279,7 @@ def edge_width(y: np.ndarray, reach: int = 5) -> float:
         g = np.abs(plane[:, 2:] - plane[:, :-2]) / 2  # gradient at x = 1 .. w-2
         peak = (g[:, 1:-1] >= g[:, :-2]) & (g[:, 1:-1] > g[:, 2:])  # x = 2 .. w-3
         gp = g[:, 1:-1]
-        strong = peak & (gp >= max(6.0, float(np.percentile(gp, 98))))
+        strong = peak & (gp >= max(6.0, percentiles(np.minimum(gp[::2, ::2], 255), (98,))[0]))
         rows, cols = np.nonzero(strong)
         x = cols + 2
         ok = (x - reach >= 0) & (x + reach < w)

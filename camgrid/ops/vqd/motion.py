@@ -102,14 +102,26 @@ def ptz(pictures: list[Picture], commands: list[float], th: Thresholds) -> list[
              "command_at_s": worst[0], "view_change": round(worst[1], 3)}]
 
 
-def settled(pictures: list[Picture], limit: float = 0.35) -> list[Picture]:
+def camera_moved(a: Picture, b: Picture) -> bool:
+    """Did the camera turn between two pictures? A shift of the whole view by over 1 % of its
+    width that most regions agree on, or a view with almost nothing in common (a zoom, a long
+    pan). Traffic through a fixed view does neither."""
+    if a.y.shape != b.y.shape:
+        return True
+    dx, dy, agree = fx.global_shift(small(a), small(b), max_frac=0.15)
+    if agree >= 0.3 and np.hypot(dx, dy) > 0.01 * SIM_WIDTH:
+        return True
+    return view_change(a, b) >= 0.6
+
+
+def settled(pictures: list[Picture]) -> list[Picture]:
     """The latest pictures that show the same view as the last one (the camera at rest)."""
     if not pictures:
         return []
     last = pictures[-1]
     out = [last]
     for p in reversed(pictures[:-1]):
-        if view_change(p, last) >= limit:
+        if camera_moved(p, last):
             break
         out.append(p)
     return out[::-1]

@@ -1,8 +1,8 @@
 """Faults visible in single pictures: black or solid screens, exposure, contrast, colour, blur,
 noise, stripes. Pure numpy.
 
-Each picture is measured once (`measure`); a fault is reported when it shows in at least
-`persistence` of the latest pictures (the second half of the window: the camera's state now,
+Each of the latest pictures is measured once (`measure`); a fault is reported when it shows in
+at least `persistence` of them (the second half of the window: the camera's state now,
 so a fault that set in during the window counts, and a passing lorry or a light switched on a
 few seconds ago does not).
 """
@@ -72,20 +72,20 @@ def score(value: float, threshold: float, strong: float) -> float:
     return float(np.clip(0.5 + 0.5 * (value - threshold) / (strong - threshold), 0.0, 1.0))
 
 
-def latest(stats: list[Stats]) -> list[Stats]:
-    """The pictures of the second half of the window (at least one)."""
-    if not stats:
+def latest(items: list) -> list:
+    """The pictures (or their Stats) of the second half of the window (at least one)."""
+    if not items:
         return []
-    t0, t1 = stats[0].t, stats[-1].t
-    half = [s for s in stats if s.t >= (t0 + t1) / 2]
-    return half or stats[-1:]
+    t0, t1 = items[0].t, items[-1].t
+    half = [s for s in items if s.t >= (t0 + t1) / 2]
+    return half or items[-1:]
 
 
 def persistent(stats: list[Stats], flag, th: Thresholds) -> list[Stats]:
-    """The latest pictures that show the fault, or [] when too few do."""
-    recent = latest(stats)
-    hit = [s for s in recent if flag(s)]
-    return hit if recent and len(hit) / len(recent) >= th.persistence else []
+    """The pictures that show the fault, or [] when fewer than `persistence` of them do. Give it
+    the latest pictures (`latest`): the camera's state now."""
+    hit = [s for s in stats if flag(s)]
+    return hit if stats and len(hit) / len(stats) >= th.persistence else []
 
 
 def _median(values: list[float]) -> float:

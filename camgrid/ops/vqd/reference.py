@@ -47,8 +47,9 @@ class Reference:
     @classmethod
     def from_bytes(cls, data: bytes) -> Reference:
         with np.load(io.BytesIO(data)) as z:
+            extra = {k: float(z[k]) for k in ("chroma", "spread") if k in z.files}  # absent in early references
             return cls(z["structure"].astype(np.float32), z["detail"].astype(np.float32), z["mean"].astype(np.float32),
-                       float(z["blur"]), float(z["chroma"]), float(z["spread"]))
+                       float(z["blur"]), **extra)
 
 
 def median_luma(pictures: list[Picture]) -> np.ndarray:
@@ -158,6 +159,8 @@ def scene_change(latest: list[Picture], ref: Reference, th: Thresholds, cover: n
     if not latest or not th.enabled("scene_change"):
         return []
     sim = similarity(latest, ref, cover, th)
+    if sim is None and cover is not None:  # the "cover" took most of the detail: judge the whole view
+        sim = similarity(latest, ref, None, th)
     if sim is None or sim >= th.scene_similarity:
         return []
     cur = fx.resize(median_luma(latest), *ref.structure.shape)

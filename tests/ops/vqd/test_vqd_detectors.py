@@ -1,7 +1,7 @@
 """Each detector fires on its fault and stays quiet on clean video and on its hard negative.
 
 Clips are synthetic street scenes (vqd_scenes.py) encoded with x264, decoded with PyAV: the
-same path as a camera's stream. Faults start at 1.5 s of 8 s clips."""
+same path as a camera's stream. Faults start at 1.5 s of 6 s clips."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_clean_scene_is_normal_with_and_without_reference(workdir, scene, ref):
 def test_static_scene_with_sensor_noise_is_not_frozen(workdir):
     still = vs.Scene(seed=11)
     still.cars = []  # a corridor: nothing moves, only the sensor's noise
-    assert "freeze" not in types(run(workdir, "corridor", still, noise=2.5))
+    assert "freeze" not in types(run(workdir, "corridor", still, noise=2.5, seconds=8.0))  # as long as the freeze test
 
 
 def test_night_scene_with_lamps_is_not_too_dark(workdir, scene, ref):
@@ -144,8 +144,10 @@ def test_freeze_also_with_a_ticking_clock(workdir, scene):
             img[5:13, 8 + 5 * digit:12 + 5 * digit] = 235
         return img
 
-    assert "freeze" in types(run(workdir, "freeze", scene, freeze, onset=1.0, noise=0.0))
-    assert "freeze" in types(run(workdir, "freeze-clock", scene, lambda i, t: freeze(i, t, True), onset=1.0, noise=0.0))
+    # 8 s: key frames about 1 s apart must show the same picture for 3 s (freeze_min_s)
+    assert "freeze" in types(run(workdir, "freeze", scene, freeze, onset=1.0, noise=0.0, seconds=8.0))
+    assert "freeze" in types(run(workdir, "freeze-clock", scene, lambda i, t: freeze(i, t, True), onset=1.0, noise=0.0,
+                                 seconds=8.0))
 
 
 def test_blur(workdir, scene, ref):

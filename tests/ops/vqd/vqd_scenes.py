@@ -100,7 +100,7 @@ def encode(path: Path, frames, *, fps: float = FPS, gop: int = 12, crf: int = 23
     return path
 
 
-def clip(path: Path, scene: Scene, fault: Fault | None = None, *, seconds: float = 8.0, onset: float = 1.5,
+def clip(path: Path, scene: Scene, fault: Fault | None = None, *, seconds: float = 6.0, onset: float = 1.5,
          view=None, noise: float = 2.0) -> Path:
     """A clip of `scene` with `fault` from `onset` on; `view(t) -> (dx, dy)` moves the camera."""
     n = int(seconds * FPS)
