@@ -19,8 +19,8 @@ from sqlalchemy import Engine
 
 from camgrid.api.console import mount_console
 from camgrid.api.errors import install_error_handlers
-from camgrid.api.routes import (alarms, auth, channels, devices, events, health, live, maintenance, metrics, rates,
-                                recordings, retention, tree, users, vqd)
+from camgrid.api.routes import (alarms, auth, channels, devices, events, health, live, maintenance, maps, metrics,
+                                rates, recordings, retention, tree, users, vqd)
 from camgrid.api.security import current_principal
 from camgrid.bus.memory import EventBus
 from camgrid.config import Settings
@@ -82,12 +82,13 @@ def create_api(ctx: ApiContext) -> FastAPI:
     app.include_router(auth.public_router, prefix=API_PREFIX)
     app.include_router(health.public_router, prefix=API_PREFIX)
     authenticated = [Depends(current_principal)]
-    for module in (auth, devices, channels, tree, live, recordings, retention, alarms, maintenance, vqd, health, rates, events, users):
+    for module in (auth, devices, channels, tree, maps, live, recordings, retention, alarms, maintenance, vqd, health, rates,
+                   events, users):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=authenticated)
     app.include_router(metrics.router, dependencies=authenticated)
     app.include_router(vqd.local_router, prefix=API_PREFIX)  # `camgrid vqd patrol` on this machine: its own secret
     # Last, and it never answers under /api or /metrics. Public: the console's files hold no data.
-    mount_console(app)
+    mount_console(app, img_sources=[o for o in [maps.tile_origin(ctx.settings.http.map_tile_url)] if o])
     return app
 
 

@@ -80,8 +80,12 @@ code{{background:#f2f3f5;padding:.1em .3em;border-radius:3px}}</style></head>
 class ConsoleRoute(BaseRoute):
     """GET and HEAD of every path outside /api and /metrics: the console's files."""
 
-    def __init__(self, dist_dir: Path) -> None:
+    def __init__(self, dist_dir: Path, img_sources: list[str] | tuple[str, ...] = ()) -> None:
         self.dist_dir = dist_dir.resolve()
+        # The map's tile server (http.map_tile_url), when it is another host: its images only.
+        self.page_headers = PAGE_HEADERS if not img_sources else {
+            **PAGE_HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY.replace(
+                "img-src 'self' data: blob:", "img-src 'self' data: blob: " + " ".join(img_sources))}
         self.path = "/{console_path:path}"  # for tools that list routes; matching is matches()'s
         self.name = "console"
 
@@ -111,12 +115,12 @@ class ConsoleRoute(BaseRoute):
                 return _not_found()
             if candidate.is_file():
                 cache = ASSET_CACHE if parts[0] == "assets" else PAGE_CACHE
-                extra = PAGE_HEADERS if candidate.suffix == ".html" else {"Cache-Control": cache}
+                extra = self.page_headers if candidate.suffix == ".html" else {"Cache-Control": cache}
                 return _file(candidate, headers, extra)
             if "." in parts[-1]:
                 return _not_found()  # a missing file (an old asset): answering HTML would only confuse
         # The console's own routes: the page, whose router shows the right view.
-        return _file(index, headers, PAGE_HEADERS)
+        return _file(index, headers, self.page_headers)
 
 
 def _file(path: Path, request_headers: Headers, headers: dict[str, str]) -> FileResponse:
@@ -136,9 +140,10 @@ def _not_found() -> Response:
                     headers={"Cache-Control": PAGE_CACHE})
 
 
-def mount_console(app: FastAPI, dist_dir: Path | None = None) -> ConsoleRoute:
+def mount_console(app: FastAPI, dist_dir: Path | None = None, img_sources: list[str] | tuple[str, ...] = ()) -> ConsoleRoute:
     """Serve the console from dist_dir (default: default_console_dir()) at /. Call after the API
-    routes are added; the console never answers under /api or /metrics either way."""
-    route = ConsoleRoute(dist_dir or default_console_dir())
+    routes are added; the console never answers under /api or /metrics either way. img_sources:
+    further origins the page may load images from (the configured map tile server)."""
+    route = ConsoleRoute(dist_dir or default_console_dir(), img_sources)
     app.router.routes.append(route)
     return route

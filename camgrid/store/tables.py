@@ -132,6 +132,8 @@ Index("ix_channels_civil_code", channels.c.civil_code)
 Index("ix_channels_business_group_id", channels.c.business_group_id)
 Index("ix_channels_parent_id", channels.c.parent_id)
 Index("ix_channels_name", channels.c.name)
+# The map (camgrid/api/routes/maps.py): a box is a range on longitude; covering, so a cell count reads no rows.
+Index("ix_channels_lon_lat", channels.c.longitude, channels.c.latitude, channels.c.status, channels.c.device_id)
 
 users = Table(
     "users",
