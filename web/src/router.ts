@@ -1,5 +1,6 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
 
+import { loadMe } from './store/me'
 import { session } from './store/session'
 import AppLayout from './components/AppLayout.vue'
 import ChannelsView from './views/ChannelsView.vue'
@@ -19,7 +20,9 @@ const routes: RouteRecordRaw[] = [
     path: '/',
     component: AppLayout,
     children: [
-      { path: '', redirect: { name: 'channels' } },
+      // The landing page: the guard below sends field technicians (maintainer) to their own
+      // work orders, everyone else to the channels.
+      { path: '', name: 'home', component: ChannelsView },
       { path: 'channels', name: 'channels', component: ChannelsView },
       // ?device=ID when the channel ID is reported by more than one device.
       { path: 'channels/:id/live', name: 'live', component: () => import('./views/LiveView.vue'), props: true },
@@ -29,6 +32,10 @@ const routes: RouteRecordRaw[] = [
       { path: 'health', name: 'health', component: () => import('./views/HealthView.vue') },
       // ?alarm=ID opens that alarm's drawer; ?tab=events the platform's events.
       { path: 'alarms', name: 'alarms', component: () => import('./views/AlarmsView.vue') },
+      // ?mine=1 the caller's own; ?order=ID opens that order's drawer; ?tab=teams the teams.
+      { path: 'work-orders', name: 'work-orders', component: () => import('./views/WorkOrdersView.vue') },
+      { path: 'vqd', name: 'vqd', component: () => import('./views/VqdView.vue') },
+      { path: 'map', name: 'map', component: () => import('./views/MapView.vue') },
       { path: 'devices/:id', name: 'device', component: () => import('./views/DeviceView.vue'), props: true },
     ],
   },
@@ -37,11 +44,15 @@ const routes: RouteRecordRaw[] = [
 
 export function createConsoleRouter() {
   const router = createRouter({ history: createWebHistory(), routes })
-  router.beforeEach((to) => {
+  router.beforeEach(async (to) => {
     if (to.meta.public) return true
     if (!session.loggedIn) {
-      const landing = to.name === 'channels' && Object.keys(to.query).length === 0
+      const landing = (to.name === 'channels' || to.name === 'home') && Object.keys(to.query).length === 0
       return { name: 'login', query: landing ? {} : { next: to.fullPath } }
+    }
+    if (to.name === 'home') {
+      const me = await loadMe()
+      return me?.role === 'maintainer' ? { name: 'work-orders', query: { mine: '1' } } : { name: 'channels' }
     }
     if (session.state.mustChangePassword && to.name !== 'password') return { name: 'password', query: { next: to.fullPath } }
     return true

@@ -14,7 +14,11 @@ import type {
   EventQuery,
   ExportJob,
   HealthSummary,
+  ChannelVqd,
   LiveSession,
+  MaintenanceTeam,
+  MapClusters,
+  MapSettings,
   Me,
   Page,
   PlatformEvent,
@@ -28,12 +32,18 @@ import type {
   TreeLevel,
   TreeQuery,
   TrendAnswer,
+  VqdProgress,
+  VqdResult,
+  WorkOrder,
+  WorkOrderOpen,
+  WorkOrderQuery,
   WorstChannels,
 } from './types'
 
 const channelPath = (id: string) => `/channels/${encodeURIComponent(id)}`
 const devicePath = (id: string) => `/devices/${encodeURIComponent(id)}`
 const alarmPath = (id: number) => `/alarms/${id}`
+const orderPath = (id: number) => `/work-orders/${id}`
 const deviceQuery = (deviceId?: string) => (deviceId ? `?device_id=${encodeURIComponent(deviceId)}` : '')
 
 export const api = {
@@ -99,4 +109,30 @@ export const api = {
   refreshCatalog: (id: string) => post<{ ok: boolean; result: CatalogResult }>(`${devicePath(id)}/catalog`, {}, { timeoutMs: 90_000 }),
   deviceStatus: (id: string) => get<{ ok: boolean; result: Record<string, unknown> }>(`${devicePath(id)}/device-status`),
   rebootDevice: (id: string) => post<CommandResult>(`${devicePath(id)}/reboot`),
+
+  workOrders: (query: WorkOrderQuery, signal?: AbortSignal) => get<Page<WorkOrder>>('/work-orders', { ...query }, signal),
+  workOrder: (id: number, signal?: AbortSignal) => get<WorkOrder>(orderPath(id), undefined, signal),
+  openWorkOrder: (body: WorkOrderOpen) => post<WorkOrder>('/work-orders', body),
+  assignWorkOrder: (id: number, team: string | null, assignee: string | null, note: string) =>
+    post<WorkOrder>(`${orderPath(id)}/assign`, { team: team || null, assignee: assignee || null, note }),
+  startWorkOrder: (id: number, note: string) => post<WorkOrder>(`${orderPath(id)}/start`, { note }),
+  repairedWorkOrder: (id: number, note: string) => post<WorkOrder>(`${orderPath(id)}/repaired`, { note }),
+  cancelWorkOrder: (id: number, note: string) => post<WorkOrder>(`${orderPath(id)}/cancel`, { note }),
+  noteWorkOrder: (id: number, note: string) => post<WorkOrder>(`${orderPath(id)}/notes`, { note }),
+  teams: (signal?: AbortSignal) => get<MaintenanceTeam[]>('/maintenance/teams', undefined, signal),
+  createTeam: (name: string, contact: string, members: string[]) =>
+    post<MaintenanceTeam>('/maintenance/teams', { name, contact, members }),
+  updateTeam: (id: number, name: string, contact: string, members: string[]) =>
+    request<MaintenanceTeam>('PUT', `/maintenance/teams/${id}`, { body: { name, contact, members } }),
+
+  vqdPatrol: (signal?: AbortSignal) => get<VqdProgress>('/vqd/patrol', undefined, signal),
+  runVqdRound: () => post<VqdProgress>('/vqd/patrol/run'),
+  channelVqd: (id: string, limit = 20, signal?: AbortSignal) => get<ChannelVqd>(`${channelPath(id)}/vqd`, { limit }, signal),
+  /** A few seconds of the channel's live video, diagnosed; with `reference` kept as its reference picture. */
+  diagnoseChannel: (id: string, reference = false) =>
+    post<VqdResult>(`${channelPath(id)}/vqd/diagnose`, {}, { query: reference ? { reference: 'true' } : undefined, timeoutMs: 60_000 }),
+
+  mapSettings: (signal?: AbortSignal) => get<MapSettings>('/map/settings', undefined, signal),
+  mapClusters: (bbox: [number, number, number, number], zoom: number, signal?: AbortSignal) =>
+    get<MapClusters>('/map/clusters', { bbox: bbox.map((v) => v.toFixed(6)).join(','), zoom }, signal),
 }

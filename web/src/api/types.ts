@@ -336,3 +336,189 @@ export interface CatalogResult {
 }
 
 export type PresetAction = 'preset_call' | 'preset_set' | 'preset_delete'
+
+// -- maintenance (docs/maintenance.md) -------------------------------------------------------------
+
+export type WorkOrderState = 'open' | 'assigned' | 'in_progress' | 'verifying' | 'closed' | 'cancelled'
+export type WorkOrderStateFilter = WorkOrderState | 'active' | 'all'
+
+export interface WorkOrderSla {
+  respond_due_at: string
+  resolve_due_at: string
+  /** Seconds left (negative: overdue); null once that deadline was met. */
+  respond_remaining_s: number | null
+  resolve_remaining_s: number | null
+  breached: ('respond' | 'resolve')[]
+}
+
+export interface WorkOrderHistoryEntry {
+  id: number
+  at: string
+  actor: string
+  action: string
+  note: string
+  data: Record<string, unknown> | null
+}
+
+export interface WorkOrder {
+  id: number
+  alarm_id: number | null
+  type: string
+  device_id: string | null
+  channel_id: string | null
+  title: string
+  priority: number
+  state: WorkOrderState
+  verifiable: boolean
+  team_id: number | null
+  assignee: string | null
+  created_at: string
+  created_by: string
+  assigned_at: string | null
+  started_at: string | null
+  repaired_at: string | null
+  closed_at: string | null
+  closed_by: string | null
+  cancelled_at: string | null
+  respond_breached: boolean
+  resolve_breached: boolean
+  sla: WorkOrderSla
+  history?: WorkOrderHistoryEntry[]
+}
+
+export interface WorkOrderQuery {
+  state?: WorkOrderStateFilter
+  team?: string
+  assignee?: string
+  breached?: 'true' | 'false'
+  channel_id?: string
+  device_id?: string
+  cursor?: string
+  limit?: number
+}
+
+export interface WorkOrderOpen {
+  alarm_id?: number
+  title?: string
+  device_id?: string
+  channel_id?: string
+  priority?: number
+  team?: string
+  assignee?: string
+  note?: string
+}
+
+export interface MaintenanceTeam {
+  id: number
+  name: string
+  contact: string
+  members: string[]
+  active_orders: number
+  updated_at: string
+  updated_by: string
+}
+
+// -- video quality (docs/vqd-patrol.md) ------------------------------------------------------------
+
+export interface VqdFault {
+  type: string
+  score: number
+  severity: string
+  reason?: string
+}
+
+export interface VqdRound {
+  id: number
+  started_at: string
+  finished_at: string | null
+  trigger: string
+  by: string
+  total: number
+  diagnosed: number
+  failed: number
+  with_faults: number
+  skipped: number
+}
+
+export interface VqdProgress {
+  running: boolean
+  seq?: number
+  round_id?: number
+  trigger?: string
+  by?: string
+  started_at?: string
+  total?: number
+  done?: number
+  diagnosed?: number
+  failed?: number
+  with_faults?: number
+  skipped?: number
+  in_progress?: string[]
+  last_round: (Omit<VqdRound, 'id'> & { round_id: number; seq: number }) | null
+  enabled: boolean
+  rounds: VqdRound[]
+}
+
+export interface VqdResult {
+  id: number
+  channel_id: string
+  at: string
+  diagnosed: boolean
+  reason: string
+  faults: VqdFault[]
+  width?: number | null
+  height?: number | null
+  resolution?: [number, number] | null
+  codec: string | null
+  reference_made?: boolean
+}
+
+export interface ChannelVqd {
+  channel_id: string
+  open_faults: string[]
+  last_at: string | null
+  has_reference: boolean
+  reference_at: string | null
+  reference_by: string | null
+  thresholds: Record<string, unknown>
+  history: VqdResult[]
+}
+
+// -- map -------------------------------------------------------------------------------------------
+
+export interface MapCluster {
+  lon: number
+  lat: number
+  count: number
+  online: number
+  offline: number
+  /** The cell's extent [west, south, east, north]: a click zooms to it. */
+  bounds: [number, number, number, number]
+}
+
+export interface MapPoint {
+  id: string
+  device_id: string
+  name: string
+  lon: number
+  lat: number
+  status: ChannelStatus
+}
+
+export interface MapClusters {
+  zoom: number
+  cell_deg: number
+  clusters: MapCluster[]
+  channels: MapPoint[]
+  total: number
+}
+
+export interface MapSettings {
+  tile_url: string | null
+  tile_attribution: string
+  located: number
+  total: number
+  located_share: number | null
+  /** [west, south, east, north] around the located channels; null when none is. */
+  bounds: [number, number, number, number] | null
+}

@@ -23,3 +23,15 @@ export function addDays(day: string, n: number): string {
 /** Days from `from` to `to`, both included. */
 export const daysBetween = (from: string, to: string) =>
   Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000) + 1
+
+/** A length of time for deadlines: "2d 3h", "3h 12m", "12m", "45s" (the sign is dropped). */
+export function shortSpan(seconds: number): string {
+  const s = Math.abs(Math.round(seconds))
+  const d = Math.floor(s / 86_400)
+  const h = Math.floor((s % 86_400) / 3600)
+  const m = Math.floor((s % 3600) / 60)
+  if (d) return h ? `${d}d ${h}h` : `${d}d`
+  if (h) return m ? `${h}h ${m}m` : `${h}h`
+  if (m) return `${m}m`
+  return `${s}s`
+}

@@ -1,4 +1,4 @@
 /** A `?next=` target that stays inside the console (never an absolute URL to elsewhere). */
-export function safeNext(value: unknown, fallback = '/channels'): string {
+export function safeNext(value: unknown, fallback = '/'): string {
   return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') ? value : fallback
 }
