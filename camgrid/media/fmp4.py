@@ -11,8 +11,10 @@ first sample's DTS (tfdt) plus the durations; each sample's composition offset i
 that running decode time, so presentation times come out exactly as given even when the
 caller's DTS and durations disagree.
 
-`FragmentWriter.fragment` runs for every frame of every live stream: it copies each frame's
-data once (slices are memoryviews until the final join) and packs fields with struct.
+`FragmentWriter.fragment` runs for every frame of every live stream and every recorded part:
+with the native module (camgrid.media.fastpath) the NAL units are found with memchr and the
+fragment is built in one allocation; the Python path copies each frame's data once (slices are
+memoryviews until the final join) and stays the reference.
 
 Pure: no I/O.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from camgrid.media import fastpath
 from camgrid.media.h26x import VideoTrack, avcc, hvcc, nal_bounds
 
 SYNC_SAMPLE = 0x02000000  # sample_depends_on = 2: depends on no other sample
@@ -108,11 +111,18 @@ def init_segment(track: VideoTrack, timescale: int = 90000, *, track_id: int = 1
 
 # -- fragments --------------------------------------------------------------------------------
 class FragmentWriter:
-    """moof + mdat fragments of one track, numbered from 1."""
+    """moof + mdat fragments of one track, numbered from 1.
 
-    def __init__(self, track_id: int = 1) -> None:
+    `native` (default: whether camgrid.media.fastpath loaded the C module) builds the mdat
+    payload in C: the frames are scanned for NAL units with memchr and the fragment is written
+    in one allocation. The Python path below is the reference; both give the same bytes."""
+
+    def __init__(self, track_id: int = 1, *, native: bool | None = None) -> None:
         self.track_id = track_id
         self.sequence = 0  # of the last fragment written
+        self._native = fastpath.native if native is None or native else None
+        if native and self._native is None:
+            raise RuntimeError(f"the native fragment path is not available: {fastpath.REASON}")
 
     def fragment(self, samples: list[Sample], *, sequence: int | None = None) -> bytes:
         """moof + mdat of the samples; `sequence` numbers it (default: one more than the last)."""
@@ -121,14 +131,22 @@ class FragmentWriter:
         base = samples[0].dts
         if not 0 <= base < 1 << 64:
             raise ValueError(f"first sample's DTS {base} is out of range for tfdt")
+        native = self._native
         payload: list[bytes | memoryview] = []
+        if native is not None:
+            datas = [sample.data for sample in samples]
+            sizes = native.length_prefixed_sizes(datas)
+        else:
+            sizes = []
+            for sample in samples:
+                data, size = memoryview(sample.data), 0
+                for start, end in nal_bounds(sample.data):
+                    payload += (_U32.pack(end - start), data[start:end])
+                    size += 4 + end - start
+                sizes.append(size)
         entries: list[bytes] = []
         mdat_size, decode_time = 8, base
-        for n, sample in enumerate(samples):
-            data, size = memoryview(sample.data), 0
-            for start, end in nal_bounds(sample.data):
-                payload += (_U32.pack(end - start), data[start:end])
-                size += 4 + end - start
+        for n, (sample, size) in enumerate(zip(samples, sizes)):
             if not size:
                 raise ValueError(f"sample {n} holds no Annex B NAL unit")
             offset = sample.pts - decode_time
@@ -145,7 +163,7 @@ class FragmentWriter:
         trun_size = 20 + 16 * count
         traf_size = 8 + 16 + 20 + trun_size  # traf header, tfhd, tfdt, trun
         moof_size = 8 + 16 + traf_size  # moof header, mfhd
-        return b"".join((
+        head = (
             _BOX_HEADER.pack(moof_size, b"moof"),
             _BOX_HEADER.pack(16, b"mfhd"), struct.pack(">II", 0, self.sequence),
             _BOX_HEADER.pack(traf_size, b"traf"),
@@ -155,8 +173,10 @@ class FragmentWriter:
             struct.pack(">IIi", (1 << 24) | _TRUN_FLAGS, count, moof_size + 8),  # version 1: signed offsets
             *entries,
             _BOX_HEADER.pack(mdat_size, b"mdat"),
-            *payload,
-        ))
+        )
+        if native is not None:  # the header and every frame's NAL units, copied once into the result
+            return native.join_length_prefixed(b"".join(head), datas, mdat_size - 8)
+        return b"".join((*head, *payload))
 
 
 def read_boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[str, int, int]]:

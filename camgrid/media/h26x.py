@@ -17,6 +17,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from camgrid.media.fastpath import native as _native
+
 H264_SPS, H264_PPS, H264_AUD = 7, 8, 9
 H265_VPS, H265_SPS, H265_PPS, H265_AUD = 32, 33, 34, 35
 MAX_DIMENSION = 0xFFFF  # the sample entry's width and height are 16 bits
@@ -51,8 +53,10 @@ def nal_bounds(data: bytes) -> list[tuple[int, int]]:
 
 
 def split_annexb(data: bytes) -> list[bytes]:
-    """The NAL units of Annex B data, without start codes."""
-    return [data[start:end] for start, end in nal_bounds(data)]
+    """The NAL units of Annex B data, without start codes (bounds found natively when the C
+    module is loaded: the same bounds, see camgrid.media.fastpath)."""
+    bounds = _native.nal_bounds(data) if _native is not None else nal_bounds(data)
+    return [data[start:end] for start, end in bounds]
 
 
 def to_length_prefixed(nals: list[bytes]) -> bytes:

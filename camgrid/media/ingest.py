@@ -16,6 +16,7 @@ import logging
 import socket
 import time
 
+from camgrid.media.fastpath import recv_many
 from camgrid.media.rtp import TcpDeframer
 from camgrid.media.stream import MediaStream
 
@@ -59,15 +60,26 @@ class PortRange:
 
 class _UdpReader:
     """A stream's UDP socket drained in a loop on each readiness event: under load many datagrams
-    wait, and reading them in one callback saves the per-datagram protocol dispatch."""
+    wait, and reading them in one callback saves the per-datagram protocol dispatch. With the
+    native module (camgrid.media.fastpath) the batch is one recvmmsg system call."""
 
     def __init__(self, sock: socket.socket, stream: MediaStream) -> None:
         self.sock = sock
+        self._fd = sock.fileno()
         self.stream = stream
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(sock.fileno(), self._ready)
 
     def _ready(self) -> None:
+        if recv_many is not None:  # the native module: one recvmmsg call for the whole batch
+            try:
+                datagrams = recv_many(self._fd, READ_BATCH, 65536)
+            except OSError:  # ICMP errors surface here on some kernels; the next read goes on
+                return
+            on_packet, now = self.stream.on_packet, time.monotonic()
+            for data in datagrams:
+                on_packet(data, now)
+            return
         recv, on_packet = self.sock.recv, self.stream.on_packet
         now = time.monotonic()
         for _ in range(READ_BATCH):

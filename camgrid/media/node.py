@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from camgrid.asgi import AsgiServer
 from camgrid.config import MediaSettings, RetentionSettings
+from camgrid.media import fastpath
 from camgrid.media.export import MANIFEST, write_bundle
 from camgrid.media.ingest import PortRange, SharedUdpPort, StreamSocket
 from camgrid.media.recorder import Recorder
@@ -81,6 +82,7 @@ class MediaNode:
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self, *, serve_http: bool = True) -> None:
+        log.debug("media node %s: %s", self.node_id, fastpath.describe())
         if self.shared_port is not None:
             await self.shared_port.start()
         self._poller = asyncio.get_running_loop().create_task(self._poll_loop())
@@ -302,6 +304,7 @@ class MediaNode:
         streams = list(self.streams.values())
         return {
             "node_id": self.node_id, "public_url": self.url, "streams": len(streams),
+            "native": fastpath.NATIVE,  # the C fast path (camgrid.media.fastpath) runs, or pure Python
             "viewers": sum(s.live.viewers for s, _ in streams),
             "bytes_in": sum(s.bytes for s, _ in streams),
             "shared_port": self.shared_port.port if self.shared_port else None,

@@ -3,7 +3,9 @@
 
 Frames are gathered into parts of about `part_s` (one moof + mdat each); a part is written and
 fsynced by a worker thread, and only then reported to the index (camgrid.media.recording_index),
-so the index never claims footage that is not on disk. A segment file starts at a key frame and
+so the index never claims footage that is not on disk. Parts that had to wait for the disk are
+written together with one fsync (a group commit: fewer fsyncs and thread hand-offs exactly when
+the disk lags), all or none of them. A segment file starts at a key frame and
 is closed at the first key frame after `segment_s`, or when the picture format changes.
 
 Wall-clock times: a segment starts at the arrival time of its first frame and ends that much
@@ -36,6 +38,7 @@ from camgrid.media.timeline import Timeline
 log = logging.getLogger(__name__)
 
 MAX_QUEUED_PARTS = 30  # parts waiting for a slow disk before new ones are dropped
+MAX_BATCH_BYTES = 8 << 20  # parts that waited are written together, with one fsync, up to this much
 TIMESCALE = 90_000
 
 
@@ -201,12 +204,25 @@ class Recorder:
 
     # -- disk (a worker; the blocking calls run in threads) ---------------------------------------
     async def _write_loop(self) -> None:
+        waiting = None  # a job taken from the queue while gathering parts, done next
         while True:
-            job = await self._queue.get()
+            job = waiting if waiting is not None else await self._queue.get()
+            waiting = None
             try:
                 if job[0] == "stop":
                     return
-                await self._do(job)
+                if job[0] != "part":
+                    await self._do(job)
+                    continue
+                batch, size = [job], len(job[2])
+                while size < MAX_BATCH_BYTES and not self._queue.empty():
+                    nxt = self._queue.get_nowait()
+                    if nxt[0] != "part" or nxt[1] is not job[1]:
+                        waiting = nxt
+                        break
+                    batch.append(nxt)
+                    size += len(nxt[2])
+                await self._write_parts(batch)
             except Exception:  # a bug here must not end recording for good
                 log.exception("recorder of %s: job %s failed", self.channel_id, job[0])
 
@@ -227,25 +243,31 @@ class Recorder:
                 "path": seg.relative, "codec": t.codec, "width": t.width, "height": t.height, "state": "open",
                 "node_id": self.node_id, "created_at": _utc(self.clock())})
         elif kind == "part":
-            if seg.writer is None or seg.failed:
-                self.parts_dropped += 1
-                return
-            try:
-                seg.bytes = await asyncio.to_thread(seg.writer.append, job[2])
-            except OSError as exc:
-                self._failed(seg, exc)
-                return
-            seg.end_dts = job[3]
-            self.parts_written += 1
-            self.bytes_written += len(job[2])
-            if self.write_error is not None:
-                self.index.event("recording.resumed", self.channel_id, {"device_id": self.device_id, "after": self.write_error})
-                self.write_error = None
-            self.index.progressed(seg.id, self._end_at(seg), seg.bytes)
+            await self._write_parts([job])
         elif kind == "close":
             if seg.writer is not None:
                 await asyncio.to_thread(seg.writer.close)
                 self.index.progressed(seg.id, self._end_at(seg), seg.bytes, state="closed")
+
+    async def _write_parts(self, jobs: list[tuple]) -> None:
+        """Parts of one segment ("part", seg, bytes, end_dts), written and fsynced together."""
+        seg = jobs[0][1]
+        if seg.writer is None or seg.failed:
+            self.parts_dropped += len(jobs)
+            return
+        try:
+            seg.bytes = await asyncio.to_thread(seg.writer.append_parts, [job[2] for job in jobs])
+        except OSError as exc:
+            self.parts_dropped += len(jobs) - 1
+            self._failed(seg, exc)
+            return
+        seg.end_dts = jobs[-1][3]
+        self.parts_written += len(jobs)
+        self.bytes_written += sum(len(job[2]) for job in jobs)
+        if self.write_error is not None:
+            self.index.event("recording.resumed", self.channel_id, {"device_id": self.device_id, "after": self.write_error})
+            self.write_error = None
+        self.index.progressed(seg.id, self._end_at(seg), seg.bytes)
 
     def _end_at(self, seg: _Segment) -> datetime:
         return _utc(seg.start_wall + max(0, seg.end_dts - seg.first_dts) / TIMESCALE)

@@ -1,8 +1,9 @@
 """Recorded segments on disk: fMP4 files written part by part, each part fsynced.
 
 A segment file is an init segment (ftyp + moov) followed by fragments (moof + mdat), one per
-part (about a second of video). `SegmentWriter.append` returns only after the part is on
-disk, so whoever indexes the part afterwards never claims footage a crash could lose.
+part (about a second of video). `SegmentWriter.append` (and `append_parts`, several parts and
+one fsync) returns only after the parts are on disk, so whoever indexes them afterwards never
+claims footage a crash could lose.
 
 `scan_segment` reads a file back the way recovery needs it: how many bytes form whole
 fragments, and the media time they cover (from each moof's tfdt and trun durations).
@@ -17,6 +18,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from camgrid.media import fastpath
 from camgrid.media.fmp4 import read_boxes
 
 _TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTO = 0x100, 0x200, 0x400, 0x800
@@ -38,9 +40,10 @@ def fsync_dir(path: Path) -> None:
 
 
 class SegmentWriter:
-    def __init__(self, path: Path, init: bytes) -> None:
+    def __init__(self, path: Path, init: bytes, *, native: bool | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._native = fastpath.native if native is None or native else None
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         self.bytes = 0
         try:
@@ -61,10 +64,20 @@ class SegmentWriter:
     def append(self, part: bytes) -> int:
         """Write one part and fsync it; the file size after it. On an error (disk full) the
         torn bytes are cut off again so the file stays whole, and the error is raised."""
+        return self.append_parts([part])
+
+    def append_parts(self, parts: list[bytes]) -> int:
+        """Write parts one after the other and fsync once; the file size after them. All or
+        nothing: on an error every byte of these parts is cut off again and the error raised.
+        With the native module the writes and the fsync run without the GIL."""
         before = self.bytes
         try:
-            self._write(part)
-            os.fsync(self._fd)
+            if self._native is not None:
+                self.bytes += self._native.write_parts(self._fd, parts)
+            else:
+                for part in parts:
+                    self._write(part)
+                os.fsync(self._fd)
         except OSError:
             try:
                 os.ftruncate(self._fd, before)

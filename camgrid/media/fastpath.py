@@ -1,0 +1,42 @@
+"""Native or pure-Python media loops: which one this process runs, and why.
+
+`camgrid.media._native` (camgrid/media/_native.c, built by `pip install -e .` where a compiler
+and the Python headers are present) does the per-frame Annex B → length-prefixed conversion of
+fMP4 fragments in one allocation, and reads many UDP datagrams per system call (recvmmsg). The
+pure-Python code beside each use (camgrid.media.h26x.nal_bounds, FragmentWriter's Python path,
+socket.recv) is the reference: tests/media/test_fastpath.py holds both to byte-identical output.
+
+CAMGRID_NATIVE=0 (or false/no/off) turns the native module off for a process, e.g. to compare
+or to rule it out; an install without it works the same, only slower. `NATIVE` says which one
+runs, `REASON` why; the media node logs both at DEBUG when it starts and shows `native` in
+its load.
+
+This module only decides; it has no state beyond that decision.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+_OFF = ("0", "false", "no", "off")
+
+
+def _load() -> tuple[ModuleType | None, str]:
+    setting = os.environ.get("CAMGRID_NATIVE", "").strip().lower()
+    if setting in _OFF:
+        return None, f"turned off (CAMGRID_NATIVE={setting})"
+    try:
+        from camgrid.media import _native
+    except ImportError as exc:
+        return None, f"not built ({exc}); reinstall with a C compiler and the Python headers to build it"
+    return _native, f"loaded from {os.path.basename(_native.__file__ or '_native')}"
+
+
+native, REASON = _load()
+NATIVE: bool = native is not None
+recv_many = getattr(native, "recv_many", None)  # Linux only
+
+
+def describe() -> str:
+    return f"media fast path: {'native' if NATIVE else 'python'} ({REASON})"

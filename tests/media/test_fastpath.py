@@ -1,0 +1,256 @@
+"""The native media loops (camgrid/media/_native.c) against their pure-Python references.
+
+Byte-identical output on random and real Annex B, the same errors, crash-free on hostile
+arguments; and the fallback (CAMGRID_NATIVE=0) runs the media tests in a process of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from test_h26x import STREAMS, encode
+
+from camgrid.media import fastpath
+from camgrid.media.fmp4 import FragmentWriter, Sample, read_boxes
+from camgrid.media.h26x import nal_bounds, to_length_prefixed
+from camgrid.media.segment_file import SegmentWriter
+
+ROOT = Path(__file__).resolve().parents[2]
+FOOTAGE = ROOT.parent / "shared" / "footage" / "road-car-detection.mp4"
+
+native = fastpath.native
+needs_native = pytest.mark.skipif(native is None, reason=f"native module not loaded: {fastpath.REASON}")
+
+
+def python_lp(data: bytes) -> bytes:
+    return to_length_prefixed([data[a:b] for a, b in nal_bounds(data)])
+
+
+# -- random Annex B -----------------------------------------------------------------------------
+START_CODES = [b"\x00\x00\x01", b"\x00\x00\x00\x01"]
+_pieces = st.one_of(
+    st.sampled_from(START_CODES + [b"\x00", b"\x00\x00", b"\x01", b"\x00\x00\x03", b"\x00\x00\x00", b"\x65", b"\x67\x42"]),
+    st.binary(max_size=40),
+)
+annexb_like = st.lists(_pieces, max_size=40).map(b"".join)
+
+
+@st.composite
+def annexb_frames(draw) -> bytes:
+    """NAL payloads behind 3- or 4-byte start codes, maybe garbage in front, trailing zeros
+    between units and at the end, maybe cut short anywhere."""
+    out = [draw(st.binary(max_size=6))] if draw(st.booleans()) else []
+    for payload in draw(st.lists(st.binary(max_size=64), max_size=8)):
+        out += [draw(st.sampled_from(START_CODES)), payload, b"\x00" * draw(st.integers(0, 3))]
+    data = b"".join(out)
+    if data and draw(st.booleans()):
+        data = data[:draw(st.integers(0, len(data)))]  # truncated
+    return data
+
+
+@needs_native
+@hsettings(max_examples=600, deadline=None)
+@given(st.one_of(annexb_frames(), annexb_like, st.binary(max_size=300)))
+def test_native_annexb_matches_the_python_reference(data):
+    assert native.nal_bounds(data) == nal_bounds(data)
+    assert native.annexb_to_length_prefixed(data) == python_lp(data)
+    assert native.length_prefixed_sizes([data]) == [len(python_lp(data))]
+    assert native.nal_bounds(bytearray(data)) == native.nal_bounds(memoryview(data)) == nal_bounds(data)
+
+
+@needs_native
+def test_native_annexb_edge_cases():
+    for data in (b"", b"\x65\x88", b"\x00\x00\x01", b"\x00\x00\x00\x01", b"\x00\x00\x01\x00\x00\x01\x41",
+                 b"\x00\x00\x01\x41\x00", b"\x00\x00\x01\x41\x00\x00\x00\x00", b"\x00\x00\x01\x41\x00\x00\x03\x00\x00\x01",
+                 b"\x00" * 100, b"\x01" * 100, b"\x00\x00\x01" * 50, b"\x00\x00"):
+        assert native.nal_bounds(data) == nal_bounds(data), data
+        assert native.annexb_to_length_prefixed(data) == python_lp(data), data
+    # emulation prevention bytes are payload: copied untouched
+    assert native.annexb_to_length_prefixed(b"\x00\x00\x01\x65\x00\x00\x03\x01") == b"\x00\x00\x00\x05\x65\x00\x00\x03\x01"
+
+
+@needs_native
+@hsettings(max_examples=200, deadline=None)
+@given(st.lists(annexb_frames(), max_size=6), st.binary(max_size=64))
+def test_native_join_matches_the_python_reference(frames, head):
+    sizes = native.length_prefixed_sizes(frames)
+    assert sizes == [len(python_lp(f)) for f in frames]
+    assert native.join_length_prefixed(head, frames, sum(sizes)) == head + b"".join(python_lp(f) for f in frames)
+    with pytest.raises(ValueError):
+        native.join_length_prefixed(head, frames, sum(sizes) + 1)
+    if sum(sizes):
+        with pytest.raises(ValueError):
+            native.join_length_prefixed(head, frames, sum(sizes) - 1)
+
+
+# -- real frames: fragments byte for byte --------------------------------------------------------
+def _fragments(frames: list[tuple[bytes, int, int, bool]], native_path: bool) -> list[bytes]:
+    writer = FragmentWriter(native=native_path)
+    samples = [Sample(data, dts + 7200, pts + 7200, 3600, key) for data, pts, dts, key in frames]
+    out = [writer.fragment([s]) for s in samples]  # one per frame, as live does
+    out += [writer.fragment(samples[i:i + 5]) for i in range(0, len(samples), 5)]  # parts, as the recorder does
+    return out
+
+
+@needs_native
+@pytest.mark.parametrize("stream", STREAMS, ids=lambda s: f"{s[0]}-{s[1]}x{s[2]}-{s[3]}")
+def test_fragments_of_encoded_frames_are_identical(stream):
+    codec, width, height, pix_fmt, profile = stream[:5]
+    frames = list(encode(codec, width, height, 24, pix_fmt, profile))
+    native_out, python_out = _fragments(frames, True), _fragments(frames, False)
+    assert native_out == python_out
+    assert [kind for kind, _, _ in read_boxes(native_out[0])] == ["moof", "mdat"]
+
+
+@pytest.fixture(scope="module")
+def road_footage(tmp_path_factory):
+    if not FOOTAGE.is_file():
+        pytest.skip(f"{FOOTAGE} not present")
+    from camgrid.sim.video import load_footage
+    return load_footage(FOOTAGE, max_seconds=2, size=(640, 360), cache_dir=tmp_path_factory.mktemp("footage"))
+
+
+@needs_native
+def test_fragments_of_the_road_footage_are_identical(road_footage):
+    frames = [(f.data, f.pts, f.pts, f.keyframe) for f in road_footage.frames]
+    assert _fragments(frames, True) == _fragments(frames, False)
+    for f in road_footage.frames:
+        assert native.nal_bounds(f.data) == nal_bounds(f.data)
+
+
+@needs_native
+@pytest.mark.parametrize("samples, message", [
+    ([b"\x65\x88"], "sample 0 holds no Annex B NAL unit"),
+    ([b"\x00\x00\x01\x65", b"\x00\x00\x01"], "sample 1 holds no Annex B NAL unit"),
+])
+def test_both_paths_refuse_the_same_frames(samples, message):
+    for native_path in (True, False):
+        writer = FragmentWriter(native=native_path)
+        with pytest.raises(ValueError, match=message):
+            writer.fragment([Sample(d, i * 3600, i * 3600, 3600, True) for i, d in enumerate(samples)])
+        assert writer.sequence == 0
+
+
+# -- disk ------------------------------------------------------------------------------------------
+@needs_native
+def test_segment_files_are_identical_and_batches_are_all_or_nothing(tmp_path):
+    init, parts = b"init" * 10, [bytes([i]) * (1000 * i + 1) for i in range(1, 6)]
+    sizes = []
+    for native_path in (True, False):
+        writer = SegmentWriter(tmp_path / f"{native_path}.mp4", init, native=native_path)
+        writer.append(parts[0])
+        sizes.append(writer.append_parts(parts[1:]))
+        writer.close()
+    assert sizes[0] == sizes[1] == len(init) + sum(map(len, parts))
+    assert (tmp_path / "True.mp4").read_bytes() == (tmp_path / "False.mp4").read_bytes() == init + b"".join(parts)
+    with pytest.raises(OSError):  # a closed descriptor: nothing written, nothing claimed
+        native.write_parts(writer._fd if writer._fd >= 0 else 1_000_000, parts)
+
+
+@needs_native
+def test_write_parts_reports_errors_as_oserror(tmp_path):
+    path = tmp_path / "ro"
+    path.write_bytes(b"x")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(OSError):
+            native.write_parts(fd, [b"abc"])
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"x"
+
+
+# -- UDP -------------------------------------------------------------------------------------------
+@pytest.mark.skipif(fastpath.recv_many is None, reason="recvmmsg needs the native module on Linux")
+def test_recv_many_reads_a_batch_in_order():
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rx.bind(("127.0.0.1", 0))
+        rx.setblocking(False)
+        assert fastpath.recv_many(rx.fileno(), 64, 65536) == []
+        sent = [b"", b"\x80" * 12, os.urandom(1400), os.urandom(65507)] + [bytes([i]) * i for i in range(70)]
+        for data in sent:
+            tx.sendto(data, rx.getsockname())
+        got = []
+        while len(got) < len(sent):
+            batch = fastpath.recv_many(rx.fileno(), 64, 65536)
+            assert batch and len(batch) <= 64
+            got += batch
+        assert got == sent
+        tx.sendto(b"abcdef", rx.getsockname())
+        assert fastpath.recv_many(rx.fileno(), 1, 4) == [b"abcd"]  # cut to size, as recv(4) does
+    finally:
+        rx.close()
+        tx.close()
+    with pytest.raises(OSError):
+        fastpath.recv_many(rx.fileno() if rx.fileno() >= 0 else 1_000_000)
+
+
+# -- hostile arguments ----------------------------------------------------------------------------
+_junk = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.floats(), st.lists(st.integers(), max_size=3),
+                  st.binary(max_size=20), st.just(object()), st.just(bytearray(b"\x00\x00\x01\x65")),
+                  st.lists(st.binary(max_size=8), max_size=3))
+
+
+@needs_native
+@hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["nal_bounds", "annexb_to_length_prefixed", "length_prefixed_sizes", "join_length_prefixed",
+                        "write_parts", "recv_many"]),
+       st.lists(_junk, max_size=4))
+def test_native_entry_points_raise_but_never_crash(name, args):
+    fn = getattr(native, name, None)
+    if fn is None:
+        return
+    if name in ("write_parts", "recv_many") and args and isinstance(args[0], int) and 0 <= args[0] < 1024:
+        args[0] = -1  # never touch the test process's own descriptors (stdin, pytest's files)
+    try:
+        fn(*args)
+    except (TypeError, ValueError, OverflowError, OSError, BufferError):
+        pass
+
+
+@needs_native
+def test_native_entry_points_take_huge_and_empty_buffers():
+    big = b"\x00\x00\x01\x65" + b"\x01\x00" * (8 << 20)  # 16 MiB, a 00 00 at every other byte
+    assert native.nal_bounds(big) == nal_bounds(big)
+    assert native.length_prefixed_sizes([big, b"", big]) == [len(python_lp(big)), 0, len(python_lp(big))]
+    assert native.join_length_prefixed(b"", [], 0) == b""
+    assert native.annexb_to_length_prefixed(b"") == b""
+    zeros = bytes(32 << 20)
+    assert native.nal_bounds(zeros) == [] and native.length_prefixed_sizes([zeros]) == [0]
+    with pytest.raises(ValueError):
+        native.join_length_prefixed(b"", [], -1)
+    with pytest.raises(ValueError):
+        native.join_length_prefixed(b"x", [], sys.maxsize)
+    with pytest.raises(TypeError):
+        native.length_prefixed_sizes([b"ok", "text"])
+    with pytest.raises(TypeError):
+        native.join_length_prefixed(b"", [None], 0)
+
+
+# -- the fallback ---------------------------------------------------------------------------------
+def test_the_python_fallback_runs_the_media_tests_with_native_off():
+    env = dict(os.environ, CAMGRID_NATIVE="0")
+    check = subprocess.run(
+        [sys.executable, "-c",
+         "from camgrid.media import fastpath, fmp4, segment_file\n"
+         "assert not fastpath.NATIVE and fastpath.recv_many is None, fastpath.describe()\n"
+         "assert 'CAMGRID_NATIVE=0' in fastpath.REASON\n"
+         "assert fmp4.FragmentWriter()._native is None\n"
+         "print(fastpath.describe())"],
+        env=env, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert check.returncode == 0, check.stderr
+    assert "python" in check.stdout
+    here = Path(__file__).resolve().parent
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         *(str(here / name) for name in ("test_fmp4.py", "test_recorder.py", "test_live.py", "test_node_api.py"))],
+        env=env, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
