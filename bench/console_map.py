@@ -1,0 +1,136 @@
+"""The console's map at scale: GET /api/v1/map/clusters against a registry of N channels with
+coordinates, with the plain channel list (GET /api/v1/channels, one page) run side by side as
+the baseline.
+
+    .venv/bin/python bench/console_map.py [--channels 100000] [--database-url URL]
+
+Fills a fresh registry (SQLite in a temp dir by default; PostgreSQL with --database-url) with
+N channels on N/100 devices (one in ten offline; one channel in thirteen offline), placed at
+random over a city of 0.6° x 0.5° (one in fifty without coordinates). Then times, through the
+API in-process (FastAPI TestClient, a viewer's token), the median of 7 runs of the clusters of
+the views an operator sees: the whole city at zoom 10 (every located channel in the box), a
+district at zoom 13, a few streets at zoom 16 (mostly single channels) and the whole world at
+zoom 3; the map's settings (located count); and the baseline: the channel list's first page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
+
+from camgrid.api.app import ApiContext, create_api  # noqa: E402
+from camgrid.config import Settings  # noqa: E402
+from camgrid.governance.users import create_user, issue_token  # noqa: E402
+from camgrid.registry.devices import new_device_row  # noqa: E402
+from camgrid.store.engine import make_engine, migrate, utcnow  # noqa: E402
+from camgrid.store.tables import channels, devices  # noqa: E402
+
+PER_DEVICE = 100
+CITY = (117.0, 31.6, 117.6, 32.1)  # west, south, east, north
+
+
+def fill(engine, n_channels: int) -> None:
+    rng = random.Random(1)
+    now = utcnow()
+    n_devices = max(1, n_channels // PER_DEVICE)
+    with engine.begin() as conn:
+        rows = []
+        for d in range(n_devices):
+            row = new_device_row(f"3402000000132{d:07d}", name=f"dev {d}")
+            row["status"] = "offline" if d % 10 == 9 else "online"
+            rows.append(row)
+        conn.execute(devices.insert(), rows)
+    batch = []
+    for n in range(n_channels):
+        located = n % 50 != 49
+        batch.append({"id": f"3402{n:016d}", "device_id": f"3402000000132{n // PER_DEVICE:07d}", "name": f"cam {n}",
+                      "status": "offline" if n % 13 == 0 else "online", "type_code": "131", "extra": {},
+                      "updated_at": now,
+                      "longitude": round(rng.uniform(CITY[0], CITY[2]), 6) if located else None,
+                      "latitude": round(rng.uniform(CITY[1], CITY[3]), 6) if located else None})
+        if len(batch) == 20_000 or n == n_channels - 1:
+            with engine.begin() as conn:
+                conn.execute(channels.insert(), batch)
+            batch = []
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+
+
+def timed(fn, runs=7):
+    values = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        values.append(time.perf_counter() - t0)
+    return statistics.median(values), result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--channels", type=int, default=100_000)
+    ap.add_argument("--database-url", default=None)
+    args = ap.parse_args()
+    tmp = tempfile.TemporaryDirectory()
+    url = args.database_url or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    with engine.connect() as conn:
+        if conn.execute(select(func.count()).select_from(channels)).scalar_one():
+            sys.exit(f"{url} already has channels; give an empty database")
+    t0 = time.perf_counter()
+    fill(engine, args.channels)
+    print(f"{engine.dialect.name}: {args.channels:,} channels on {args.channels // PER_DEVICE:,} devices "
+          f"filled in {time.perf_counter() - t0:.1f} s")
+    client = TestClient(create_api(ApiContext(engine=engine, settings=Settings())))
+    user = create_user(engine, "bench", "Correct-Horse-42", "viewer")
+    headers = {"Authorization": f"Bearer {issue_token(engine, user['id'], 3600)}"}
+
+    def get(path: str, **params):
+        resp = client.get(path, headers=headers, params=params)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def clusters(bbox: tuple[float, float, float, float], zoom: int):
+        return lambda: get("/api/v1/map/clusters", bbox=",".join(f"{v:.6f}" for v in bbox), zoom=zoom)
+
+    # The boxes a 1366x768 browser window shows at each zoom, centred on the city.
+    def view(zoom: int) -> tuple[float, float, float, float]:
+        lon_span = 1366 / 256 * 360 / 2 ** zoom
+        lat_span = 700 / 256 * 360 / 2 ** zoom * 0.85  # Mercator at 32°N
+        cx, cy = 117.3, 31.85
+        return (max(-180, cx - lon_span / 2), max(-90, cy - lat_span / 2), min(180, cx + lon_span / 2), min(90, cy + lat_span / 2))
+
+    cases = [
+        ("map: whole city, zoom 10", clusters(view(10), 10)),
+        ("map: a district, zoom 13", clusters(view(13), 13)),
+        ("map: a few streets, zoom 16", clusters(view(16), 16)),
+        ("map: the world, zoom 3", clusters((-180, -85, 180, 85), 3)),
+        ("map: settings (located count)", lambda: get("/api/v1/map/settings")),
+        ("baseline: channel list, first 100", lambda: get("/api/v1/channels", limit=100)),
+    ]
+    print(f"{'query':40} {'median':>10}  answer")
+    for name, fn in cases:
+        median, answer = timed(fn)
+        if "clusters" in answer:
+            what = (f"{len(answer['clusters'])} clusters + {len(answer['channels'])} channels "
+                    f"({answer['total']:,} channels in the box)")
+        elif "located" in answer:
+            what = f"{answer['located']:,} of {answer['total']:,} located"
+        else:
+            what = f"{len(answer['items'])} channels"
+        print(f"{name:40} {median * 1000:8.1f} ms  {what}")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
