@@ -6,8 +6,10 @@ No sockets, no event loop: one stream's RTP packets (the 1080p 25 fps 4 Mbit/s f
 bench/_media_common.py, cut into 1400-byte RTP payloads as a camera sends them) are fed to the
 pipeline in a loop in this process, so the figures are the pure Python cost per packet. Each
 stage is timed alone on its own input (best of --repeat, CPU time), then the whole
-`MediaStream.on_packet` (parse → SSRC → jitter → demux → live fMP4), then the same under
-cProfile for the functions that cost most.
+`MediaStream.on_packet` (parse → SSRC → jitter → demux → live fMP4), the same datagrams in
+batches of 64 through `MediaStream.on_datagrams` (what the node does with each recvmmsg batch;
+in-order runs go through the native module when it is loaded, see camgrid.media.fastpath), then
+on_packet under cProfile for the functions that cost most.
 
 How to read it: "µs/packet" of the whole path gives the most packets one core could take,
 1e6 / µs; the live node also pays for the socket (one recvfrom per datagram) and the event
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _media_common import DEFAULT_FOOTAGE, bench_footage, rtp_template  # noqa: E402
 
+from camgrid.media import fastpath  # noqa: E402
 from camgrid.media.jitter import JitterBuffer  # noqa: E402
 from camgrid.media.live import LiveFeed  # noqa: E402
 from camgrid.media.ps import PsDemuxer  # noqa: E402
@@ -113,6 +116,12 @@ def main() -> None:
             stream.on_packet(p, i * 1e-4)
         assert stream.video_frames == len(video), (stream.video_frames, len(video))
 
+    def batched() -> None:
+        stream = MediaStream(StreamSpec("bench", "udp", SSRC), created_at=0.0)
+        for i in range(0, n, 64):  # as the node reads them: up to 64 datagrams per readiness event
+            stream.on_datagrams(packets[i:i + 64], i * 1e-4)
+        assert stream.video_frames == len(video), (stream.video_frames, len(video))
+
     rows = [
         ("parse_rtp", parse_only, n, "packet"),
         ("JitterBuffer.push (in order)", jitter_only, n, "packet"),
@@ -133,6 +142,9 @@ def main() -> None:
     print(f"  {'MediaStream.on_packet (whole path)':42s} {us:7.2f} µs/packet {nbytes / t / 1e6:9.1f} MB/s"
           f"  → at most {1e6 / us:,.0f} packets/s = {1e6 / us / (n / (args.loops * footage.duration_s)):,.0f} "
           f"streams of this footage per core, before socket and event-loop costs")
+    t = best_cpu(batched, args.repeat)
+    print(f"  {'MediaStream.on_datagrams (batches of 64)':42s} {t / n * 1e6:7.2f} µs/packet {nbytes / t / 1e6:9.1f} MB/s"
+          f"  ({fastpath.describe()})")
 
     prof = cProfile.Profile()
     gc.collect()

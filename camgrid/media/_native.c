@@ -366,6 +366,83 @@ write_parts(PyObject *module, PyObject *args)
     return PyLong_FromSsize_t(total);
 }
 
+/* -- RTP ---------------------------------------------------------------------------------------- */
+#define RUN_MAX 1024
+
+/* The in-order run at the front of a batch of datagrams: what MediaStream.on_datagrams hands to
+ * the demuxer without building an RtpPacket or touching the reorder buffer. The run takes packets
+ * from `start` while each is plain RTP (first byte 0x80: version 2, no padding, extension or CSRC,
+ * at least 12 bytes), carries `ssrc` (any when ssrc < 0), has the sequence number that follows
+ * (starting at `seq`) and the run's first payload type; it ends after a marker packet (the demuxer
+ * flushes there) or before the first packet that is not so (the Python path takes that one).
+ * Returns (payloads, markers, payload_type, last_ssrc, wire_bytes); markers has one byte per
+ * payload (1: marker set). An empty run is ([], b"", -1, -1, 0). */
+static PyObject *
+rtp_run(PyObject *module, PyObject *args)
+{
+    PyObject *datagrams, *seq_obj, *payloads = NULL, *item, *result = NULL;
+    Py_ssize_t start, i, n, count = 0;
+    long long ssrc;
+    int seq, pt = -1, k;
+    long long last_ssrc = -1;
+    Py_ssize_t wire = 0;
+    char markers[RUN_MAX];
+
+    if (!PyArg_ParseTuple(args, "OnLi:rtp_run", &datagrams, &start, &ssrc, &seq))
+        return NULL;
+    if (!PyList_Check(datagrams)) {
+        PyErr_SetString(PyExc_TypeError, "rtp_run() takes a list of datagrams");
+        return NULL;
+    }
+    if (seq < 0 || seq > 0xFFFF || ssrc > 0xFFFFFFFFLL) {
+        PyErr_SetString(PyExc_ValueError, "sequence number or SSRC out of range");
+        return NULL;
+    }
+    seq_obj = datagrams;
+    n = PyList_GET_SIZE(seq_obj);
+    if (start < 0 || start > n) {
+        PyErr_Format(PyExc_ValueError, "start %zd out of range", start);
+        return NULL;
+    }
+    payloads = PyList_New(0);
+    if (payloads == NULL)
+        return NULL;
+    for (i = start; i < n && count < RUN_MAX; i++) {
+        const unsigned char *d;
+        Py_ssize_t len;
+        long long pssrc;
+        item = PyList_GET_ITEM(seq_obj, i);
+        if (!PyBytes_Check(item))
+            break;
+        d = (const unsigned char *)PyBytes_AS_STRING(item);
+        len = PyBytes_GET_SIZE(item);
+        if (len < 12 || d[0] != 0x80)
+            break;
+        pssrc = ((long long)d[8] << 24) | (d[9] << 16) | (d[10] << 8) | d[11];
+        if ((ssrc >= 0 && pssrc != ssrc) || ((d[2] << 8) | d[3]) != seq || (pt >= 0 && (d[1] & 0x7F) != pt))
+            break;
+        k = d[1] & 0x7F;
+        {
+            PyObject *payload = PyBytes_FromStringAndSize((const char *)d + 12, len - 12);
+            if (payload == NULL || PyList_Append(payloads, payload) < 0) {
+                Py_XDECREF(payload);
+                Py_DECREF(payloads);
+                return NULL;
+            }
+            Py_DECREF(payload);
+        }
+        pt = k;
+        last_ssrc = pssrc;
+        wire += len;
+        markers[count++] = (d[1] & 0x80) ? 1 : 0;
+        seq = (seq + 1) & 0xFFFF;
+        if (d[1] & 0x80)
+            break;
+    }
+    result = Py_BuildValue("(Ny#iLn)", payloads, markers, count, pt, last_ssrc, wire);
+    return result;
+}
+
 /* -- UDP ---------------------------------------------------------------------------------------- */
 #ifdef __linux__
 #define RECV_MAX_COUNT 1024
@@ -450,6 +527,9 @@ static PyMethodDef methods[] = {
     {"write_parts", write_parts, METH_VARARGS,
      "write_parts(fd, parts, sync=True) -> int: every part written whole, then fsync, without the\n"
      "GIL; the bytes written. OSError on the first failure (the file may hold some of the parts)."},
+    {"rtp_run", rtp_run, METH_VARARGS,
+     "rtp_run(datagrams, start, ssrc, seq) -> (payloads, markers, payload_type, last_ssrc, wire_bytes):\n"
+     "the in-order run of plain RTP packets from datagrams[start] (see MediaStream.on_datagrams)."},
 #ifdef __linux__
     {"recv_many", recv_many, METH_VARARGS,
      "recv_many(fd, count=64, size=65536) -> [bytes, ...]: up to `count` datagrams from a UDP socket\n"

@@ -76,9 +76,8 @@ class _UdpReader:
                 datagrams = recv_many(self._fd, READ_BATCH, 65536)
             except OSError:  # ICMP errors surface here on some kernels; the next read goes on
                 return
-            on_packet, now = self.stream.on_packet, time.monotonic()
-            for data in datagrams:
-                on_packet(data, now)
+            if datagrams:
+                self.stream.on_datagrams(datagrams, time.monotonic())
             return
         recv, on_packet = self.sock.recv, self.stream.on_packet
         now = time.monotonic()

@@ -59,6 +59,19 @@ class JitterBuffer:
     def held(self) -> int:
         return len(self._held)
 
+    @property
+    def in_order(self) -> int | None:
+        """The sequence number a packet must carry to pass straight through (nothing is held);
+        None while packets wait or before the first one."""
+        return self._next if not self._held else None
+
+    def passed(self, count: int) -> None:
+        """`count` packets numbered from `in_order` on went straight through: what `push` would
+        have counted, for a caller that delivered them itself (MediaStream.on_datagrams)."""
+        assert self._next is not None and not self._held
+        self.delivered += count
+        self._next = (self._next + count) & 0xFFFF
+
     def _release(self, now: float, force: bool = False) -> list[RtpPacket | Lost]:
         out: list[RtpPacket | Lost] = []
         held = self._held

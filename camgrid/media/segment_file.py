@@ -44,6 +44,8 @@ class SegmentWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._native = fastpath.native if native is None or native else None
+        if native and self._native is None:
+            raise RuntimeError(f"the native write path is not available: {fastpath.REASON}")
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         self.bytes = 0
         try:

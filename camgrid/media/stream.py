@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from camgrid.media.fastpath import native as _native
 from camgrid.media.jitter import JitterBuffer, Lost
 from camgrid.media.live import LiveFeed
 from camgrid.media.ps import AccessUnit, PsDemuxer
@@ -79,6 +80,42 @@ class MediaStream:
         for item in self.jitter.push(packet, now):
             self._deliver(item, now)
 
+    def on_datagrams(self, datagrams: list[bytes], now: float) -> None:
+        """A batch of datagrams from one socket read, exactly as `on_packet` for each in turn.
+        With the native module, runs of plain in-order packets (the usual case) skip the RtpPacket
+        and the reorder buffer: C checks each header (version, SSRC, sequence number, payload type)
+        and cuts the payloads out, and they go to the demuxer as `_deliver` would hand them on.
+        Anything else (a gap, a reordered or foreign packet, a first packet) takes `on_packet`."""
+        jitter, i, n = self.jitter, 0, len(datagrams)
+        run = _native.rtp_run if _native is not None and jitter is not None else None
+        expected = -1 if self.spec.ssrc is None else self.spec.ssrc
+        while i < n:
+            seq = jitter.in_order if run is not None else None
+            if seq is None:
+                self.on_packet(datagrams[i], now)
+                i += 1
+                continue
+            payloads, markers, payload_type, ssrc, wire = run(datagrams, i, expected, seq)
+            if not payloads:
+                self.on_packet(datagrams[i], now)
+                i += 1
+                continue
+            count = len(payloads)
+            i += count
+            self.packets += count
+            self.bytes += wire
+            self.ssrc_seen = ssrc
+            self.last_packet_at = now
+            self.payload_types.add(payload_type)
+            jitter.passed(count)
+            feed = self.demuxer.feed
+            for payload, marker in zip(payloads, markers):
+                units = feed(payload)
+                if marker:
+                    units += self.demuxer.flush()
+                if units:
+                    self._units(units, now)
+
     def poll(self, now: float) -> None:
         """Release packets whose wait in the reorder buffer is over (call a few times a second)."""
         if self.jitter is not None:
@@ -92,6 +129,10 @@ class MediaStream:
         units = self.demuxer.feed(item.payload)
         if item.marker:
             units += self.demuxer.flush()
+        if units:
+            self._units(units, now)
+
+    def _units(self, units: list[AccessUnit], now: float) -> None:
         for unit in units:
             if unit.is_video:
                 self.video_frames += 1

@@ -202,7 +202,7 @@ _junk = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.floats(), st
 @needs_native
 @hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["nal_bounds", "annexb_to_length_prefixed", "length_prefixed_sizes", "join_length_prefixed",
-                        "write_parts", "recv_many"]),
+                        "write_parts", "recv_many", "rtp_run"]),
        st.lists(_junk, max_size=4))
 def test_native_entry_points_raise_but_never_crash(name, args):
     fn = getattr(native, name, None)
@@ -235,6 +235,21 @@ def test_native_entry_points_take_huge_and_empty_buffers():
         native.join_length_prefixed(b"", [None], 0)
 
 
+@needs_native
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=30), st.binary(min_size=12, max_size=30).map(lambda b: b"\x80" + b[1:])),
+                max_size=8),
+       st.integers(-3, 10), st.integers(-2, 1 << 33), st.integers(-2, 70_000))
+def test_rtp_run_takes_any_datagrams(datagrams, start, ssrc, seq):
+    try:
+        payloads, markers, payload_type, last_ssrc, wire = native.rtp_run(datagrams, start, ssrc, seq)
+    except (ValueError, OverflowError):
+        return
+    assert len(payloads) == len(markers) and wire == sum(len(p) + 12 for p in payloads)
+    for i, payload in enumerate(payloads):  # each one is the datagram after its 12-byte header
+        assert datagrams[start + i][12:] == payload
+
+
 # -- the fallback ---------------------------------------------------------------------------------
 def test_the_python_fallback_runs_the_media_tests_with_native_off():
     env = dict(os.environ, CAMGRID_NATIVE="0")
@@ -251,6 +266,7 @@ def test_the_python_fallback_runs_the_media_tests_with_native_off():
     here = Path(__file__).resolve().parent
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         *(str(here / name) for name in ("test_fmp4.py", "test_recorder.py", "test_live.py", "test_node_api.py"))],
+         *(str(here / name) for name in ("test_fmp4.py", "test_recorder.py", "test_live.py", "test_node_api.py",
+                                         "test_stream_batches.py"))],
         env=env, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
