@@ -3,7 +3,7 @@
 
 - an administrator creates a maintenance team on the work orders page's teams tab;
 - the map: the simulated cameras' points appear (their catalogs carry coordinates), the header
-  counts them as located, a click on a point opens it live;
+  and the health page count them as located, a click on a point opens it live;
 - video quality: a patrol round started from the patrol page runs and finishes with its counts;
   a channel diagnosed from its device's page shows its result and history;
 - work orders: the simulator stops, an operator opens a work order from a device's offline alarm
@@ -152,6 +152,12 @@ def _map(page: Page, base: str, channels_of: dict[str, str]) -> None:
     page.evaluate("() => window.__camgridMap.setZoom(10)")
     expect(page.get_by_test_id("map")).to_have_attribute("data-zoom", "10", timeout=10_000)
     shot(page, "2-map-points")
+    # The health page shows the same figure beside the online counts (target 100 %).
+    page.get_by_test_id("nav-health").click()
+    expect(page.get_by_test_id("located-on-map")).to_have_text("2 / 2")
+    page.get_by_test_id("located-on-map").click()
+    expect(page).to_have_url(base + "/map")
+    expect(points).to_have_count(2, timeout=15_000)
     wanted = points.first.get_attribute("data-id")
     assert wanted in channels_of.values(), wanted
     points.first.click()

@@ -157,6 +157,7 @@ export default {
     devices: 'Devices online',
     channels: 'Channels online',
     pending: 'Devices awaiting approval',
+    located: 'Channels on the map',
     byClass: 'Rates by point class',
     classOne: 'Class one',
     classTwo: 'Class two',

@@ -159,6 +159,7 @@ const zhCN: Messages = {
     devices: '设备在线',
     channels: '通道在线',
     pending: '待审核设备',
+    located: '已上图通道',
     byClass: '按点位类别的指标',
     classOne: '一类点',
     classTwo: '二类点',
