@@ -156,7 +156,8 @@ def _throughput_clip(footage: Path, source: str, size: tuple[int, int], out: Pat
     path = out / f"tp-{Path(source).stem}-{size[1]}p.mp4"
     if path.is_file():
         return path
-    with av.open(str(footage / source)) as src, av.open(str(path), "w") as dst:
+    part = path.with_suffix(".part.mp4")  # renamed when complete: an interrupted run leaves no half clip
+    with av.open(str(footage / source)) as src, av.open(str(part), "w") as dst:
         s = dst.add_stream("libx264", rate=25)
         s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
         s.options = {"preset": "veryfast", "crf": "23", "x264-params": "keyint=50:min-keyint=50:scenecut=0:bframes=0"}
@@ -169,6 +170,7 @@ def _throughput_clip(footage: Path, source: str, size: tuple[int, int], out: Pat
                 dst.mux(p)
         for p in s.encode(None):
             dst.mux(p)
+    part.rename(path)
     return path
 
 

@@ -375,8 +375,9 @@ def render(spec: ClipSpec, footage: Path, out_dir: Path) -> tuple[Path, Path | N
     bank = [nrng.normal(0, 1, (h + 16, w + 16)).astype(np.float32) for _ in range(3)]
     n = int(CLIP_S * FPS)
     ref_views: list[np.ndarray] = []
+    part = clip.with_suffix(".part.mp4")  # renamed when complete: an interrupted run leaves no half clip
     try:
-        with av.open(str(clip), "w") as out:
+        with av.open(str(part), "w") as out:
             stream = _encoder(out, spec, rng)
             for i in range(n):
                 t = i / float(FPS)
@@ -402,6 +403,7 @@ def render(spec: ClipSpec, footage: Path, out_dir: Path) -> tuple[Path, Path | N
     finally:
         src.close()
     _write_png(ref, np.median(np.stack(ref_views), axis=0), spec.size)
+    part.rename(clip)
     return clip, ref
 
 

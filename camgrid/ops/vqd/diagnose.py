@@ -106,7 +106,11 @@ def diagnose_pictures(spaced: list[Picture], burst: list[Picture], thresholds: T
         return _finish(d, found)
     latest_pics = [p for p in judged if p.t >= (judged[0].t + judged[-1].t) / 2] or judged[-1:]
     exposure = picture.exposure(stats, th, ref.spread if ref is not None else None)
-    covered, cover_mask = reference.occlusion(latest_pics, th, ref)
+    settled = motion.settled(judged)
+    moving = len(settled) < 2 and len(judged) >= 3
+    if moving:  # a PTZ tour: the view is judged against a reference once it rests
+        d.notes["camera_moving"] = True
+    covered, cover_mask = reference.occlusion(latest_pics, th, None if moving else ref)
     if covered and covered[0]["judged_by"] == "darkness" and any(f["type"] == "too_dark" for f in exposure):
         covered = []  # without a reference a dark cover and an underexposed view look alike: say too_dark
     if covered and covered[0]["covered"] >= FULL_COVER:
@@ -116,22 +120,22 @@ def diagnose_pictures(spaced: list[Picture], burst: list[Picture], thresholds: T
     if picture.monochrome(stats, th):
         d.notes["monochrome"] = True
     if not exposure:  # darkness, glare and fog take the colour with them: report the cause only
-        found += picture.colour(stats, th, ref.chroma if ref is not None else None)
+        colour = picture.colour(stats, th, ref.chroma if ref is not None else None)
+        found += [f for f in colour if not (covered and f["type"] == "colourless")]  # so does a cover
     detail = picture.sharpness_noise_stripes(stats, th, ref.blur if ref is not None else None)
-    if exposure or covered:  # edges fade in the dark, in fog and under a cover: not a focus fault
+    dim = picture.dim(stats, th)
+    if exposure or covered or dim:  # edges fade in the dark, in fog and under a cover; lamps glow
         detail = [f for f in detail if f["type"] != "blur"]
     found += detail
     found += motion.freeze(judged, th)
+    shaking: list[dict[str, Any]] = []
     if not any(f["type"] == "stripe" for f in detail):  # rolling bands move the picture's profile too
-        found += motion.jitter(burst, th)
+        shaking = motion.jitter(burst, th)
+    found += shaking
     found += motion.ptz(everything, list(ptz_commands), th)
-    if ref is not None and not any(f["type"] == "stripe" for f in detail):
-        settled = motion.settled(judged)
-        if len(settled) >= 2 or len(judged) < 3:
-            moved = reference.scene_change(settled or judged[-1:], ref, th, cover_mask)
-            if moved and covered:  # a new view has other featureless parts: not a cover
-                found = [f for f in found if f["type"] != "occlusion"]
-            found += moved
-        else:
-            d.notes["camera_moving"] = True  # a PTZ tour: the view is judged against a reference once it rests
+    if ref is not None and not moving and not shaking and not any(f["type"] == "stripe" for f in detail):
+        moved = reference.scene_change(settled or judged[-1:], ref, th, cover_mask)
+        if moved and covered:  # a new view has other featureless parts: not a cover
+            found = [f for f in found if f["type"] != "occlusion"]
+        found += moved
     return _finish(d, found)

@@ -25,8 +25,12 @@ def still(a: Picture, b: Picture, th: Thresholds) -> bool:
 def freeze(pictures: list[Picture], th: Thresholds) -> list[dict]:
     """The longest run of pictures that are all the same; reported when it lasts freeze_min_s.
     Give it independently coded pictures (key frames): consecutive P-frames of a static scene
-    repeat the same pixels (skipped blocks) without the picture being frozen."""
+    repeat the same pixels (skipped blocks) without the picture being frozen. Not judged on a
+    featureless picture (luma spread below contrast_range)."""
     if not th.enabled("freeze") or len(pictures) < 2:
+        return []
+    p2, p98 = fx.percentiles(pictures[-1].y, (2, 98))
+    if p98 - p2 < th.contrast_range:  # a featureless picture looks the same frozen or live
         return []
     best, start = 0.0, pictures[0].t
     best_end = start
@@ -60,9 +64,13 @@ def jitter(burst: list[Picture], th: Thresholds) -> list[dict]:
     s = shifts(burst)
     if len(s) < 4 or np.median(s[:, 2]) < 0.4:  # too little structure, or too few regions agree
         return []
-    s = s[:, :2]
-    resid = s[1:-1] - (s[:-2] + s[2:]) / 2
-    rms = float(np.sqrt((resid ** 2).sum(axis=1).mean()))
+    ok = s[:, 2] >= 0.4
+    resid = s[1:-1, :2] - (s[:-2, :2] + s[2:, :2]) / 2
+    valid = ok[1:-1] & ok[:-2] & ok[2:]
+    if valid.sum() < 3:
+        return []
+    # robust RMS (median of the residual's length x 1.2): one jolt, or the end of a pan, is not shaking
+    rms = 1.2 * float(np.median(np.hypot(resid[valid, 0], resid[valid, 1])))
     width = burst[-1].y.shape[1]
     frac = rms / max(width, 1) / 1.5  # the residual of independent shakes is ~1.5x their size
     if frac <= th.jitter_frac:
@@ -84,7 +92,9 @@ def view_change(a: Picture, b: Picture) -> float:
 
 
 def ptz(pictures: list[Picture], commands: list[float], th: Thresholds) -> list[dict]:
-    """For each PTZ command (seconds into the window): did the view change within ptz_wait_s?"""
+    """For each PTZ command (seconds into the window): did the camera move within ptz_wait_s
+    (+2 s for the pictures to show it)? Moving: the view shifted (regions agree) or changed
+    beyond ptz_min_change."""
     if not th.enabled("ptz_unresponsive") or not commands:
         return []
     worst = None
@@ -93,8 +103,10 @@ def ptz(pictures: list[Picture], commands: list[float], th: Thresholds) -> list[
         after = [p for p in pictures if at < p.t <= at + th.ptz_wait_s + 2.0]
         if not before or not after:
             continue
+        if any(camera_moved(before[-1], p, th.ptz_min_change) for p in after):
+            continue
         change = max(view_change(before[-1], p) for p in after)
-        if change < th.ptz_min_change and (worst is None or change < worst[1]):
+        if worst is None or change < worst[1]:
             worst = (at, change)
     if worst is None:
         return []
@@ -102,16 +114,16 @@ def ptz(pictures: list[Picture], commands: list[float], th: Thresholds) -> list[
              "command_at_s": worst[0], "view_change": round(worst[1], 3)}]
 
 
-def camera_moved(a: Picture, b: Picture) -> bool:
+def camera_moved(a: Picture, b: Picture, unrelated: float = 0.6) -> bool:
     """Did the camera turn between two pictures? A shift of the whole view by over 1 % of its
-    width that most regions agree on, or a view with almost nothing in common (a zoom, a long
-    pan). Traffic through a fixed view does neither."""
+    width that regions agree on, or views with almost nothing in common (view_change at least
+    `unrelated`: a zoom, a long pan). Traffic through a fixed view does neither."""
     if a.y.shape != b.y.shape:
         return True
     dx, dy, agree = fx.global_shift(small(a), small(b), max_frac=0.15)
     if agree >= 0.3 and np.hypot(dx, dy) > 0.01 * SIM_WIDTH:
         return True
-    return view_change(a, b) >= 0.6
+    return view_change(a, b) >= unrelated
 
 
 def settled(pictures: list[Picture]) -> list[Picture]:

@@ -175,6 +175,12 @@ def colour(stats: list[Stats], th: Thresholds, ref_chroma: float | None = None) 
     return [{"type": "colourless", "score": score(chroma, limit, 0.0), "chroma": round(chroma, 2)}]
 
 
+def dim(stats: list[Stats], th: Thresholds) -> bool:
+    """Mostly dim pictures (a night scene): too little light to judge focus (the strongest
+    edges are glowing lamps and noise)."""
+    return bool(persistent(stats, lambda s: s.mean < th.dark_mean, th))
+
+
 def monochrome(stats: list[Stats], th: Thresholds) -> bool:
     """The latest pictures have no colour at all (IR night mode or a B/W camera)."""
     return bool(persistent(stats, lambda s: s.chroma < th.mono_max, th))

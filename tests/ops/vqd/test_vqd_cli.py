@@ -59,13 +59,11 @@ def test_a_fault_is_listed_with_score_and_severity(clips):
 def test_readable_summary_without_json(clips):
     r = camgrid(str(clips["black"]))
     assert r.returncode == 0 and "black_screen" in r.stdout and "critical" in r.stdout
-    assert "normal" in camgrid(str(clips["clean"])).stdout
 
 
 def test_reference_enables_scene_change(clips):
     moved = json.loads(camgrid(str(clips["moved"]), "--json", "--reference", str(clips["ref"])).stdout)
-    assert "scene_change" in [f["type"] for f in moved["faults"]]
-    assert "scene_change" not in [f["type"] for f in json.loads(camgrid(str(clips["moved"]), "--json").stdout)["faults"]]
+    assert "scene_change" in [f["type"] for f in moved["faults"]]  # without a reference: test_vqd_detectors
     clean = json.loads(camgrid(str(clips["clean"]), "--json", "--reference", str(clips["ref"])).stdout)
     assert clean["faults"] == []
 
