@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 
 import vqd_scenes as vs

@@ -112,6 +112,23 @@ def test_rain_is_not_noise(workdir, scene):
     assert "noise" not in types(run(workdir, "rain", scene, rain, onset=0.0))
 
 
+def test_a_lorry_filling_the_view_and_lights_switched_on_are_normal(workdir, scene, ref):
+    rng = np.random.default_rng(4)
+    side = np.clip(180 + 40 * rng.standard_normal((vs.H, 520, 1)), 0, 255) * np.array([1.0, 0.3, 0.3])
+    side[40:60], side[150:160] = 40, 60  # panels and a stripe: a lorry has detail
+
+    def lorry(img, t):
+        x = int(-520 + (t - 1.5) / 1.5 * (vs.W + 520))  # crosses the view between 1.5 and 3 s
+        img = img.copy()
+        a, b = max(0, x), min(vs.W, x + 520)
+        if b > a:
+            img[:, a:b] = side[:, a - x:b - x]
+        return img
+
+    assert types(run(workdir, "lorry", scene, lorry, ref=ref)) == set()
+    assert types(run(workdir, "lights", scene, lambda img, t: img * 0.12 if t < 2.0 else img, onset=0.0, ref=ref)) == set()
+
+
 def test_smooth_pan_is_not_jitter_and_a_responding_ptz_is_fine(workdir, scene):
     out = run(workdir, "pan", scene, view=lambda t: (min(30.0, max(0.0, (t - 2.4) * 10)), 0.0), ptz=[2.0])
     assert "jitter" not in types(out) and "ptz_unresponsive" not in types(out)
