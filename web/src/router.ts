@@ -36,6 +36,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'work-orders', name: 'work-orders', component: () => import('./views/WorkOrdersView.vue') },
       { path: 'vqd', name: 'vqd', component: () => import('./views/VqdView.vue') },
       { path: 'map', name: 'map', component: () => import('./views/MapView.vue') },
+      { path: 'account', name: 'account', component: () => import('./views/AccountView.vue') },
       { path: 'devices/:id', name: 'device', component: () => import('./views/DeviceView.vue'), props: true },
     ],
   },

@@ -9,12 +9,12 @@ import type {
   CatalogResult,
   Channel,
   ChannelQuery,
+  ChannelVqd,
   CommandResult,
   Device,
   EventQuery,
   ExportJob,
   HealthSummary,
-  ChannelVqd,
   LiveSession,
   MaintenanceTeam,
   MapClusters,
@@ -29,6 +29,7 @@ import type {
   RatesBy,
   RecordingTimeline,
   TokenResponse,
+  TotpSetup,
   TreeLevel,
   TreeQuery,
   TrendAnswer,
@@ -47,7 +48,12 @@ const orderPath = (id: number) => `/work-orders/${id}`
 const deviceQuery = (deviceId?: string) => (deviceId ? `?device_id=${encodeURIComponent(deviceId)}` : '')
 
 export const api = {
-  login: (username: string, password: string) => post<TokenResponse>('/auth/login', { username, password }),
+  /** `totp`: the 6-digit code, for accounts that turned the one-time code on (the API answers totp_required). */
+  login: (username: string, password: string, totp?: string) =>
+    post<TokenResponse>('/auth/login', totp ? { username, password, totp } : { username, password }),
+  totpSetup: (password: string) => post<TotpSetup>('/auth/totp/setup', { password }),
+  totpEnable: (code: string) => post<void>('/auth/totp/enable', { code }),
+  totpDisable: (password: string, code: string) => post<void>('/auth/totp/disable', { password, code }),
   logout: () => request<void>('POST', '/auth/logout', { timeoutMs: 5_000 }),
   me: () => get<Me>('/auth/me'),
   changePassword: (currentPassword: string, newPassword: string) =>

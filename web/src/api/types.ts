@@ -14,6 +14,13 @@ export interface Me {
   permissions: string[]
   must_change_password: boolean
   token_expires_at: string
+  totp_enabled?: boolean
+}
+
+/** A new one-time-code secret: scan `otpauth_uri` (a QR code) or type `secret` into the app. */
+export interface TotpSetup {
+  secret: string
+  otpauth_uri: string
 }
 
 export type ChannelStatus = 'online' | 'offline'
