@@ -6,12 +6,13 @@ What is measured, side by side and alternating (`--rounds` times, medians):
 - dd: `dd if=/dev/zero of=DIR/dd.bin bs=1M count=M conv=fsync` — the disk's sequential write
   rate with the data made durable, M sized to about what the recorder wrote;
 - camgrid: N `Recorder`s (the code the media node runs: fMP4 parts of `--part-s`, each written
-  and fsynced by a worker thread before the index hears of it; segments of 60 s; one SQLite
-  index with batched writes), fed the 1080p 4 Mbit/s bench footage (bench/_media_common.py)
+  and fsynced by a worker thread before the index hears of it, parts that queued up written
+  together with one fsync; segments of 60 s; one SQLite index with batched writes), fed the 1080p 4 Mbit/s bench footage (bench/_media_common.py)
   round-robin as fast as the recorders take it, for `--seconds` of wall time. Throughput =
   bytes durably written / wall time, counted from the recorders' own figures.
 
-The ratio camgrid/dd is the figure that counts (target ≥ 0.7, issue 3). Also printed: how many
+The ratio camgrid/dd is the figure that counts (target ≥ 0.7, issue 3). The native fast path
+(camgrid.media.fastpath) is used when built; CAMGRID_NATIVE=0 runs the same bench on pure Python. Also printed: how many
 channels of 4 Mbit/s that throughput sustains, and parts dropped (a disk that cannot keep up
 makes the recorder drop parts rather than queue without bound). Files are written under --dir
 (default: a temporary directory on the same filesystem as the repository) and removed.

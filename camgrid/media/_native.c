@@ -543,8 +543,15 @@ static struct PyModuleDef module_def = {
     "The media node's per-frame and per-packet loops in C (see camgrid.media.fastpath).", -1, methods,
 };
 
+/* Raised whenever an entry point is added or changes: camgrid.media.fastpath refuses a module
+ * built from older source (an install that was not rebuilt) rather than call what it lacks. */
+#define API_VERSION 2
+
 PyMODINIT_FUNC
 PyInit__native(void)
 {
-    return PyModule_Create(&module_def);
+    PyObject *m = PyModule_Create(&module_def);
+    if (m != NULL && PyModule_AddIntConstant(m, "API_VERSION", API_VERSION) < 0)
+        Py_CLEAR(m);
+    return m;
 }

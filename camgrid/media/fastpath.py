@@ -20,6 +20,7 @@ import os
 from types import ModuleType
 
 _OFF = ("0", "false", "no", "off")
+API_VERSION = 2  # what this source expects of _native.c (its API_VERSION)
 
 
 def _load() -> tuple[ModuleType | None, str]:
@@ -30,7 +31,11 @@ def _load() -> tuple[ModuleType | None, str]:
         from camgrid.media import _native
     except ImportError as exc:
         return None, f"not built ({exc}); reinstall with a C compiler and the Python headers to build it"
-    return _native, f"loaded from {os.path.basename(_native.__file__ or '_native')}"
+    built = getattr(_native, "API_VERSION", None)
+    if built != API_VERSION:
+        return None, (f"built from other source (API {built}, expected {API_VERSION}): "
+                      "rebuild it with `pip install -e .`")
+    return _native, f"loaded from {os.path.basename(getattr(_native, '__file__', None) or '_native')}"
 
 
 native, REASON = _load()

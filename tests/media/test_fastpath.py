@@ -250,6 +250,19 @@ def test_rtp_run_takes_any_datagrams(datagrams, start, ssrc, seq):
         assert datagrams[start + i][12:] == payload
 
 
+def test_a_module_built_from_other_source_is_not_used(monkeypatch):
+    import types
+
+    import camgrid.media
+    stale = types.ModuleType("camgrid.media._native")  # e.g. an old build without the newer entry points
+    monkeypatch.setitem(sys.modules, "camgrid.media._native", stale)
+    monkeypatch.setattr(camgrid.media, "_native", stale, raising=False)
+    module, reason = fastpath._load()
+    assert module is None and "rebuild" in reason
+    stale.API_VERSION = fastpath.API_VERSION
+    assert fastpath._load()[0] is stale
+
+
 # -- the fallback ---------------------------------------------------------------------------------
 def test_the_python_fallback_runs_the_media_tests_with_native_off():
     env = dict(os.environ, CAMGRID_NATIVE="0")
