@@ -254,6 +254,7 @@ def test_a_module_built_from_other_source_is_not_used(monkeypatch):
     import types
 
     import camgrid.media
+    monkeypatch.delenv("CAMGRID_NATIVE", raising=False)
     stale = types.ModuleType("camgrid.media._native")  # e.g. an old build without the newer entry points
     monkeypatch.setitem(sys.modules, "camgrid.media._native", stale)
     monkeypatch.setattr(camgrid.media, "_native", stale, raising=False)
