@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 import struct
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from camgrid.governance import keys
 
 STEP_S = 30
 DIGITS = 6
@@ -76,17 +77,10 @@ def provisioning_uri(secret: str, username: str, issuer: str = ISSUER) -> str:
 
 def load_or_create_key(path: Path) -> bytes:
     """The sealing key (32 random bytes, owner-only), created on first use."""
-    if path.exists():
-        key = path.read_bytes()
-        if len(key) != 32:
-            raise TotpError(f"{path}: the TOTP sealing key must be 32 bytes")
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
+    try:
+        return keys.load_or_create(path, what="the TOTP sealing key", exact=True)
+    except ValueError as exc:
+        raise TotpError(str(exc)) from None
 
 
 def seal(secret: str, key: bytes, user_id: int) -> bytes:

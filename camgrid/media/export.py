@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from camgrid.governance import keys
 from camgrid.media.playback import read_recorded
 
 FORMAT = "camgrid-export/1"
@@ -38,17 +38,10 @@ class ExportError(ValueError):
 
 def load_or_create_key(path: Path) -> bytes:
     """The export signing key (32 random bytes, owner-only), created on first use."""
-    if path.exists():
-        key = path.read_bytes()
-        if len(key) < 32:
-            raise ExportError(f"{path}: an export key must be at least 32 bytes")
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-    return key
+    try:
+        return keys.load_or_create(path, what="an export key")
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def _canonical(manifest: dict[str, Any]) -> bytes:
