@@ -36,7 +36,7 @@ FIRST_LOAD_BUDGET = 1.5 * 1024 * 1024  # gzipped JavaScript of the first page (i
 try:
     from playwright.sync_api import Page, expect, sync_playwright
 except ImportError:  # pragma: no cover - the test extra installs it
-    sync_playwright = None
+    Page = expect = sync_playwright = None
 
 
 def _missing() -> str | None:
@@ -49,10 +49,18 @@ def _missing() -> str | None:
     return None
 
 
-if (reason := _missing()) is not None:
+def browser_skip() -> list:
+    """The `pytestmark` of every console browser test: skipped with the reason when the browser,
+    playwright or the built console is missing; in CI (CI set) that fails the run instead."""
+    reason = _missing()
+    if reason is None:
+        return []
     if os.environ.get("CI"):
         pytest.fail(f"browser test cannot run in CI: {reason}", pytrace=False)
-    pytestmark = pytest.mark.skip(reason=reason)
+    return [pytest.mark.skip(reason=reason)]
+
+
+pytestmark = browser_skip()
 
 # Long tasks (main-thread work over 50 ms) from the first script on, kept for the test to read.
 LONGTASK_OBSERVER = """

@@ -19,7 +19,6 @@ Screenshots go to test-artifacts/console/ops/.
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
@@ -30,24 +29,19 @@ from camgrid.sim.devices import generate
 from camgrid.store.engine import make_engine
 from tests.e2e.test_console import (  # noqa: F401  (db_url: a fixture)
     ARTIFACTS,
-    Lines,
-    _missing,
     browser_page,
+    browser_skip,
     db_url,
+    expect,
     field,
+    Lines,
+    Page,
     running_platform,
 )
 from tests.e2e.test_live_processes import PASSWORD, PLATFORM_ID, call, start, stop, wait_channel
 
-if (reason := _missing()) is not None:
-    if os.environ.get("CI"):
-        pytest.fail(f"browser test cannot run in CI: {reason}", pytrace=False)
-    pytestmark = pytest.mark.skip(reason=reason)
+pytestmark = browser_skip()
 
-try:
-    from playwright.sync_api import Page, expect
-except ImportError:  # pragma: no cover - skipped by pytestmark then
-    expect = None
 
 OPS_ARTIFACTS = ARTIFACTS / "ops"
 SEED = "e2e-ops"

@@ -6,34 +6,25 @@ recordings says so and offers to record. Same processes and skips as test_consol
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
-import pytest
 
 from tests.e2e.test_console import (  # noqa: F401  (db_url, platform: fixtures)
     browser_page,
+    browser_skip,
     db_url,
+    expect,
     field,
-    _missing,
     platform,
     shot,
     video_time,
 )
 from tests.e2e.test_live_processes import PASSWORD, call, wait_channel
 
-if (reason := _missing()) is not None:
-    if os.environ.get("CI"):
-        pytest.fail(f"browser test cannot run in CI: {reason}", pytrace=False)
-    pytestmark = pytest.mark.skip(reason=reason)
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # pragma: no cover - skipped by pytestmark then
-    expect = None
+pytestmark = browser_skip()
 
 
 def test_operator_plays_back_a_recording_and_exports_it(platform):

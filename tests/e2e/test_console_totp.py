@@ -4,32 +4,24 @@ step (a wrong one is refused in words), and a current code gets in."""
 
 from __future__ import annotations
 
-import os
 import time
 
-import pytest
 
 from camgrid.governance import totp
 from camgrid.sim.devices import generate
 from tests.e2e.test_console import (  # noqa: F401  (db_url: a fixture)
     ARTIFACTS,
-    _missing,
     browser_page,
+    browser_skip,
     db_url,
+    expect,
     field,
     running_platform,
 )
 from tests.e2e.test_live_processes import PASSWORD
 
-if (reason := _missing()) is not None:
-    if os.environ.get("CI"):
-        pytest.fail(f"browser test cannot run in CI: {reason}", pytrace=False)
-    pytestmark = pytest.mark.skip(reason=reason)
+pytestmark = browser_skip()
 
-try:
-    from playwright.sync_api import expect
-except ImportError:  # pragma: no cover - skipped by pytestmark then
-    expect = None
 
 SEED = "e2e-totp"
 

@@ -18,7 +18,6 @@ Same processes and skips as test_console.py.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -28,24 +27,19 @@ from camgrid.gb28181.ptz import PtzCommand, encode
 from camgrid.sim.devices import generate
 from tests.e2e.test_console import (  # noqa: F401  (db_url: a fixture)
     ARTIFACTS,
-    _missing,
     browser_page,
+    browser_skip,
     db_url,
+    expect,
     field,
+    Page,
     running_platform,
     shot,
 )
 from tests.e2e.test_live_processes import PASSWORD, call
 
-if (reason := _missing()) is not None:
-    if os.environ.get("CI"):
-        pytest.fail(f"browser test cannot run in CI: {reason}", pytrace=False)
-    pytestmark = pytest.mark.skip(reason=reason)
+pytestmark = browser_skip()
 
-try:
-    from playwright.sync_api import Page, expect
-except ImportError:  # pragma: no cover - skipped by pytestmark then
-    expect = None
 
 FOOTAGE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "footage"
 SMALL_FOOTAGE = ("highway-cctv-osd-320x240.avi", "traffic-320x240.avi")
