@@ -16,22 +16,16 @@ baseline: the channel list's first page and a page deep into it by cursor.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from _console_common import api_getter, empty_store, timed  # noqa: E402
 
-from camgrid.api.app import ApiContext, create_api  # noqa: E402
-from camgrid.config import Settings  # noqa: E402
-from camgrid.governance.users import create_user, issue_token  # noqa: E402
 from camgrid.registry.devices import new_device_row  # noqa: E402
-from camgrid.store.engine import make_engine, migrate, utcnow  # noqa: E402
+from camgrid.store.engine import utcnow  # noqa: E402
 from camgrid.store.tables import channels, devices, organisations  # noqa: E402
 
 PER_DEVICE = 100
@@ -77,39 +71,18 @@ def fill(engine, n_channels: int) -> None:
             batch = []
 
 
-def timed(fn, runs=7):
-    values = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = fn()
-        values.append(time.perf_counter() - t0)
-    return statistics.median(values), result
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--channels", type=int, default=100_000)
     ap.add_argument("--database-url", default=None)
     args = ap.parse_args()
-    tmp = tempfile.TemporaryDirectory()
-    url = args.database_url or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    with engine.connect() as conn:
-        if conn.execute(select(func.count()).select_from(channels)).scalar_one():
-            sys.exit(f"{url} already has channels; give an empty database")
+    engine, _tmp = empty_store(args.database_url)
     t0 = time.perf_counter()
     fill(engine, args.channels)
     print(f"{engine.dialect.name}: {args.channels:,} channels on {args.channels // PER_DEVICE:,} devices "
           f"filled in {time.perf_counter() - t0:.1f} s")
-    client = TestClient(create_api(ApiContext(engine=engine, settings=Settings())))
-    user = create_user(engine, "bench", "Correct-Horse-42", "viewer")
-    headers = {"Authorization": f"Bearer {issue_token(engine, user['id'], 3600)}"}
-
-    def get(path: str, **params):
-        resp = client.get(path, headers=headers, params=params)
-        assert resp.status_code == 200, resp.text
-        return resp.json()
+    get = api_getter(engine)
 
     first = get("/api/v1/channels", limit=100)
     deep_cursor = first["next_cursor"]
