@@ -127,7 +127,8 @@ def diagnose_pictures(spaced: list[Picture], burst: list[Picture], thresholds: T
     if exposure or covered or dim:  # edges fade in the dark, in fog and under a cover; lamps glow
         detail = [f for f in detail if f["type"] != "blur"]
     found += detail
-    found += motion.freeze(judged, th)
+    if not any(f["type"] == "blur" for f in detail):  # defocus smooths away the noise that tells still from frozen
+        found += motion.freeze(judged, th, burst)
     shaking: list[dict[str, Any]] = []
     if not any(f["type"] == "stripe" for f in detail):  # rolling bands move the picture's profile too
         shaking = motion.jitter(burst, th)

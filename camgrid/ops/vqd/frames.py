@@ -88,10 +88,11 @@ def picture_from_frame(frame: av.VideoFrame, t: float, *, colour: bool = True, d
         ch, cw = min(DETAIL_SIZE[0], full.shape[0]), min(DETAIL_SIZE[1], full.shape[1])
         r0, c0 = (full.shape[0] - ch) // 2, (full.shape[1] - cw) // 2
         crop = full[r0:r0 + ch, c0:c0 + cw].copy()
-    if not colour:
-        y = frame.reformat(width=w, height=h, format="gray", interpolation="AREA").to_ndarray()
-        return Picture(t, np.ascontiguousarray(y), detail=crop)
+    # yuv420p for luma-only pictures too: "gray" would also convert the range (16-235 to 0-255),
+    # and burst pictures are compared with the colour picture that starts the burst
     small = frame.reformat(width=w, height=h, format="yuv420p", interpolation="AREA")
+    if not colour:
+        return Picture(t, _plane(small, 0).copy(), detail=crop)
     y, u, v = (_plane(small, i).copy() for i in range(3))
     if crop is None and detail:
         crop = _plane(frame.reformat(format="gray"), 0).copy()[:DETAIL_SIZE[0], :DETAIL_SIZE[1]]

@@ -22,7 +22,7 @@ def still(a: Picture, b: Picture, th: Thresholds) -> bool:
     return changed <= th.freeze_changed_share and float(np.median(d)) < th.freeze_noise_floor
 
 
-def freeze(pictures: list[Picture], th: Thresholds) -> list[dict]:
+def freeze(pictures: list[Picture], th: Thresholds, burst: list[Picture] = ()) -> list[dict]:
     """The longest run of pictures that are all the same; reported when it lasts freeze_min_s.
     Give it independently coded pictures (key frames): consecutive P-frames of a static scene
     repeat the same pixels (skipped blocks) without the picture being frozen. Not judged on a
@@ -42,8 +42,14 @@ def freeze(pictures: list[Picture], th: Thresholds) -> list[dict]:
             best, best_end = cur.t - start, cur.t
     if best < th.freeze_min_s:
         return []
+    if best_end >= pictures[-1].t and burst and burst[0] is pictures[-1]:
+        # frozen through the final burst too: it lengthens the run (P-frames repeating the same
+        # pixels prove nothing by themselves, so they never decide whether it is a freeze)
+        if all(still(burst[0], b, th) for b in burst[1:]):
+            best += burst[-1].t - burst[0].t
+            best_end = burst[-1].t
     return [{"type": "freeze", "score": score(best, th.freeze_min_s, 2 * th.freeze_min_s), "frozen_s": round(best, 1),
-             "ongoing": best_end >= pictures[-1].t}]
+             "ongoing": best_end >= pictures[-1].t}]  # frozen_s: between the first and last same picture seen
 
 
 def shifts(burst: list[Picture]) -> np.ndarray:
