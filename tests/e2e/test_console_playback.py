@@ -66,7 +66,7 @@ def test_operator_plays_back_a_recording_and_exports_it(platform):
             page.get_by_test_id("back").click()  # the live view links back here ...
             expect(page.get_by_test_id("to-playback")).to_be_visible()
             page.goto(base + "/channels")  # ... and so does the list
-            row = page.get_by_test_id("channel-table").locator("tr", has_text=recorded.channels[0].name)
+            row = page.get_by_test_id("channel-table").locator(".el-table-v2__row", has_text=recorded.channels[0].name)
             row.get_by_test_id("playback").click()
             expect(page).to_have_url(f"{base}/channels/{channel_id}/playback?device={recorded.id}")
             span = page.get_by_test_id("timeline-span").first

@@ -68,6 +68,8 @@ export default {
     emptyFilter: 'No channel matches. Check the name or ID, or clear the search and the status filter.',
     clearFilters: 'Clear search and filter',
     refresh: 'Refresh',
+    loaded: '{n} loaded; scroll for more',
+    allLoaded: 'All {n} shown',
     perPage: 'Per page',
     previous: 'Previous',
     next: 'Next',

@@ -70,6 +70,8 @@ const zhCN: Messages = {
     emptyFilter: '没有匹配的通道。请检查名称或编码，或清除搜索和状态筛选。',
     clearFilters: '清除搜索和筛选',
     refresh: '刷新',
+    loaded: '已加载 {n} 个，向下滚动加载更多',
+    allLoaded: '共 {n} 个，已全部显示',
     perPage: '每页',
     previous: '上一页',
     next: '下一页',
