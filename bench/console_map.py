@@ -15,20 +15,16 @@ zoom 3; the map's settings (located count); and the baseline: the channel list's
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _console_common import api_getter, empty_store, timed  # noqa: E402
+from _console_common import filled_api, insert_channels, insert_devices, timed  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from camgrid.registry.devices import new_device_row  # noqa: E402
 from camgrid.store.engine import utcnow  # noqa: E402
-from camgrid.store.tables import channels, devices  # noqa: E402
 
 PER_DEVICE = 100
 CITY = (117.0, 31.6, 117.6, 32.1)  # west, south, east, north
@@ -37,42 +33,23 @@ CITY = (117.0, 31.6, 117.6, 32.1)  # west, south, east, north
 def fill(engine, n_channels: int) -> None:
     rng = random.Random(1)
     now = utcnow()
-    n_devices = max(1, n_channels // PER_DEVICE)
-    with engine.begin() as conn:
-        rows = []
-        for d in range(n_devices):
-            row = new_device_row(f"3402000000132{d:07d}", name=f"dev {d}")
-            row["status"] = "offline" if d % 10 == 9 else "online"
-            rows.append(row)
-        conn.execute(devices.insert(), rows)
-    batch = []
-    for n in range(n_channels):
-        located = n % 50 != 49
-        batch.append({"id": f"3402{n:016d}", "device_id": f"3402000000132{n // PER_DEVICE:07d}", "name": f"cam {n}",
-                      "status": "offline" if n % 13 == 0 else "online", "type_code": "131", "extra": {},
-                      "updated_at": now,
-                      "longitude": round(rng.uniform(CITY[0], CITY[2]), 6) if located else None,
-                      "latitude": round(rng.uniform(CITY[1], CITY[3]), 6) if located else None})
-        if len(batch) == 20_000 or n == n_channels - 1:
-            with engine.begin() as conn:
-                conn.execute(channels.insert(), batch)
-            batch = []
+    insert_devices(engine, max(1, n_channels // PER_DEVICE))
+
+    def rows():  # noqa: ANN202
+        for n in range(n_channels):
+            located = n % 50 != 49
+            yield {"id": f"3402{n:016d}", "device_id": f"3402000000132{n // PER_DEVICE:07d}", "name": f"cam {n}",
+                   "status": "offline" if n % 13 == 0 else "online", "type_code": "131", "extra": {},
+                   "updated_at": now,
+                   "longitude": round(rng.uniform(CITY[0], CITY[2]), 6) if located else None,
+                   "latitude": round(rng.uniform(CITY[1], CITY[3]), 6) if located else None}
+    insert_channels(engine, rows())
     with engine.begin() as conn:
         conn.execute(text("ANALYZE"))
 
 
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--channels", type=int, default=100_000)
-    ap.add_argument("--database-url", default=None)
-    args = ap.parse_args()
-    engine, _tmp = empty_store(args.database_url)
-    t0 = time.perf_counter()
-    fill(engine, args.channels)
-    print(f"{engine.dialect.name}: {args.channels:,} channels on {args.channels // PER_DEVICE:,} devices "
-          f"filled in {time.perf_counter() - t0:.1f} s")
-    get = api_getter(engine)
+    engine, get, _tmp = filled_api(__doc__, fill, PER_DEVICE)
 
     def clusters(bbox: tuple[float, float, float, float], zoom: int):
         return lambda: get("/api/v1/map/clusters", bbox=",".join(f"{v:.6f}" for v in bbox), zoom=zoom)

@@ -15,18 +15,15 @@ baseline: the channel list's first page and a page deep into it by cursor.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _console_common import api_getter, empty_store, timed  # noqa: E402
+from _console_common import filled_api, insert_channels, insert_devices, timed  # noqa: E402
 
-from camgrid.registry.devices import new_device_row  # noqa: E402
 from camgrid.store.engine import utcnow  # noqa: E402
-from camgrid.store.tables import channels, devices, organisations  # noqa: E402
+from camgrid.store.tables import organisations  # noqa: E402
 
 PER_DEVICE = 100
 GROUPS = ["34020000002150000001", "34020000002150000002"]
@@ -39,13 +36,8 @@ def vorg(n: int) -> str:
 def fill(engine, n_channels: int) -> None:
     now = utcnow()
     n_devices = max(1, n_channels // PER_DEVICE)
+    insert_devices(engine, n_devices)
     with engine.begin() as conn:
-        rows = []
-        for d in range(n_devices):
-            row = new_device_row(f"3402000000132{d:07d}", name=f"dev {d}")
-            row["status"] = "offline" if d % 10 == 9 else "online"
-            rows.append(row)
-        conn.execute(devices.insert(), rows)
         orgs = [{"id": g, "kind": "business_group", "name": f"group {i}", "parent_id": None, "business_group_id": None,
                  "source_device_id": None, "updated_at": now} for i, g in enumerate(GROUPS)]
         orgs += [{"id": vorg(v), "kind": "virtual_org", "name": f"org {v}", "parent_id": GROUPS[v % 2],
@@ -54,35 +46,23 @@ def fill(engine, n_channels: int) -> None:
                   "business_group_id": None, "source_device_id": None, "updated_at": now}
                  for c in range(1, 5) for d in range(1, 11)]
         conn.execute(organisations.insert(), orgs)
-    batch = []
-    for n in range(n_channels):
-        d = n // PER_DEVICE
-        code = "" if n % 20 == 19 else f"34{1 + d % 4:02d}{1 + (d // 4) % 10:02d}"
-        in_group = n % 10 != 7
-        v = n % 20
-        batch.append({"id": f"3402{n:016d}", "device_id": f"3402000000132{d:07d}", "name": f"cam {n}",
-                      "civil_code": code, "status": "offline" if n % 13 == 0 else "online",
-                      "business_group_id": GROUPS[v % 2] if in_group else None,
-                      "parent_id": vorg(v) if in_group else f"3402000000132{d:07d}",
-                      "type_code": "131", "extra": {}, "updated_at": now})
-        if len(batch) == 20_000 or n == n_channels - 1:
-            with engine.begin() as conn:
-                conn.execute(channels.insert(), batch)
-            batch = []
 
+    def rows():  # noqa: ANN202
+        for n in range(n_channels):
+            d = n // PER_DEVICE
+            code = "" if n % 20 == 19 else f"34{1 + d % 4:02d}{1 + (d // 4) % 10:02d}"
+            in_group = n % 10 != 7
+            v = n % 20
+            yield {"id": f"3402{n:016d}", "device_id": f"3402000000132{d:07d}", "name": f"cam {n}",
+                   "civil_code": code, "status": "offline" if n % 13 == 0 else "online",
+                   "business_group_id": GROUPS[v % 2] if in_group else None,
+                   "parent_id": vorg(v) if in_group else f"3402000000132{d:07d}",
+                   "type_code": "131", "extra": {}, "updated_at": now}
+    insert_channels(engine, rows())
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--channels", type=int, default=100_000)
-    ap.add_argument("--database-url", default=None)
-    args = ap.parse_args()
-    engine, _tmp = empty_store(args.database_url)
-    t0 = time.perf_counter()
-    fill(engine, args.channels)
-    print(f"{engine.dialect.name}: {args.channels:,} channels on {args.channels // PER_DEVICE:,} devices "
-          f"filled in {time.perf_counter() - t0:.1f} s")
-    get = api_getter(engine)
+    engine, get, _tmp = filled_api(__doc__, fill, PER_DEVICE)
 
     first = get("/api/v1/channels", limit=100)
     deep_cursor = first["next_cursor"]
