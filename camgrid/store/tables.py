@@ -464,6 +464,9 @@ work_orders = Table(
     Column("resolve_due_at", DateTime(timezone=True), nullable=False),
     Column("respond_breached", Boolean, nullable=False, default=False),
     Column("resolve_breached", Boolean, nullable=False, default=False),
+    Column("on_hold_since", DateTime(timezone=True), nullable=True),  # on hold: its SLA clocks are paused
+    Column("hold_reason", String(300), nullable=True),
+    Column("held_s", Float, nullable=False, default=0.0, server_default="0"),  # seconds on hold, ended holds
 )
 Index("ix_work_orders_state", work_orders.c.state)
 Index("ix_work_orders_team_id_state", work_orders.c.team_id, work_orders.c.state)
@@ -501,6 +504,7 @@ vqd_results = Table(
     Column("codec", String(16), nullable=True),
     Column("frames", Integer, nullable=False, default=0),
     Column("duration_s", Float, nullable=False, default=0.0),
+    Column("stream", String(8), nullable=True),  # main | sub: which stream was diagnosed (NULL: main, before 0013)
 )
 Index("ix_vqd_results_channel_id_at", vqd_results.c.channel_id, vqd_results.c.at)
 Index("ix_vqd_results_round_id", vqd_results.c.round_id)
@@ -516,6 +520,15 @@ vqd_channels = Table(
     Column("reference_at", DateTime(timezone=True), nullable=True),
     Column("reference_by", String(64), nullable=True),
     Column("thresholds", JSON, nullable=False, default=dict),  # this channel's own overrides
+)
+
+vqd_devices = Table(  # what the patrol learned about a device
+    "vqd_devices",
+    metadata,
+    Column("device_id", String(20), primary_key=True),
+    Column("substream_refused_at", DateTime(timezone=True), nullable=True),  # it refused the sub-stream then
+    Column("substream_dialect", String(16), nullable=True),
+    Column("substream_reason", String(300), nullable=True),
 )
 
 vqd_rounds = Table(
