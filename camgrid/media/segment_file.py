@@ -116,14 +116,32 @@ class Fragment:
     duration: int
     sync_dts: int | None  # decode time of its first sync sample (a key frame), if it has one
     tfdt_at: int  # file offset of the tfdt box, to move the fragment on a playback timeline
+    # (tfdt offset, track ID) of the other tracks' trafs (audio), each in its own timescale
+    other_tfdts: tuple[tuple[int, int], ...] = ()
 
 
-def _read_moof(data: bytes, moof_offset: int, moof_size: int) -> tuple[int, int, int | None, int]:
-    """(base decode time, summed durations, dts of the first sync sample or None, tfdt offset)."""
+def _read_moof(data: bytes, moof_offset: int, moof_size: int) -> tuple[int, int, int | None, int, tuple]:
+    """(base decode time, summed durations, dts of the first sync sample or None, tfdt offset,
+    the other trafs' (tfdt offset, track ID)). Timing comes from the first traf (the video);
+    a second one (audio) is only located, to be moved along with it."""
     base, total, default_duration, sync_dts, tfdt_at = 0, 0, 0, None, -1
+    others: list[tuple[int, int]] = []
+    first_traf = True
     for kind, off, size in read_boxes(data, moof_offset + 8, moof_offset + moof_size):
         if kind != "traf":
             continue
+        if not first_traf:
+            track_id, at = None, None
+            for child, coff, _ in read_boxes(data, off + 8, off + size):
+                if child == "tfhd":
+                    track_id = struct.unpack_from(">I", data, coff + 12)[0]
+                elif child == "tfdt":
+                    at = coff
+            if track_id is None or at is None:
+                raise SegmentError("a traf without tfhd or tfdt")
+            others.append((at, track_id))
+            continue
+        first_traf = False
         for child, coff, csize in read_boxes(data, off + 8, off + size):
             version_flags = struct.unpack_from(">I", data, coff + 8)[0]
             version, flags = version_flags >> 24, version_flags & 0xFFFFFF
@@ -158,7 +176,7 @@ def _read_moof(data: bytes, moof_offset: int, moof_size: int) -> tuple[int, int,
                         sync_dts = t
                     t += duration
                 total = t - base
-    return base, total, sync_dts, tfdt_at
+    return base, total, sync_dts, tfdt_at, tuple(others)
 
 
 def read_fragments(data: bytes) -> tuple[bytes, list[Fragment]]:
@@ -172,10 +190,10 @@ def read_fragments(data: bytes) -> tuple[bytes, list[Fragment]]:
     while i + 1 < len(boxes) and boxes[i][0] == "moof" and boxes[i + 1][0] == "mdat":
         _, moof_off, moof_size = boxes[i]
         try:
-            base, duration, sync_dts, tfdt_at = _read_moof(data, moof_off, moof_size)
+            base, duration, sync_dts, tfdt_at, others = _read_moof(data, moof_off, moof_size)
         except (struct.error, SegmentError):
             break  # a damaged moof: what follows cannot be trusted
-        out.append(Fragment(moof_off, moof_size + boxes[i + 1][2], base, duration, sync_dts, tfdt_at))
+        out.append(Fragment(moof_off, moof_size + boxes[i + 1][2], base, duration, sync_dts, tfdt_at, others))
         i += 2
     return init, out
 
