@@ -173,6 +173,10 @@ class MediaSettings(_Section):
     event_pre_s: float = Field(10.0, ge=0, le=120, description="Event recording: seconds kept from before the alarm.")
     event_post_s: float = Field(30.0, ge=1, le=3600, description="Event recording: seconds recorded after the last alarm.")
     recording_retry_s: float = Field(10.0, gt=0, description="How soon a channel that should be recording is asked for video again after its stream ended.")
+    audio_transcode: bool = Field(
+        True, description="Live audio for browsers: G.711 (which browsers cannot play) is transcoded to AAC while someone "
+        "watches (about 0.1 % of a CPU core per watched stream). Off: G.711 streams are shown without sound. AAC is "
+        "always passed through; recordings and exports keep the device's audio as it came.")
 
 
 class RetentionSettings(_Section):

@@ -8,6 +8,13 @@ while someone watches (or fetches HLS): a stream that is only recorded costs no 
 
 A viewer that cannot keep up (its queue over `max_queue_bytes`) loses what is queued and
 resumes at the next key frame, so one slow browser never holds memory or delays the others.
+
+Audio rides in the video's fragments: the audio that arrived since the previous frame goes into
+the next frame's fragment as a second traf (so a GOP, HLS and a late joiner carry it too). AAC
+is passed through; G.711, which browsers cannot play, is transcoded to AAC while someone
+watches (`audio_transcode`), or else left out, and the "init" info says which (`audio`). The
+audio track enters the init segment at the first key frame after the audio is first seen (or
+changes format). Audio that cannot be read is counted (`audio_bad_units`), never fatal.
 Pure apart from asyncio.Event for waking viewers; no sockets.
 """
 
@@ -18,6 +25,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from camgrid.media.audio import AUDIO_CODECS, AudioConfig, AudioError, AudioSample, AudioTrackBuilder
 from camgrid.media.fmp4 import FragmentWriter, Sample, init_segment
 from camgrid.media.h26x import H26xError, VideoTrack, track_from_frame
 from camgrid.media.hls import HlsWindow
@@ -25,6 +33,7 @@ from camgrid.media.ps import AccessUnit
 from camgrid.media.timeline import Timeline
 
 MAX_GOP_BYTES = 32 << 20  # a GOP longer than this is not cached (a viewer waits for the next key frame)
+MAX_PENDING_AUDIO = 100  # audio samples waiting for a video frame (the video stalled): the oldest go
 
 
 @dataclass(slots=True)
@@ -35,6 +44,7 @@ class Chunk:
     keyframe: bool
     init: bool = False
     track: VideoTrack | None = None  # with an init segment: what a player needs to set up its decoder
+    info: dict | None = None  # with an init segment of a stream with audio: {"audio": ..., "codecs": ...}
 
 
 class Viewer:
@@ -92,11 +102,18 @@ class _Frame:
     duration: int
     sequence: int  # its fragment's mfhd number: frames since the init segment
     chunk: Chunk | bool | None = None  # built fragment; False: the frame could not be muxed
+    audio: list[AudioSample] | None = None  # audio that arrived since the frame before
 
 
 class LiveFeed:
-    def __init__(self, *, max_queue_bytes: int = 8 << 20) -> None:
+    def __init__(self, *, max_queue_bytes: int = 8 << 20, audio_transcode: bool = True) -> None:
         self.max_queue_bytes = max_queue_bytes
+        self.audio_transcode = audio_transcode
+        self._audio_in = AudioTrackBuilder()
+        self.audio: AudioConfig | None = None  # the audio track of the current init segment
+        self._audio_pending: list[AudioSample] = []
+        self._transcoder = None  # G711ToAac while G.711 is transcoded
+        self.audio_units = self.audio_dropped = 0
         self.track: VideoTrack | None = None
         self.init: bytes | None = None
         self._writer = FragmentWriter()
@@ -116,6 +133,10 @@ class LiveFeed:
         return self.timeline.discontinuities
 
     @property
+    def audio_bad_units(self) -> int:
+        return self._audio_in.bad_units
+
+    @property
     def viewers(self) -> int:
         return len(self._viewers)
 
@@ -129,8 +150,11 @@ class LiveFeed:
             self.unplayable += 1
             return
         dts, pts = self.timeline.place(unit.pts, unit.dts)
+        self._audio_in.video(unit.dts if unit.dts is not None else unit.pts, dts)
         self.frames += 1
         frame = _Frame(unit, dts, pts, self.timeline.frame_ticks, self.frames)
+        if self._audio_pending:
+            frame.audio, self._audio_pending = self._audio_pending, []
         if unit.keyframe:
             self.keyframes += 1
             now = time.monotonic()
@@ -154,9 +178,15 @@ class LiveFeed:
     def _chunk(self, frame: _Frame) -> Chunk | None:
         """The frame's fMP4 fragment, built once, when a viewer (or HLS) first needs it."""
         if frame.chunk is None:
+            sample = Sample(frame.unit.data, frame.dts, frame.pts, frame.duration, frame.unit.keyframe)
             try:
-                data = self._writer.fragment([Sample(frame.unit.data, frame.dts, frame.pts, frame.duration,
-                                                     frame.unit.keyframe)], sequence=frame.sequence)
+                try:
+                    data = self._writer.fragment([sample], sequence=frame.sequence, audio=frame.audio)
+                except ValueError:
+                    if not frame.audio:
+                        raise
+                    self.audio_dropped += len(frame.audio)  # the audio was bad; the video goes on without it
+                    data = self._writer.fragment([sample], sequence=frame.sequence)
             except ValueError:  # e.g. a frame without a single NAL unit: dropped, the stream goes on
                 self.bad_frames += 1
                 frame.chunk = False
@@ -164,27 +194,103 @@ class LiveFeed:
             frame.chunk = Chunk(data, frame.unit.keyframe)
         return frame.chunk or None
 
+    # -- audio ------------------------------------------------------------------------------------
+    def push_audio(self, unit: AccessUnit) -> None:
+        """One audio access unit (G.711 or ADTS AAC, 90 kHz PTS) from the demuxer."""
+        if unit.codec not in AUDIO_CODECS:
+            return
+        self.audio_units += 1
+        changed, samples = self._audio_in.push(unit.codec, unit.pts, unit.data)
+        if changed is not None:
+            self._transcoder = None
+        config = self._audio_in.config
+        if config is None or self.init is None:
+            return
+        if not config.browser_playable:
+            if not self.audio_transcode:
+                return
+            if not self._viewers and self.hls.last_request is None:
+                self._transcoder = None  # nobody watches: no CPU spent (it starts again with the next viewer)
+                return
+            if self._transcoder is None:
+                from camgrid.media.audio_transcode import G711ToAac  # PyAV: loaded only where G.711 is watched
+
+                try:
+                    self._transcoder = G711ToAac(config.codec)
+                except AudioError:
+                    self.audio_transcode = False
+                    return
+            try:
+                samples = [out for s in samples for out in self._transcoder.push(s)]
+            except AudioError:
+                self.audio_dropped += len(samples)
+                self._transcoder = None
+                return
+        if self._live_audio_config() != self.audio:
+            return  # the track enters the init segment at the next key frame
+        self._audio_pending += samples
+        if len(self._audio_pending) > MAX_PENDING_AUDIO:
+            self.audio_dropped += len(self._audio_pending) - MAX_PENDING_AUDIO
+            del self._audio_pending[:-MAX_PENDING_AUDIO]
+
+    def _live_audio_config(self) -> AudioConfig | None:
+        """The audio track browsers get: the device's AAC, G.711 transcoded to AAC, or none."""
+        config = self._audio_in.config
+        if config is None or config.browser_playable:
+            return config
+        if self.audio_transcode:
+            if self._transcoder is not None:
+                return self._transcoder.config
+            if self.audio is not None and self.audio.codec == "aac" and self.audio.sample_rate == config.sample_rate:
+                return self.audio  # between viewers: the transcoded track stays in the init segment
+        return None
+
+    def init_info(self) -> dict | None:
+        """What the "init" message says about audio; None for a stream that never sent any."""
+        device = self._audio_in.config
+        if device is None:
+            return None
+        audio = {"codec": device.codec, "sample_rate": device.sample_rate, "channels": device.channels,
+                 "played": self.audio is not None, "transcoded_to": None, "reason": None}
+        if self.audio is not None and self.audio.codec != device.codec:
+            audio["transcoded_to"] = self.audio.codec
+        if self.audio is None:
+            audio["reason"] = ("browsers cannot play G.711 and media.audio_transcode is off: video only"
+                               if not device.browser_playable and not self.audio_transcode
+                               else "the audio track starts with the next key frame")
+        codecs = ",".join(c for c in (self.track.codec_string if self.track else None,
+                                      self.audio.codec_string if self.audio else None) if c)
+        return {"audio": audio, "codecs": codecs}
+
     def _maybe_new_track(self, unit: AccessUnit) -> None:
         try:
             track = track_from_frame(unit.codec, unit.data)
         except H26xError:
             self.bad_parameter_sets += 1
             return
-        if track is None or (self.track is not None and _same_track(track, self.track)):
+        if track is not None and self.track is not None and _same_track(track, self.track):
+            track = self.track
+        audio = self._live_audio_config() if self._audio_in.config is not None else None
+        if track is None or (track is self.track and audio == self.audio):
             return
-        # First key frame, or the device changed resolution/codec: viewers need a new init segment.
+        # First key frame, the device changed resolution/codec, or its audio started or changed:
+        # viewers need a new init segment.
         self.track = track
-        self.init = init_segment(track)
+        self.audio = audio
+        self._audio_pending = []
+        if self._audio_in.clock is not None:
+            self._audio_in.clock.reset()
+        self.init = init_segment(track, audio=audio)
         self._writer = FragmentWriter()
         self._gop, self._gop_bytes = [], 0
         self.hls.restart()
         for viewer in self._viewers:
-            viewer.put(Chunk(self.init, True, init=True, track=track))
+            viewer.put(Chunk(self.init, True, init=True, track=track, info=self.init_info()))
 
     def add_viewer(self) -> Viewer:
         viewer = Viewer(self.max_queue_bytes)
         if self.init is not None:
-            viewer.put(Chunk(self.init, True, init=True, track=self.track))
+            viewer.put(Chunk(self.init, True, init=True, track=self.track, info=self.init_info()))
             for frame in self._gop:
                 chunk = self._chunk(frame)
                 if chunk is not None:

@@ -157,7 +157,8 @@ class MediaNode:
         async with self._lock:
             if spec.stream_id in self.streams:
                 raise StreamExists(f"stream {spec.stream_id} is already open on node {self.node_id}")
-            stream = MediaStream(spec, created_at=time.monotonic(), latency_s=self.settings.jitter_latency_s)
+            stream = MediaStream(spec, created_at=time.monotonic(), latency_s=self.settings.jitter_latency_s,
+                                 audio_transcode=self.settings.audio_transcode)
             sock = StreamSocket(stream, self.ports, self.settings.host, self.shared_port)
             port = await sock.open()
             self.streams[spec.stream_id] = (stream, sock)

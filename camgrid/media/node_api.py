@@ -179,7 +179,9 @@ def create_node_api(node: MediaNode) -> FastAPI:
     @app.websocket("/live/{stream_id}")
     async def live(websocket: WebSocket, stream_id: str, token: str = "") -> None:
         """fMP4 for Media Source Extensions: a JSON text message {"type": "init", "codec": ...}
-        before each init segment, then one binary message per fragment (one frame each)."""
+        before each init segment, then one binary message per fragment (one frame each). A stream
+        with audio adds "audio" (the device's codec, whether it is played, transcoded to what, or
+        why not) and "codecs" (every track's codec string, for the MSE mime type)."""
         # Accepted first so that a refusal reaches the browser with its code and reason (a close
         # before the handshake is a bare HTTP 403).
         await websocket.accept()
@@ -198,7 +200,7 @@ def create_node_api(node: MediaNode) -> FastAPI:
                 if chunk.init and chunk.track is not None:
                     t = chunk.track
                     await websocket.send_text(json.dumps({"type": "init", "codec": t.codec, "codec_string": t.codec_string,
-                                                          "width": t.width, "height": t.height}))
+                                                          "width": t.width, "height": t.height, **(chunk.info or {})}))
                 await websocket.send_bytes(chunk.data)
             await websocket.close(code=1000, reason="stream ended")
         except (WebSocketDisconnect, RuntimeError):
@@ -274,7 +276,7 @@ def create_node_api(node: MediaNode) -> FastAPI:
         loop = asyncio.get_running_loop()
         started, first_media = loop.time(), None
         try:
-            async for item in read_recorded(node.engine, node.recordings_dir, channel_id, begin, finish):
+            async for item in read_recorded(node.engine, node.recordings_dir, channel_id, begin, finish, browser=True):
                 if item.kind == "fragment":
                     first_media = item.media_s if first_media is None else first_media
                     ahead = (item.media_s - first_media) / speed - (loop.time() - started)

@@ -5,6 +5,9 @@ starts at the fragment holding the last key frame at or before `start` (a player
 frames before that key frame, as Media Source Extensions do). Each fragment's tfdt is moved
 onto one playback timeline that runs on across gaps and segment boundaries, so the player sees
 no hole; a "segment" message maps playback time back to wall-clock time for the operator.
+An audio track moves along with the video (its tfdt in its own timescale). For a browser
+(`browser=True`), audio that Media Source Extensions cannot play (G.711) is taken out of the
+init segment and the fragments; exports keep everything.
 Pure apart from reading files (in a worker thread) and the index.
 """
 
@@ -20,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from camgrid.media.recordings_query import segments_between
-from camgrid.media.fmp4 import codec_string_of
+from camgrid.media.fmp4 import codec_string_of, fragment_without_track, tracks_of, without_track
 from camgrid.media.segment_file import SegmentError, read_fragments
 
 TIMESCALE = 90_000
@@ -36,19 +39,42 @@ class PlaybackItem:
     info: dict | None = None
 
 
-def _retime(data: bytes, fragment, new_base: int) -> bytes:  # noqa: ANN001
-    chunk = bytearray(data[fragment.offset:fragment.offset + fragment.size])
-    at = fragment.tfdt_at - fragment.offset
+def _move_tfdt(chunk: bytearray, at: int, shift: int) -> None:
     if chunk[at + 8] == 1:  # version 1: 64-bit decode time
-        struct.pack_into(">Q", chunk, at + 12, new_base)
+        old = struct.unpack_from(">Q", chunk, at + 12)[0]
+        struct.pack_into(">Q", chunk, at + 12, max(0, old + shift))
     else:
-        struct.pack_into(">I", chunk, at + 12, new_base & 0xFFFFFFFF)
+        old = struct.unpack_from(">I", chunk, at + 12)[0]
+        struct.pack_into(">I", chunk, at + 12, max(0, old + shift) & 0xFFFFFFFF)
+
+
+def _retime(data: bytes, fragment, new_base: int, timescales: dict[int, int] | None = None) -> bytes:  # noqa: ANN001
+    """The fragment with its video tfdt at `new_base` and the other tracks' moved by as much."""
+    chunk = bytearray(data[fragment.offset:fragment.offset + fragment.size])
+    shift = new_base - fragment.base_dts
+    _move_tfdt(chunk, fragment.tfdt_at - fragment.offset, shift)
+    for at, track_id in fragment.other_tfdts:
+        rate = (timescales or {}).get(track_id, TIMESCALE)
+        _move_tfdt(chunk, at - fragment.offset, round(shift * rate / TIMESCALE))
     return bytes(chunk)
 
 
+def _audio_info(init: bytes) -> tuple[dict | None, list[int]]:
+    """The audio track's description, and the tracks a browser cannot play."""
+    audio, unplayable = None, []
+    for track in tracks_of(init):
+        if track.handler == "soun":
+            codec = {"mp4a": "aac", "alaw": "g711a", "ulaw": "g711u"}.get(track.entry, track.entry)
+            audio = {"codec": codec, "codec_string": track.codec_string, "sample_rate": track.timescale}
+            if track.codec_string is None:
+                unplayable.append(track.track_id)
+    return audio, unplayable
+
+
 async def read_recorded(engine: Engine, root: Path, channel_id: str, start: datetime,
-                        end: datetime | None = None) -> AsyncIterator[PlaybackItem]:
-    """Items to send, in order; ends when the range (or the recorded footage) ends."""
+                        end: datetime | None = None, *, browser: bool = False) -> AsyncIterator[PlaybackItem]:
+    """Items to send, in order; ends when the range (or the recorded footage) ends. `browser`:
+    leave out audio MSE cannot play (the "init" item's `audio` then says `"played": false`)."""
     cursor, out_base, last_init = start, 0, None
     first = True
     while end is None or cursor < end:
@@ -84,10 +110,18 @@ async def read_recorded(engine: Engine, root: Path, channel_id: str, start: date
             chosen = [f for f in fragments[begin:] if stop is None or f.base_dts < stop]
             if not chosen:
                 continue
+            audio, unplayable = _audio_info(init)
+            timescales = {t.track_id: t.timescale for t in tracks_of(init)} if fragments[0].other_tfdts else None
+            drop = unplayable if browser else []
             if init != last_init:
-                yield PlaybackItem("init", init, out_base / TIMESCALE, info={
-                    "codec": seg["codec"], "codec_string": codec_string_of(init), "width": seg["width"],
-                    "height": seg["height"]})
+                info = {"codec": seg["codec"], "codec_string": codec_string_of(init), "width": seg["width"],
+                        "height": seg["height"]}
+                if audio is not None:
+                    info["audio"] = {**audio, "played": not drop}
+                sent = init
+                for track_id in drop:
+                    sent = without_track(sent, track_id)
+                yield PlaybackItem("init", sent, out_base / TIMESCALE, info=info)
                 last_init = init
             shift = out_base - chosen[0].base_dts
             wall = seg["start_at"] + timedelta(seconds=(chosen[0].base_dts - seg_first) / TIMESCALE)
@@ -96,7 +130,10 @@ async def read_recorded(engine: Engine, root: Path, channel_id: str, start: date
             first = False
             for frag in chosen:
                 new_base = frag.base_dts + shift
-                yield PlaybackItem("fragment", _retime(data, frag, new_base), new_base / TIMESCALE)
+                piece = _retime(data, frag, new_base, timescales)
+                for track_id in drop:
+                    piece = fragment_without_track(piece, track_id)
+                yield PlaybackItem("fragment", piece, new_base / TIMESCALE)
             last = chosen[-1]
             out_base = last.base_dts + shift + last.duration
             cursor = seg["end_at"]

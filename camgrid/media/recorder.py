@@ -8,6 +8,12 @@ written together with one fsync (a group commit: fewer fsyncs and thread hand-of
 the disk lags), all or none of them. A segment file starts at a key frame and
 is closed at the first key frame after `segment_s`, or when the picture format changes.
 
+Audio (G.711 or AAC, camgrid.media.audio) is kept as the device sent it, in a second track of
+the same fragments, placed on the video's timeline. A segment has an audio track when the audio
+was known as it opened; audio that starts (or changes format) later closes the segment at the
+next key frame, so the next one carries it. Audio that cannot be read is counted and dropped:
+it never costs video.
+
 Wall-clock times: a segment starts at the arrival time of its first frame and ends that much
 media time later (its timestamps, made forward-only by camgrid.media.timeline).
 
@@ -28,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from camgrid.media.audio import AUDIO_CODECS, AudioConfig, AudioSample, AudioTrackBuilder
 from camgrid.media.fmp4 import FragmentWriter, Sample, init_segment
 from camgrid.media.h26x import H26xError, VideoTrack, track_from_frame
 from camgrid.media.ps import AccessUnit
@@ -50,6 +57,7 @@ class _Segment:
     start_wall: float
     first_dts: int
     track: VideoTrack
+    audio: AudioConfig | None = None
     writer: SegmentWriter | None = None
     end_dts: int = 0
     bytes: int = 0
@@ -77,6 +85,9 @@ class Recorder:
         self._fragments = FragmentWriter()
         self._segment: _Segment | None = None
         self._samples: list[Sample] = []
+        self._audio = AudioTrackBuilder()
+        self._audio_samples: list[AudioSample] = []  # of the part being gathered
+        self.audio_samples = self.audio_dropped = 0
         self._queue: asyncio.Queue = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         self.parts_written = self.parts_dropped = self.segments = 0
@@ -88,7 +99,8 @@ class Recorder:
         self.event_mode = event_mode
         self.pre_s, self.post_s = pre_s, post_s
         self.record_until = 0.0
-        self._held: list[list[tuple[AccessUnit, int, int, float]]] = []  # GOPs: (unit, dts, pts, arrival)
+        # GOPs: (unit, dts, pts, arrival) for a frame, (None, samples, config, arrival) for audio
+        self._held: list[list[tuple]] = []
         self.triggers = 0
         # Importing a device's own recording (a Download): wall time comes from the footage's
         # range start plus its media time, not from when it arrived.
@@ -99,9 +111,16 @@ class Recorder:
 
     # -- frames in (the packet path: no I/O here) ---------------------------------------------------
     def push(self, unit: AccessUnit) -> None:
-        if self.stopped or not unit.is_video or unit.codec not in ("h264", "h265"):
+        if self.stopped:
+            return
+        if not unit.is_video:
+            if unit.codec in AUDIO_CODECS:
+                self._push_audio(unit)
+            return
+        if unit.codec not in ("h264", "h265"):
             return
         dts, pts = self.timeline.place(unit.pts, unit.dts)
+        self._audio.video(unit.dts if unit.dts is not None else unit.pts, dts)
         now = self.clock() if self.media_origin is None else self.media_origin + dts / TIMESCALE
         if self.event_mode and now >= self.record_until:
             if self._segment is not None and unit.keyframe:
@@ -110,6 +129,28 @@ class Recorder:
                 self._hold(unit, dts, pts, now)
                 return
         self._record(unit, dts, pts, now)
+
+    def _push_audio(self, unit: AccessUnit) -> None:
+        _, samples = self._audio.push(unit.codec, unit.pts, unit.data)
+        if not samples:
+            return
+        config = self._audio.config
+        if self.event_mode and self._segment is None:
+            if self._held:
+                self._held[-1].append((None, samples, config, 0.0))
+            return
+        self._record_audio(samples, config)
+
+    def _record_audio(self, samples: list[AudioSample], config: AudioConfig | None) -> None:
+        seg = self._segment
+        if seg is None:
+            return
+        if seg.audio != config:
+            return  # the segment was opened without (or with other) audio: the next one carries it
+        start = seg.first_dts * config.timescale // TIMESCALE
+        for sample in samples:
+            if sample.time >= start:  # audio from before the segment's first frame has no place in it
+                self._audio_samples.append(sample)
 
     def _hold(self, unit: AccessUnit, dts: int, pts: int, now: float) -> None:
         if unit.keyframe:
@@ -134,14 +175,17 @@ class Recorder:
             held, self._held = self._held, []
             for gop in held:
                 for unit, dts, pts, at in gop:
-                    self._record(unit, dts, pts, at)
+                    if unit is None:
+                        self._record_audio(dts, pts)  # held audio: (None, samples, config, _)
+                    else:
+                        self._record(unit, dts, pts, at)
 
     def _record(self, unit: AccessUnit, dts: int, pts: int, now: float) -> None:
         seg = self._segment
         if unit.keyframe:
             track = self._track_of(unit)
             if (seg is None or seg.failed or (track is not None and track != seg.track)
-                    or dts - seg.first_dts >= self.segment_ticks):
+                    or dts - seg.first_dts >= self.segment_ticks or seg.audio != self._audio.config):
                 self._cut(dts)
                 if track is None and seg is not None:
                     track = seg.track
@@ -167,10 +211,12 @@ class Recorder:
         seg_id = uuid.uuid4().hex
         start = _utc(now)
         relative = f"{self.channel_id}/{start:%Y%m%d}/{start:%H%M%S}-{seg_id[:8]}.mp4"
-        self._segment = _Segment(seg_id, self.root / relative, relative, now, dts, track)
+        audio = self._audio.config
+        self._segment = _Segment(seg_id, self.root / relative, relative, now, dts, track, audio)
         self._fragments = FragmentWriter()
         self._samples = []  # anything left from a file that failed belongs to no file
-        self._queue.put_nowait(("open", self._segment, init_segment(track)))
+        self._audio_samples = []
+        self._queue.put_nowait(("open", self._segment, init_segment(track, audio=audio)))
 
     def _flush_part(self, *, keep_last: bool) -> None:
         """Write the gathered samples as one part. While recording, the newest sample stays
@@ -180,12 +226,24 @@ class Recorder:
         if seg is None or not samples:
             return
         self._samples = self._samples[-1:] if keep_last else []
-        try:
-            part = self._fragments.fragment(samples)
-        except ValueError:
-            self.parts_dropped += 1
-            return
         end_dts = samples[-1].dts + samples[-1].duration
+        audio = self._audio_samples
+        if keep_last and audio and seg.audio is not None:  # the audio of the frames written; the rest waits
+            end = end_dts * seg.audio.timescale // TIMESCALE
+            cut = next((i for i, a in enumerate(audio) if a.time >= end), len(audio))
+            audio, self._audio_samples = audio[:cut], audio[cut:]
+        else:
+            self._audio_samples = []
+        try:
+            part = self._fragments.fragment(samples, audio=audio if seg.audio is not None and audio else None)
+            self.audio_samples += len(audio) if seg.audio is not None else 0
+        except ValueError:
+            try:  # bad audio must not cost the video
+                part = self._fragments.fragment(samples)
+                self.audio_dropped += len(audio)
+            except ValueError:
+                self.parts_dropped += 1
+                return
         if self._queue.qsize() >= MAX_QUEUED_PARTS:
             self.parts_dropped += 1
             seg.failed = True  # the rest of this file would have a hole: start a new one at the next key frame
@@ -299,4 +357,6 @@ class Recorder:
         return {"channel_id": self.channel_id, "mode": "event" if self.event_mode else "continuous",
                 "triggers": self.triggers, "segments": self.segments, "parts_written": self.parts_written,
                 "parts_dropped": self.parts_dropped, "bytes_written": self.bytes_written, "write_error": self.write_error,
-                "queued": self._queue.qsize()}
+                "queued": self._queue.qsize(),
+                "audio": self._audio.config.describe() if self._audio.config else None,
+                "audio_samples": self.audio_samples, "audio_bad_units": self._audio.bad_units}

@@ -31,7 +31,7 @@ class StreamSpec:
 
 
 class MediaStream:
-    def __init__(self, spec: StreamSpec, *, created_at: float, latency_s: float = 0.2) -> None:
+    def __init__(self, spec: StreamSpec, *, created_at: float, latency_s: float = 0.2, audio_transcode: bool = True) -> None:
         if spec.transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {spec.transport!r}")
         self.spec = spec
@@ -39,7 +39,7 @@ class MediaStream:
         # TCP delivers in order; a reorder buffer there would only add latency.
         self.jitter = JitterBuffer(latency_s=latency_s) if spec.transport == "udp" else None
         self.demuxer = PsDemuxer()
-        self.live = LiveFeed()
+        self.live = LiveFeed(audio_transcode=audio_transcode)
         self.consumers: list[Callable[[AccessUnit], None]] = []  # e.g. a recorder
         self.packets = self.bytes = self.bad_packets = 0
         self.ssrc_mismatch = 0
@@ -141,6 +141,7 @@ class MediaStream:
                 self.live.push(unit)
             else:
                 self.audio_units += 1
+                self.live.push_audio(unit)
             for consumer in self.consumers:
                 consumer(unit)
 
@@ -185,6 +186,7 @@ class MediaStream:
             "keyframes": self.live.keyframes, "codec": track.codec if track else None,
             "codec_string": track.codec_string if track else None,
             "width": track.width if track else None, "height": track.height if track else None,
+            "audio": (self.live.init_info() or {}).get("audio"), "audio_bad_units": self.live.audio_bad_units,
             "viewers": self.live.viewers, "connected": self.connected, "error": self.error,
             "created_at": self.created_at, "first_packet_at": self.first_packet_at,
             "last_packet_at": self.last_packet_at, "first_frame_at": self.first_frame_at,
