@@ -4,7 +4,8 @@
  * optional=True); camgrid.media.fastpath loads it or says why not, and the pure-Python code
  * stays the reference that tests/media/test_fastpath.py compares this module against, byte for
  * byte. Nothing here keeps state between calls except recv_many's receive buffer, which is
- * only touched while the GIL is held. Long copies and file writes release the GIL.
+ * only touched while the GIL is held, and PsDemuxer objects (one per stream). Long copies and
+ * file writes release the GIL.
  *
  * Annex B scanning is exactly camgrid.media.h26x.nal_bounds: a start code is 00 00 01 (found
  * by memchr for the 01, then a look at the two bytes before it); bytes before the first start
@@ -17,6 +18,8 @@
 #include <string.h>
 #include <errno.h>
 #include <unistd.h>
+#include <stddef.h>
+#include <structmember.h>
 
 #ifdef __linux__
 #include <sys/types.h>
@@ -443,6 +446,491 @@ rtp_run(PyObject *module, PyObject *args)
     return result;
 }
 
+/* -- PS demuxer ---------------------------------------------------------------------------------- */
+/* camgrid.media.ps.PythonPsDemuxer in C, move for move: pack and PES framing, resync over garbage,
+ * the lost-packet rule (a pack header inside a video PES), the program stream map, PTS/DTS and the
+ * gathering of a unit's payloads, with the same counters. What a finished unit becomes (its codec,
+ * whether it is a key frame, the AccessUnit) stays in Python: `make_unit(codecs, stream_id, pts,
+ * dts, data)` is called for each, in the order the Python reference would build them. A unit's
+ * payloads are gathered straight into the bytes object that is handed over (shrunk to fit). */
+#define PS_STREAMS 256
+
+typedef struct {
+    PyObject *data;        /* bytes under construction (only this object refers to it); NULL: none yet */
+    Py_ssize_t len;
+    long long pts, dts;
+    int has_pts, active;
+    unsigned long long order;  /* when it started: flush() finishes units in that order */
+} ps_unit_t;
+
+typedef struct {
+    PyObject_HEAD
+    unsigned char *buf;
+    Py_ssize_t len, cap;
+    Py_ssize_t scanned_to;  /* the incomplete PES at buf[0] was searched for a pack header up to here */
+    unsigned long long next_order;
+    PyObject *codecs, *make_unit, *stream_types, *unknown;
+    Py_ssize_t max_buffer;
+    Py_ssize_t resyncs, dropped_bytes, packs;
+    int busy;  /* inside feed or flush (make_unit runs Python code, which must not feed this demuxer) */
+    ps_unit_t units[PS_STREAMS];
+} PsDemuxerObject;
+
+/* The first i >= from with d[i..i+3] == 00 00 01 BA and i + 4 <= limit, or -1. */
+static Py_ssize_t
+find_pack_header(const unsigned char *d, Py_ssize_t limit, Py_ssize_t from)
+{
+    Py_ssize_t i = from;
+    while ((i = find_start_code(d, limit, i)) >= 0) {
+        if (i + 3 < limit && d[i + 3] == 0xBA)
+            return i;
+        i += 1;
+    }
+    return -1;
+}
+
+static long long
+read_timestamp(const unsigned char *b)
+{
+    return ((long long)((b[0] >> 1) & 0x07) << 30) | ((long long)b[1] << 22) | ((long long)(b[2] >> 1) << 15)
+           | ((long long)b[3] << 7) | (b[4] >> 1);
+}
+
+static void
+ps_clear_units(PsDemuxerObject *self, int count_dropped)
+{
+    int i;
+    for (i = 0; i < PS_STREAMS; i++) {
+        if (count_dropped && self->units[i].active)
+            self->dropped_bytes += self->units[i].len;
+        Py_CLEAR(self->units[i].data);
+        self->units[i].len = 0;
+        self->units[i].active = 0;
+    }
+}
+
+static int
+ps_ready(PsDemuxerObject *self)
+{
+    if (self->make_unit == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "PsDemuxer.__init__ was not called");
+        return 0;
+    }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "PsDemuxer used from inside its own make_unit");
+        return 0;
+    }
+    return 1;
+}
+
+/* Hand the unit of `sid` to make_unit and append the result to `out`; 0, or -1 with an exception. */
+static int
+ps_finish(PsDemuxerObject *self, int sid, PyObject *out)
+{
+    ps_unit_t *u = &self->units[sid];
+    PyObject *data, *pts, *dts, *unit;
+    Py_ssize_t len;
+    if (!u->active)
+        return 0;
+    u->active = 0;
+    data = u->data;
+    u->data = NULL;
+    len = u->len;
+    u->len = 0;
+    if (len == 0) {
+        Py_XDECREF(data);
+        return 0;
+    }
+    if (_PyBytes_Resize(&data, len) < 0)
+        return -1;
+    if (u->has_pts) {
+        pts = PyLong_FromLongLong(u->pts);
+        dts = PyLong_FromLongLong(u->dts);
+    } else {
+        pts = Py_NewRef(Py_None);
+        dts = Py_NewRef(Py_None);
+    }
+    unit = NULL;
+    if (pts != NULL && dts != NULL) {
+        PyObject *sid_obj = PyLong_FromLong(sid);
+        if (sid_obj != NULL) {
+            PyObject *args[5] = {self->codecs, sid_obj, pts, dts, data};
+            unit = PyObject_Vectorcall(self->make_unit, args, 5, NULL);
+            Py_DECREF(sid_obj);
+        }
+    }
+    Py_XDECREF(pts);
+    Py_XDECREF(dts);
+    Py_DECREF(data);
+    if (unit == NULL)
+        return -1;
+    if (PyList_Append(out, unit) < 0) {
+        Py_DECREF(unit);
+        return -1;
+    }
+    Py_DECREF(unit);
+    return 0;
+}
+
+static int
+ps_append_payload(ps_unit_t *u, const unsigned char *p, Py_ssize_t n)
+{
+    Py_ssize_t cap;
+    if (n == 0)
+        return 0;
+    if (u->data == NULL) {
+        u->data = PyBytes_FromStringAndSize(NULL, n < 4096 ? 4096 : n);
+        if (u->data == NULL)
+            return -1;
+    }
+    cap = PyBytes_GET_SIZE(u->data);
+    if (n > cap - u->len) {
+        if (n > PY_SSIZE_T_MAX / 2 - u->len) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        cap = 2 * (u->len + n);
+        if (_PyBytes_Resize(&u->data, cap) < 0) {  /* frees and NULLs it on failure */
+            u->len = 0;
+            return -1;
+        }
+    }
+    memcpy(PyBytes_AS_STRING(u->data) + u->len, p, (size_t)n);
+    u->len += n;
+    return 0;
+}
+
+static void
+ps_read_map(PsDemuxerObject *self, const unsigned char *body, Py_ssize_t n)
+{
+    Py_ssize_t i, end, info_len, map_len;
+    if (n < 6)
+        return;
+    info_len = (body[2] << 8) | body[3];
+    i = 4 + info_len;
+    if (i + 2 > n)
+        return;
+    map_len = (body[i] << 8) | body[i + 1];
+    i += 2;
+    end = n < i + map_len ? n : i + map_len;
+    while (i + 4 <= end) {
+        PyObject *type_obj = PyLong_FromLong(body[i]), *id_obj = PyLong_FromLong(body[i + 1]), *codec;
+        Py_ssize_t es_len = (body[i + 2] << 8) | body[i + 3];
+        if (type_obj != NULL && id_obj != NULL) {
+            codec = PyDict_GetItemWithError(self->stream_types, type_obj);  /* borrowed */
+            if (codec == NULL && !PyErr_Occurred())
+                codec = self->unknown;
+            if (codec != NULL)
+                PyDict_SetItem(self->codecs, id_obj, codec);
+        }
+        Py_XDECREF(type_obj);
+        Py_XDECREF(id_obj);
+        PyErr_Clear();  /* small ints and a dict of strings: nothing here fails in practice */
+        i += 4 + es_len;
+    }
+}
+
+static int
+ps_read_pes(PsDemuxerObject *self, int sid, const unsigned char *body, Py_ssize_t n, PyObject *out)
+{
+    int flags, header_len, has_pts = 0;
+    Py_ssize_t start;
+    long long pts = 0, dts = 0;
+    ps_unit_t *u = &self->units[sid];
+    if (n < 3 || body[0] >> 6 != 2) {
+        self->resyncs++;
+        return 0;
+    }
+    flags = body[1] >> 6;
+    header_len = body[2];
+    start = 3 + header_len;
+    if (start > n) {
+        self->resyncs++;
+        return 0;
+    }
+    if ((flags & 2) && header_len >= 5) {
+        has_pts = 1;
+        pts = read_timestamp(body + 3);
+        dts = flags == 3 && header_len >= 10 ? read_timestamp(body + 8) : pts;
+    }
+    if (has_pts && u->active && (!u->has_pts || u->pts != pts || u->dts != dts)) {
+        if (ps_finish(self, sid, out) < 0)  /* a new timestamp starts the next unit */
+            return -1;
+    }
+    if (!u->active) {
+        u->active = 1;
+        u->order = self->next_order++;
+        u->has_pts = has_pts;
+        u->pts = pts;
+        u->dts = dts;
+        u->len = 0;
+    }
+    return ps_append_payload(u, body + start, n - start);
+}
+
+/* PythonPsDemuxer._parse: the position up to which the buffer is consumed (may pass its end by a
+ * pack header's stuffing), or -1 with an exception. */
+static Py_ssize_t
+ps_parse(PsDemuxerObject *self, PyObject *out)
+{
+    const unsigned char *b = self->buf;
+    Py_ssize_t pos = 0, n = self->len, scanned = self->scanned_to;
+    self->scanned_to = 0;
+    while (n - pos >= 4) {
+        int code;
+        Py_ssize_t length, end, lost;
+        if (b[pos] != 0 || b[pos + 1] != 0 || b[pos + 2] != 1) {
+            Py_ssize_t next = find_start_code(b, n, pos + 1);
+            self->resyncs++;
+            if (next < 0) {
+                Py_ssize_t keep = n - 2 > pos ? n - 2 : pos;  /* a start code may begin in the last two bytes */
+                self->dropped_bytes += keep - pos;
+                return keep;
+            }
+            self->dropped_bytes += next - pos;
+            pos = next;
+            continue;
+        }
+        code = b[pos + 3];
+        if (code == 0xBA) {
+            if (n - pos < 14)
+                return pos;
+            if (b[pos + 4] >> 6 != 1) {  /* MPEG-1 or damaged: skip the start code */
+                self->resyncs++;
+                pos += 4;
+                continue;
+            }
+            self->packs++;
+            pos += 14 + (b[pos + 13] & 0x07);
+            continue;
+        }
+        if (code == 0xB9) {
+            pos += 4;
+            continue;
+        }
+        if (code < 0xBB) {
+            self->resyncs++;
+            pos += 3;
+            continue;
+        }
+        if (n - pos < 6)
+            return pos;
+        length = (b[pos + 4] << 8) | b[pos + 5];
+        end = pos + 6 + length;
+        lost = -1;
+        if (code >= 0xE0 && code <= 0xEF) {
+            /* Only the bytes added since the PES at buf[0] was last searched (minus 3, for a
+             * start code cut by the boundary) are searched again. */
+            Py_ssize_t from = pos == 0 && scanned > 9 ? scanned - 3 : pos + 6;
+            lost = find_pack_header(b, end < n ? end : n, from);
+        }
+        if (lost >= 0) {
+            self->resyncs++;
+            self->dropped_bytes += lost - pos;
+            if (lost - pos > 8 && (b[pos + 7] & 0x80)) {  /* it carried a PTS: the unit before it was whole */
+                if (ps_finish(self, code, out) < 0)
+                    return -1;
+            } else {  /* a piece of the unit being gathered is gone */
+                ps_unit_t *u = &self->units[code];
+                u->active = 0;
+                u->len = 0;
+            }
+            pos = lost;
+            continue;
+        }
+        if (end > n) {
+            self->scanned_to = n - pos;  /* buf[pos] becomes buf[0] when the buffer is trimmed */
+            return pos;
+        }
+        if (code == 0xBC)
+            ps_read_map(self, b + pos + 6, length);
+        else if ((code >= 0xC0 && code <= 0xEF) || code == 0xBD) {
+            if (ps_read_pes(self, code, b + pos + 6, length, out) < 0)
+                return -1;
+        }
+        pos = end;  /* system header (BB), padding (BE), private 2 (BF) and others are skipped */
+    }
+    return pos;
+}
+
+static PyObject *
+PsDemuxer_feed(PsDemuxerObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    PyObject *out;
+    Py_ssize_t pos;
+
+    if (!ps_ready(self) || PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (view.len > self->cap - self->len) {
+        Py_ssize_t cap = self->cap ? self->cap : 65536;
+        unsigned char *grown;
+        while (cap - self->len < view.len) {
+            if (cap > PY_SSIZE_T_MAX / 2) {
+                PyBuffer_Release(&view);
+                return PyErr_NoMemory();
+            }
+            cap *= 2;
+        }
+        grown = PyMem_Realloc(self->buf, (size_t)cap);
+        if (grown == NULL) {
+            PyBuffer_Release(&view);
+            return PyErr_NoMemory();
+        }
+        self->buf = grown;
+        self->cap = cap;
+    }
+    memcpy(self->buf + self->len, view.buf, (size_t)view.len);
+    self->len += view.len;
+    PyBuffer_Release(&view);
+
+    out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    self->busy = 1;
+    pos = ps_parse(self, out);
+    self->busy = 0;
+    if (pos < 0) {
+        self->scanned_to = 0;
+        Py_DECREF(out);
+        return NULL;
+    }
+    if (pos >= self->len) {
+        self->len = 0;
+    } else if (pos > 0) {
+        memmove(self->buf, self->buf + pos, (size_t)(self->len - pos));
+        self->len -= pos;
+    }
+    if (self->len > self->max_buffer) {
+        self->dropped_bytes += self->len;
+        self->len = 0;
+        self->scanned_to = 0;
+    }
+    return out;
+}
+
+static PyObject *
+PsDemuxer_flush(PsDemuxerObject *self, PyObject *unused)
+{
+    int order[PS_STREAMS], count = 0, i, j;
+    PyObject *out;
+    if (!ps_ready(self) || (out = PyList_New(0)) == NULL)
+        return NULL;
+    for (i = 0; i < PS_STREAMS; i++) {
+        if (!self->units[i].active)
+            continue;
+        for (j = count++; j > 0 && self->units[order[j - 1]].order > self->units[i].order; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    self->busy = 1;
+    for (i = 0; i < count; i++) {
+        if (ps_finish(self, order[i], out) < 0) {
+            self->busy = 0;
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    self->busy = 0;
+    return out;
+}
+
+static PyObject *
+PsDemuxer_lost(PsDemuxerObject *self, PyObject *unused)
+{
+    if (!ps_ready(self))
+        return NULL;
+    self->dropped_bytes += self->len;
+    self->len = 0;
+    self->scanned_to = 0;
+    ps_clear_units(self, 1);
+    Py_RETURN_NONE;
+}
+
+static int
+PsDemuxer_init(PsDemuxerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"make_unit", "stream_types", "max_buffer", NULL};
+    PyObject *make_unit, *stream_types, *codecs, *unknown;
+    Py_ssize_t max_buffer;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!n:PsDemuxer", kwlist, &make_unit, &PyDict_Type,
+                                     &stream_types, &max_buffer))
+        return -1;
+    if (!PyCallable_Check(make_unit)) {
+        PyErr_SetString(PyExc_TypeError, "make_unit must be callable");
+        return -1;
+    }
+    if (max_buffer < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_buffer must not be negative");
+        return -1;
+    }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "PsDemuxer used from inside its own make_unit");
+        return -1;
+    }
+    if ((codecs = PyDict_New()) == NULL)
+        return -1;
+    if ((unknown = PyUnicode_InternFromString("unknown")) == NULL) {
+        Py_DECREF(codecs);
+        return -1;
+    }
+    ps_clear_units(self, 0);
+    Py_XSETREF(self->codecs, codecs);
+    Py_XSETREF(self->unknown, unknown);
+    Py_XSETREF(self->make_unit, Py_NewRef(make_unit));
+    Py_XSETREF(self->stream_types, Py_NewRef(stream_types));
+    self->max_buffer = max_buffer;
+    self->len = self->scanned_to = 0;
+    self->resyncs = self->dropped_bytes = self->packs = 0;
+    self->next_order = 0;
+    return 0;
+}
+
+static void
+PsDemuxer_dealloc(PsDemuxerObject *self)
+{
+    ps_clear_units(self, 0);
+    Py_CLEAR(self->codecs);
+    Py_CLEAR(self->make_unit);
+    Py_CLEAR(self->stream_types);
+    Py_CLEAR(self->unknown);
+    PyMem_Free(self->buf);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef PsDemuxer_methods[] = {
+    {"feed", (PyCFunction)PsDemuxer_feed, METH_O,
+     "feed(data) -> [unit, ...]: bytes of the stream (e.g. one RTP payload); the units they completed."},
+    {"flush", (PyCFunction)PsDemuxer_flush, METH_NOARGS,
+     "flush() -> [unit, ...]: every unit still being gathered, in the order they began."},
+    {"lost", (PyCFunction)PsDemuxer_lost, METH_NOARGS,
+     "lost(): packets went missing here: the buffer and the units being gathered are dropped."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef PsDemuxer_members[] = {
+    {"codecs", T_OBJECT, offsetof(PsDemuxerObject, codecs), READONLY, "stream id -> codec"},
+    {"resyncs", T_PYSSIZET, offsetof(PsDemuxerObject, resyncs), 0, "times garbage was skipped"},
+    {"dropped_bytes", T_PYSSIZET, offsetof(PsDemuxerObject, dropped_bytes), 0, "bytes dropped"},
+    {"packs", T_PYSSIZET, offsetof(PsDemuxerObject, packs), 0, "pack headers read"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject PsDemuxerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "camgrid.media._native.PsDemuxer",
+    .tp_basicsize = sizeof(PsDemuxerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "PsDemuxer(make_unit, stream_types, max_buffer): camgrid.media.ps.PythonPsDemuxer in C\n"
+              "(use camgrid.media.ps.PsDemuxer, which passes these).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)PsDemuxer_init,
+    .tp_dealloc = (destructor)PsDemuxer_dealloc,
+    .tp_methods = PsDemuxer_methods,
+    .tp_members = PsDemuxer_members,
+};
+
 /* -- UDP ---------------------------------------------------------------------------------------- */
 #ifdef __linux__
 #define RECV_MAX_COUNT 1024
@@ -545,13 +1033,19 @@ static struct PyModuleDef module_def = {
 
 /* Raised whenever an entry point is added or changes: camgrid.media.fastpath refuses a module
  * built from older source (an install that was not rebuilt) rather than call what it lacks. */
-#define API_VERSION 2
+#define API_VERSION 3
 
 PyMODINIT_FUNC
 PyInit__native(void)
 {
-    PyObject *m = PyModule_Create(&module_def);
-    if (m != NULL && PyModule_AddIntConstant(m, "API_VERSION", API_VERSION) < 0)
+    PyObject *m;
+    if (PyType_Ready(&PsDemuxerType) < 0)
+        return NULL;
+    m = PyModule_Create(&module_def);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddIntConstant(m, "API_VERSION", API_VERSION) < 0
+        || PyModule_AddObjectRef(m, "PsDemuxer", (PyObject *)&PsDemuxerType) < 0)
         Py_CLEAR(m);
     return m;
 }

@@ -8,6 +8,12 @@ first key frame. A unit cut short by a lost packet is dropped at the next pack h
 is skipped to the next start code and counted, never raised: a device's bad second must not
 end the stream.
 
+`PsDemuxer` is the C implementation (camgrid.media._native, see camgrid.media.fastpath) when it
+is loaded, else `PythonPsDemuxer`, which is the reference: the C one does the per-packet work
+(framing, resync, PTS/DTS, gathering a unit's payloads) move for move as `PythonPsDemuxer` does,
+and hands each finished unit to `make_unit` here, so codec and key-frame policy live once.
+tests/media/test_ps_native.py holds the two to the same units and counters.
+
 `mux_ps` writes what devices write (pack header, then system header and map before a key
 frame, then PES packets of at most 65,535 bytes), for the simulator and the tests.
 
@@ -19,6 +25,8 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
+
+from camgrid.media.fastpath import native as _native
 
 STREAM_TYPES = {0x1B: "h264", 0x24: "h265", 0x90: "g711a", 0x91: "g711u", 0x0F: "aac"}
 CODEC_STREAM_TYPE = {codec: st for st, codec in STREAM_TYPES.items()}
@@ -95,7 +103,18 @@ def is_keyframe(codec: str, data: bytes) -> bool:
     return False
 
 
-class PsDemuxer:
+def make_unit(codecs: dict[int, str], stream_id: int, pts: int | None, dts: int | None, data: bytes) -> AccessUnit:
+    """A finished unit's codec (from the map, else, for video, from its parameter sets, which then
+    hold for the stream) and key-frame flag; both demuxers call this for each unit."""
+    codec = codecs.get(stream_id)
+    if codec is None:
+        codec = guess_video_codec(data) if 0xE0 <= stream_id <= 0xEF else "unknown"
+        if codec != "unknown":
+            codecs[stream_id] = codec
+    return AccessUnit(stream_id, codec, pts, dts, data, is_keyframe(codec, data))
+
+
+class PythonPsDemuxer:
     def __init__(self) -> None:
         self._buf = bytearray()
         self.codecs: dict[int, str] = {}  # stream id → codec, from the program stream map
@@ -271,14 +290,23 @@ class PsDemuxer:
         if current is None:
             return
         data = b"".join(current[2])
-        if not data:
-            return
-        codec = self.codecs.get(stream_id)
-        if codec is None:
-            codec = guess_video_codec(data) if 0xE0 <= stream_id <= 0xEF else "unknown"
-            if codec != "unknown":
-                self.codecs[stream_id] = codec  # decided by parameter sets: it holds for the stream
-        out.append(AccessUnit(stream_id, codec, current[0], current[1], data, is_keyframe(codec, data)))
+        if data:
+            out.append(make_unit(self.codecs, stream_id, current[0], current[1], data))
+
+
+if _native is not None:
+    class NativePsDemuxer(_native.PsDemuxer):
+        """PythonPsDemuxer's feed/flush/lost, codecs and counters, in C."""
+
+        __slots__ = ()
+
+        def __init__(self) -> None:
+            super().__init__(make_unit, STREAM_TYPES, MAX_BUFFER)
+
+    PsDemuxer = NativePsDemuxer
+else:
+    NativePsDemuxer = None  # type: ignore[assignment,misc]
+    PsDemuxer = PythonPsDemuxer  # type: ignore[misc]
 
 
 # -- muxing -----------------------------------------------------------------------------------

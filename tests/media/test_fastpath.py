@@ -202,7 +202,7 @@ _junk = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.floats(), st
 @needs_native
 @hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["nal_bounds", "annexb_to_length_prefixed", "length_prefixed_sizes", "join_length_prefixed",
-                        "write_parts", "recv_many", "rtp_run"]),
+                        "write_parts", "recv_many", "rtp_run", "PsDemuxer"]),
        st.lists(_junk, max_size=4))
 def test_native_entry_points_raise_but_never_crash(name, args):
     fn = getattr(native, name, None)

@@ -1,0 +1,277 @@
+"""The C PS demuxer (camgrid.media.ps.NativePsDemuxer) against the Python reference
+(PythonPsDemuxer): the same units (stream id, codec, PTS/DTS, bytes, key frame), the same
+counters and codecs after every call, on valid, corrupted, cut and lost-packet streams; and
+the ps tests once more in a process with the native module off."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from camgrid.media import fastpath, ps
+from camgrid.media.ps import AUDIO_ID, VIDEO_ID, AccessUnit, PythonPsDemuxer, mux_ps
+from camgrid.sim.video import packetize, synthetic_footage
+
+NativePsDemuxer = ps.NativePsDemuxer
+needs_native = pytest.mark.skipif(NativePsDemuxer is None, reason=f"native module not loaded: {fastpath.REASON}")
+
+SPS, PPS = b"\x00\x00\x00\x01\x67\x42\x00\x1e\xab", b"\x00\x00\x00\x01\x68\xce\x3c\x80"
+IDR, P = b"\x00\x00\x00\x01\x65", b"\x00\x00\x00\x01\x41"
+H265_VPS, H265_IDR, H265_P = b"\x00\x00\x00\x01\x40\x01\x0c", b"\x00\x00\x00\x01\x26\x01", b"\x00\x00\x01\x02\x01"
+
+
+def _unit(u: AccessUnit) -> tuple:
+    assert type(u) is AccessUnit
+    return (u.stream_id, u.codec, u.pts, u.dts, u.data, u.keyframe)
+
+
+def _state(d) -> tuple:  # noqa: ANN001
+    return (d.resyncs, d.dropped_bytes, d.packs, dict(d.codecs))
+
+
+def replay(demuxer, ops: list) -> list:  # noqa: ANN001
+    """What the demuxer returns for each call, and its counters after it."""
+    trace = []
+    for op in ops:
+        if op == "flush":
+            out = demuxer.flush()
+        elif op == "lost":
+            out = demuxer.lost()
+            out = [] if out is None else out
+        else:
+            out = demuxer.feed(op)
+        trace.append(([_unit(u) for u in out], _state(demuxer)))
+    return trace
+
+
+def assert_same(ops: list) -> list:
+    native, python = replay(NativePsDemuxer(), ops), replay(PythonPsDemuxer(), ops)
+    for i, (n, p) in enumerate(zip(native, python)):
+        assert n == p, f"call {i} ({ops[i] if isinstance(ops[i], str) else f'feed {len(ops[i])} bytes'})"
+    return python
+
+
+# -- streams --------------------------------------------------------------------------------------
+_video_body = st.lists(st.one_of(st.sampled_from([SPS, PPS, IDR, P, H265_VPS, H265_IDR, H265_P, b"\x00\x00\x01\xba"]),
+                                 st.binary(max_size=300)), max_size=6).map(b"".join)
+_audio_id = st.sampled_from([AUDIO_ID, 0xC1, 0xCF, 0xDF])
+_codec_of = {"video": st.sampled_from(["h264", "h265"]), "audio": st.sampled_from(["g711a", "g711u", "aac"])}
+
+
+@st.composite
+def ps_stream(draw) -> bytes:
+    """Video and audio units as devices mux them (map before key frames, or none), PTS with and
+    without DTS, units larger than one PES, padding and program ends between them."""
+    audio_id = draw(_audio_id)
+    streams = {VIDEO_ID: draw(_codec_of["video"]), audio_id: draw(_codec_of["audio"])}
+    with_map = draw(st.booleans())
+    out, pts = [], draw(st.integers(0, (1 << 33) - 1))
+    for _ in range(draw(st.integers(1, 8))):
+        pts = (pts + draw(st.integers(0, 7200))) & ((1 << 33) - 1)
+        if draw(st.booleans()):
+            body = draw(_video_body)
+            if draw(st.integers(0, 9)) == 0:
+                body += bytes(draw(st.integers(60_000, 140_000)))  # several PES packets
+            dts = pts - draw(st.integers(0, 7200)) if draw(st.booleans()) else None
+            out.append(mux_ps(VIDEO_ID, body, pts, dts, streams=streams if with_map else None,
+                              keyframe=draw(st.booleans())))
+        else:
+            out.append(mux_ps(audio_id, draw(st.binary(max_size=700)), pts))
+        extra = draw(st.sampled_from([b"", b"", b"\x00\x00\x01\xb9", b"\x00\x00\x01\xbe\x00\x04\xff\xff\xff\xff"]))
+        out.append(extra)
+    return b"".join(out)
+
+
+@st.composite
+def corrupted(draw, data: bytes) -> bytes:
+    """Bytes flipped, ranges cut out (a lost packet nobody noticed), garbage put in."""
+    data = bytearray(data)
+    for _ in range(draw(st.integers(0, 4))):
+        if not data:
+            break
+        at = draw(st.integers(0, len(data) - 1))
+        kind = draw(st.sampled_from(["flip", "cut", "garbage"]))
+        if kind == "flip":
+            data[at] ^= draw(st.integers(1, 255))
+        elif kind == "cut":
+            del data[at:at + draw(st.integers(1, 3000))]
+        else:
+            data[at:at] = draw(st.binary(min_size=1, max_size=40))
+    return bytes(data)
+
+
+@st.composite
+def calls(draw, data: bytes, losing: bool = True) -> list:
+    """The stream cut into RTP-sized pieces, with flush (a marker bit) and lost (a sequence gap,
+    its piece gone) between some of them."""
+    ops, pos = [], 0
+    while pos < len(data):
+        size = draw(st.sampled_from([1, 7, 188, 1400, 1400, 1400, 4000, 70_000]))
+        piece, pos = data[pos:pos + size], pos + size
+        event = draw(st.integers(0, 19))
+        if event == 0 and losing:
+            ops.append("lost")
+            continue
+        ops.append(piece)
+        if event <= 3:
+            ops.append("flush")
+    ops.append("flush")
+    return ops
+
+
+@needs_native
+@hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_native_demuxer_matches_the_reference_on_damaged_streams(data):
+    stream = data.draw(ps_stream())
+    if data.draw(st.booleans()):
+        stream = data.draw(corrupted(stream))
+    assert_same(data.draw(calls(stream)))
+
+
+@needs_native
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_audio_comes_out_as_the_reference_gives_it(data):
+    """Audio only (G.711/AAC per the map, or no map): every chunk a unit of its own."""
+    audio_id = data.draw(_audio_id)
+    codec = data.draw(_codec_of["audio"])
+    payloads = data.draw(st.lists(st.binary(min_size=1, max_size=1200), min_size=1, max_size=10))
+    first = mux_ps(VIDEO_ID, SPS + PPS + IDR, 1000, streams={VIDEO_ID: "h264", audio_id: codec}, keyframe=True)
+    stream = (first if data.draw(st.booleans()) else b"") + b"".join(
+        mux_ps(audio_id, p, 3600 * (i + 1)) for i, p in enumerate(payloads))
+    trace = assert_same(data.draw(calls(stream, losing=False)))
+    audio = [u for units, _ in trace for u in units if u[0] == audio_id]
+    assert [u[4] for u in audio] == payloads and all(u[5] for u in audio)
+
+
+_pieces = st.one_of(st.sampled_from([b"\x00\x00\x01\xba", b"\x00\x00\x01\xe0", b"\x00\x00\x01\xc0", b"\x00\x00\x01\xbc",
+                                     b"\x00\x00\x01\xb9", b"\x00\x00\x01\xbd", b"\x00\x00\x01", b"\x00\x00", b"\x44",
+                                     b"\x80\xc0\x0a", b"\x80\x80\x05", b"\x00\x10", b"\xff\xff"]),
+                    st.binary(max_size=24))
+
+
+@needs_native
+@hsettings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(st.lists(_pieces, max_size=12).map(b"".join), st.sampled_from(["flush", "lost"])), max_size=12))
+def test_native_demuxer_matches_the_reference_on_ps_like_noise(ops):
+    assert_same(ops)
+
+
+@needs_native
+def test_real_footage_with_lost_packets():
+    footage = synthetic_footage("h264", 320, 240, 25, 2, gop_s=0.5)
+    streams = {VIDEO_ID: "h264", AUDIO_ID: "g711a"}
+    packets = []
+    for i, frame in enumerate(footage.frames):
+        ps_bytes = mux_ps(VIDEO_ID, frame.data, frame.pts, streams=streams, keyframe=frame.keyframe)
+        ps_bytes += mux_ps(AUDIO_ID, bytes([i]) * 320, frame.pts)
+        packets += [(p[12:], bool(p[1] & 0x80)) for p in packetize(ps_bytes, ssrc=1, seq=0, timestamp=frame.pts)]
+    rng = random.Random(7)
+    for loss in (0.0, 0.02, 0.1):
+        ops = []
+        for payload, marker in packets:
+            if rng.random() < loss:
+                ops.append("lost")
+                continue
+            ops.append(payload)
+            if marker:
+                ops.append("flush")
+        trace = assert_same(ops)
+        units = [u for out, _ in trace for u in out]
+        if loss == 0:
+            video = [u for u in units if u[0] == VIDEO_ID]
+            assert [u[4] for u in video] == [f.data for f in footage.frames]
+            assert [u[5] for u in video] == [f.keyframe for f in footage.frames]
+
+
+def _small_stream() -> bytes:
+    """A key frame with the map, audio, a frame with DTS in two PES packets, audio, a frame: ~1.2 kB."""
+    streams = {VIDEO_ID: "h264", AUDIO_ID: "aac"}
+    continued = b"\x00\x00\x01\xe0\x00\x60\x80\x00\x00" + bytes(range(93))  # a second PES, no PTS
+    return (mux_ps(VIDEO_ID, SPS + PPS + IDR + b"\x11" * 300, 90000, streams=streams, keyframe=True)
+            + mux_ps(AUDIO_ID, b"\xd5" * 160, 90000)
+            + mux_ps(VIDEO_ID, P + bytes(range(200)), 93600, 90000) + continued
+            + mux_ps(AUDIO_ID, b"\xd5" * 160, 93600) + mux_ps(VIDEO_ID, P + b"\x22" * 50, 97200))
+
+
+@needs_native
+def test_every_cut_out_range_of_a_small_stream():
+    """A lost packet nobody noticed, at every offset: the lost-pack rule's edges (a PES cut right
+    after its flags byte, inside its PTS) are reached exactly here."""
+    data = _small_stream()
+    for at in range(len(data)):
+        for size in (1, 3, 9, 17):
+            assert_same([data[:at] + data[at + size:], "flush"])
+        resume = data.find(b"\x00\x00\x01\xba", at + 1)  # the rest of the pack is gone too
+        assert_same([data[:at] + data[resume:] if resume > 0 else data[:at], "flush"])
+
+
+@needs_native
+def test_every_split_of_a_damaged_stream():
+    """Two feeds at every split point: a pack header that straddles two payloads inside an
+    incomplete video PES is found by the incremental search as by a full one."""
+    data = _small_stream()
+    cut = data.find(b"\x00\x00\x01\xe0", 400)
+    damaged = data[:cut + 40] + data[data.find(b"\x00\x00\x01\xba", cut):]
+    for at in range(len(damaged) + 1):
+        assert_same([damaged[:at], damaged[at:], "flush"])
+        assert_same([damaged[:at // 2], damaged[at // 2:at], damaged[at:], "flush"])
+
+
+# -- the C type itself ------------------------------------------------------------------------------
+@needs_native
+def test_native_demuxer_refuses_misuse_without_crashing():
+    raw = fastpath.native.PsDemuxer
+    bare = raw.__new__(raw)
+    with pytest.raises(RuntimeError):
+        bare.feed(b"\x00\x00\x01\xba")
+    for args in ((), (None, {}, 0), (len, [], 0), (len, {}, -1), (len, {}, "x")):
+        with pytest.raises((TypeError, ValueError)):
+            raw(*args)
+    d = NativePsDemuxer()
+    for junk in (None, 3, "text", [b"x"]):
+        with pytest.raises(TypeError):
+            d.feed(junk)
+    assert d.feed(bytearray(b"\x00\x00")) == [] and d.feed(memoryview(b"\x01\xb9")) == []
+
+    def failing(*args):  # noqa: ANN002, ANN202
+        raise KeyError("policy failed")
+    broken = raw(failing, {}, 1 << 20)
+    unit = mux_ps(AUDIO_ID, b"abc", 90000)
+    assert broken.feed(unit) == []
+    with pytest.raises(KeyError):
+        broken.flush()
+
+    holder: list = []
+
+    def reentrant(*args):  # noqa: ANN002, ANN202
+        holder[0].feed(unit)
+        return None
+    again = raw(reentrant, {}, 1 << 20)
+    holder.append(again)
+    again.feed(unit)
+    with pytest.raises(RuntimeError, match="inside its own make_unit"):
+        again.flush()
+
+
+# -- native off -----------------------------------------------------------------------------------------
+def test_the_ps_tests_pass_with_native_off():
+    env = dict(os.environ, CAMGRID_NATIVE="0")
+    here = Path(__file__).resolve().parent
+    run = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, pytest\n"
+         "from camgrid.media import ps\n"
+         "assert ps.PsDemuxer is ps.PythonPsDemuxer and ps.NativePsDemuxer is None\n"
+         "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', *sys.argv[1:]]))",
+         str(here / "test_ps.py"), str(here / "test_stream_batches.py")],
+        env=env, capture_output=True, text=True, cwd=here.parents[1], timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout
