@@ -61,7 +61,7 @@ def parse_adts(data: bytes | memoryview, pos: int = 0) -> AdtsHeader:
     if channels == 0:
         raise AudioError("ADTS channel configuration 0 (configuration in the stream) is not supported")
     if profile == 3:
-        raise AudioError("ADTS profile 3 is reserved")
+        raise AudioError("ADTS profile 3 (reserved in MPEG-2, AAC LTP in MPEG-4) is not supported")
     if frame_length <= header_length:
         raise AudioError(f"ADTS frame length {frame_length} leaves no room for audio after the {header_length}-byte header")
     return AdtsHeader(profile + 1, rate_index, ADTS_SAMPLE_RATES[rate_index], channels, frame_length, header_length, blocks)
@@ -93,6 +93,22 @@ def audio_specific_config(object_type: int, rate_index: int, channels: int) -> b
                          f"{channels} channels")
     value = (object_type << 11) | (rate_index << 7) | (channels << 3)
     return value.to_bytes(2, "big")
+
+
+def adts_header(object_type: int, rate_index: int, channels: int, payload_bytes: int) -> bytes:
+    """A 7-byte ADTS header (no CRC) for one raw AAC frame of `payload_bytes` (as devices write it)."""
+    length = payload_bytes + 7
+    if not 1 <= object_type <= 3 or not 0 <= rate_index <= 12 or not 1 <= channels <= 7 or length >= 1 << 13:
+        raise AudioError(f"no ADTS header for object type {object_type}, rate index {rate_index}, {channels} "
+                         f"channels, {payload_bytes} bytes")
+    return bytes([
+        0xFF, 0xF1,  # sync, MPEG-4, layer 0, no CRC
+        ((object_type - 1) << 6) | (rate_index << 2) | (channels >> 2),
+        ((channels & 3) << 6) | (length >> 11),
+        (length >> 3) & 0xFF,
+        ((length & 7) << 5) | 0x1F,  # buffer fullness 0x7FF: variable rate
+        0xFC,  # ... and one raw data block
+    ])
 
 
 @dataclass(frozen=True, slots=True)
