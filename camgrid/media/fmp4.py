@@ -463,6 +463,7 @@ def mse_codecs(init: bytes) -> str | None:
 def without_track(init: bytes, track_id: int) -> bytes:
     """The init segment with one track (and its trex) removed."""
     boxes = read_boxes(init)
+    remaining = [t.track_id for t in tracks_of(init) if t.track_id != track_id]
     out = []
     for name, pos, size in boxes:
         if name != "moov":
@@ -471,6 +472,9 @@ def without_track(init: bytes, track_id: int) -> bytes:
         kept = []
         for child, cpos, csize in read_boxes(init, pos + 8, pos + size):
             if child == "trak" and any(t.track_id == track_id for t in tracks_of(_box(b"moov", init[cpos:cpos + csize]))):
+                continue
+            if child == "mvhd" and remaining:
+                kept.append(init[cpos:cpos + csize - 4] + _U32.pack(max(remaining) + 1))  # next_track_ID
                 continue
             if child == "mvex":
                 trexes = [init[p:p + s] for n, p, s in read_boxes(init, cpos + 8, cpos + csize)
