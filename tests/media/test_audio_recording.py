@@ -1,0 +1,161 @@
+"""Recorded audio: the Recorder keeps the device's G.711 / AAC in its segments (decoded by PyAV with
+the right codec and about the video's length), playback moves the audio with the video across
+segments and gaps (and leaves G.711 out for browsers), exports keep it; bad audio costs no video."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import av
+import pytest
+from recording_helpers import CHANNEL, DEVICE, T0, at
+
+from camgrid.media.export import load_or_create_key, write_bundle
+from camgrid.media.playback import read_recorded
+from camgrid.media.ps import AUDIO_ID, VIDEO_ID, AccessUnit
+from camgrid.media.recorder import Recorder
+from camgrid.media.recording_index import RecordingIndex
+from camgrid.media.recordings_query import segments_between
+from camgrid.sim.video import synthetic_footage, with_audio
+from camgrid.store.engine import make_engine, migrate
+
+DECODER = {"aac": "aac", "g711a": "pcm_alaw", "g711u": "pcm_mulaw"}
+
+
+@pytest.fixture(scope="module")
+def footage():
+    return synthetic_footage("h264", 160, 120, 25, 4, gop_s=1.0)
+
+
+async def record(tmp_path: Path, footage, audio_codec: str | None, *, runs: int = 2, gap_s: float = 10.0,
+                 bad_audio_every: int = 0, audio_from_s: float = 0.0):
+    """`runs` recordings (2 s segments) of the footage with its audio interleaved by time."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'rec-index.db'}")
+    migrate(engine)
+    index = RecordingIndex(engine, flush_interval_s=0.05)
+    await index.start()
+    fo = with_audio(footage, audio_codec) if audio_codec else footage
+    clock = [T0]
+    stats = []
+    for _ in range(runs):
+        recorder = Recorder(channel_id=CHANNEL, device_id=DEVICE, root=tmp_path / "rec", index=index, node_id="n1",
+                            part_s=0.5, segment_s=2.0, clock=lambda: clock[0])
+        recorder.start()
+        units = [u for u in fo.audio if u.pts >= audio_from_s * 90_000]
+        for n, f in enumerate(fo.frames):
+            while units and units[0].pts <= f.pts:
+                unit = units.pop(0)
+                data = b"\xde\xad" if bad_audio_every and n % bad_audio_every == 1 else unit.data
+                recorder.push(AccessUnit(AUDIO_ID, audio_codec, unit.pts, unit.pts, data))
+            recorder.push(AccessUnit(VIDEO_ID, "h264", f.pts, f.pts, f.data, f.keyframe))
+            clock[0] += 1 / footage.fps
+            await asyncio.sleep(0)
+        await recorder.stop()
+        stats.append(recorder.stats())
+        clock[0] += gap_s
+    await index.stop()
+    return engine, tmp_path / "rec", stats
+
+
+def segment_files(engine, root: Path) -> list[Path]:
+    """The recorded files in time order (from the index)."""
+    return [root / row["path"] for row in segments_between(engine, CHANNEL, at(0), at(120))]
+
+
+def probe(data_or_path) -> dict:
+    source = io.BytesIO(data_or_path) if isinstance(data_or_path, bytes) else str(data_or_path)
+    with av.open(source) as container:
+        out = {"video": sum(1 for _ in container.decode(video=0))}
+    with av.open(io.BytesIO(data_or_path) if isinstance(data_or_path, bytes) else str(data_or_path)) as container:
+        if container.streams.audio:
+            stream = container.streams.audio[0]
+            frames = list(container.decode(stream))
+            out.update(audio=stream.codec_context.name, rate=stream.rate,
+                       audio_s=sum(f.samples for f in frames) / stream.rate, audio_start=frames[0].time,
+                       audio_end=frames[-1].time + frames[-1].samples / stream.rate)
+    return out
+
+
+@pytest.mark.parametrize("codec", ["g711a", "aac"])
+async def test_segments_keep_the_devices_audio(tmp_path, footage, codec):
+    engine, root, stats = await record(tmp_path, footage, codec, runs=1)
+    try:
+        files = segment_files(engine, root)
+        assert len(files) == 2  # 4 s in 2 s segments
+        for file in files:
+            got = probe(file)
+            assert got["audio"] == DECODER[codec] and got["video"] == 50
+            assert abs(got["audio_s"] - 2.0) < 0.2, got  # about the segment's length
+        assert stats[0]["audio"]["codec"] == codec and stats[0]["audio_samples"] > 0
+        assert stats[0]["audio_bad_units"] == 0
+    finally:
+        engine.dispose()
+
+
+async def test_audio_that_starts_later_starts_a_segment_with_it(tmp_path, footage):
+    engine, root, _ = await record(tmp_path, footage, "g711u", runs=1, audio_from_s=0.5)
+    try:
+        got = [probe(f) for f in segment_files(engine, root)]
+        assert "audio" not in got[0]  # opened before any audio came
+        assert got[1]["audio"] == "pcm_mulaw"  # the next key frame opened one with the audio track
+        assert sum(g["video"] for g in got) == 100  # no frame lost on the way
+    finally:
+        engine.dispose()
+
+
+async def test_bad_audio_costs_no_video(tmp_path, footage):
+    engine, root, stats = await record(tmp_path, footage, "aac", runs=1, bad_audio_every=3)
+    try:
+        assert stats[0]["audio_bad_units"] > 0
+        got = [probe(f) for f in segment_files(engine, root)]
+        assert sum(g["video"] for g in got) == 100 and all(g.get("audio") == "aac" for g in got)
+    finally:
+        engine.dispose()
+
+
+async def collect(engine, root, *, browser: bool):
+    items = [item async for item in read_recorded(engine, root, CHANNEL, at(0), at(60), browser=browser)]
+    inits = [i for i in items if i.kind == "init"]
+    data = b"".join(i.data for i in items if i.kind in ("init", "fragment"))
+    return inits, data
+
+
+async def test_playback_moves_the_audio_with_the_video(tmp_path, footage):
+    engine, root, _ = await record(tmp_path, footage, "aac")
+    try:
+        inits, data = await collect(engine, root, browser=True)
+        assert len(inits) == 1 and inits[0].info["audio"] == {
+            "codec": "aac", "codec_string": "mp4a.40.2", "sample_rate": 16000, "played": True}
+        got = probe(data)
+        assert got["video"] == 200 and got["audio"] == "aac"
+        # Two 4 s runs joined on one timeline (the 10 s gap closed): audio from ~0 to ~8 s, not 18 s.
+        assert got["audio_start"] < 0.1 and abs(got["audio_end"] - 8.0) < 0.3, got
+        assert abs(got["audio_s"] - 8.0) < 0.4
+    finally:
+        engine.dispose()
+
+
+async def test_playback_leaves_g711_out_for_browsers_and_exports_keep_it(tmp_path, footage):
+    engine, root, _ = await record(tmp_path, footage, "g711a")
+    try:
+        inits, data = await collect(engine, root, browser=True)
+        assert inits[0].info["audio"]["played"] is False and inits[0].info["audio"]["codec"] == "g711a"
+        got = probe(data)
+        assert got["video"] == 200 and "audio" not in got
+        _, data = await collect(engine, root, browser=False)
+        assert probe(data)["audio"] == "pcm_alaw"
+
+        key = load_or_create_key(tmp_path / "export.key")
+        out = tmp_path / "bundle"
+        manifest = await write_bundle(engine, root, out, channel_id=CHANNEL, start=at(0), end=at(60), exported_by="alice",
+                                      reason="case 7", export_id="e1", key=key)
+        [entry] = manifest["files"]
+        assert entry["audio"]["codec"] == "g711a"
+        got = probe(out / entry["name"])
+        assert got["audio"] == "pcm_alaw" and abs(got["audio_s"] - 8.0) < 0.4 and got["video"] == 200
+        assert json.loads((out / "manifest.json").read_text())["files"][0]["audio"]["sample_rate"] == 8000
+    finally:
+        engine.dispose()
