@@ -131,7 +131,7 @@ class Platform:
         await self.recording_plans.start()
         if self.alarms:
             self.alarms.recording_plans = self.recording_plans  # linkage rules trigger event recording
-        self.patrol = Patrol(self.engine, self.bus, s, self.media, self.health.is_online)
+        self.patrol = Patrol(self.engine, self.bus, s, self.media, self.health.is_online, ptz=self.signaling.ptz)
         await self.patrol.start()
 
     async def _start_http(self) -> None:

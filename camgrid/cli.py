@@ -160,6 +160,7 @@ def sim(
     stream_codec: Annotated[str, typer.Option(help="h264 or h265.")] = "h264",
     media_mode: Annotated[str, typer.Option(help="normal, or a fault: silent (accept, send nothing), refuse, other-ssrc.")] = "normal",
     cache_dir: Annotated[Optional[Path], typer.Option(help="Keep the encoded footage here for the next start.")] = None,
+    audio: Annotated[str, typer.Option(help="Sound the cameras send: auto (the --stream file's own, as AAC, if it has any), none, or g711a/g711u/aac (the file's sound in that codec, else a 440 Hz tone).")] = "auto",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Simulate GB/T 28181 devices (IPCs, NVRs, a lower platform) registering to a platform and streaming video."""
@@ -183,6 +184,9 @@ def sim(
     if stream_codec not in ("h264", "h265") or media_mode not in MEDIA_MODES:
         typer.echo(f"error: --stream-codec must be h264 or h265, --media-mode one of {', '.join(MEDIA_MODES)}", err=True)
         raise typer.Exit(2)
+    if audio not in ("auto", "none", "g711a", "g711u", "aac"):
+        typer.echo("error: --audio must be auto, none, g711a, g711u or aac", err=True)
+        raise typer.Exit(2)
     if stream is not None and not stream.is_file():
         typer.echo(f"error: --stream {stream}: no such file", err=True)
         raise typer.Exit(2)
@@ -192,14 +196,16 @@ def sim(
     opts = SimOptions(platform_id, host, int(port), transport, expires, keepalive, wrong_password=wrong_password,
                       malformed_every=malformed_every, alarm_every_s=alarm_every, register_spread_s=spread,
                       catalog_change_every_s=catalog_change_every, charset=charset,
-                      media=SimMediaOptions(stream_file=stream, codec=stream_codec, mode=media_mode, cache_dir=cache_dir))
+                      media=SimMediaOptions(stream_file=stream, codec=stream_codec, mode=media_mode, cache_dir=cache_dir,
+                                            audio=audio))
 
     async def main() -> None:
         simulator = Simulator(specs, opts)
         simulator.on_event = lambda line: print(line, flush=True)  # type: ignore[method-assign]
         if stream is not None:
             footage = await simulator.media.footage()  # encode now, not at the first INVITE
-            print(f"sim: streaming {stream} as {footage.codec} {footage.width}x{footage.height} {footage.fps:g} fps", flush=True)
+            print(f"sim: streaming {stream} as {footage.codec} {footage.width}x{footage.height} {footage.fps:g} fps"
+                  + (f" with {footage.audio_codec} audio" if footage.audio_codec else ""), flush=True)
         await simulator.start()
         print(f"sim: {len(specs)} devices, {sum(len(s.channels) for s in specs)} channels -> {server} over {transport}", flush=True)
         stop = asyncio.Event()

@@ -356,6 +356,58 @@ class MaintenanceSettings(_Section):
         return self.sla.get(priority) or self.sla[max(self.sla)]
 
 
+StreamDialect = Literal["none", "streamnumber", "streamprofile", "stream", "streammode", "all"]
+
+
+class VqdSubstream(_Section):
+    """How the patrol asks devices for their sub-stream (docs/vqd-patrol.md). GB/T 28181 has no one
+    way: platforms put a selector in the Play INVITE's SDP and devices honour their vendor's."""
+
+    dialect: StreamDialect = Field(
+        "all", description="The selector for devices not named below: streamnumber (a=streamnumber:1, GB/T 28181-2022 "
+        "and many devices), streamprofile (a=streamprofile:1, Hikvision-style), stream (a=stream:1, Dahua-style), "
+        "streammode (a=streamMode:sub, TP-LINK), all (every one: devices ignore what they do not know), none (main stream).")
+    devices: dict[str, StreamDialect] = Field({}, description="The selector per device ID, over the manufacturer's and the default.")
+    manufacturers: dict[str, StreamDialect] = Field(
+        {}, description="The selector per manufacturer: a key matches when it is part of the device's reported "
+        "Manufacturer, case ignored (e.g. {\"hikvision\": \"streamprofile\", \"dahua\": \"stream\"}).")
+    retry_after_s: float = Field(
+        7 * 86400.0, ge=0, description="A device that refused the sub-stream (or sent no video on it) gets the main "
+        "stream; it is asked for the sub-stream again after this long (a firmware update may have taught it).")
+
+    def dialect_for(self, device_id: str, manufacturer: str = "") -> str:
+        if device_id in self.devices:
+            return self.devices[device_id]
+        made_by = (manufacturer or "").lower()
+        for key, dialect in self.manufacturers.items():
+            if key and key.lower() in made_by:
+                return dialect
+        return self.dialect
+
+
+class VqdPtzCheck(_Section):
+    """Whether PTZ cameras still obey (ptz_unresponsive): opt-in per channel, off by default (docs/vqd-patrol.md)."""
+
+    channels: list[str] = Field(
+        [], description="Channel IDs (or globs) whose PTZ the patrol checks; only channels whose catalog PTZType is "
+        "1 (dome), 2 (half-dome) or 4 (remote-controlled fixed) are moved.")
+    groups: list[str] = Field([], description="Organisation IDs whose PTZ channels the patrol checks.")
+    pan_speed: int = Field(64, ge=1, le=255, description="Pan speed of the test move (PTZCmd byte 5).")
+    move_s: float = Field(1.0, gt=0, le=10, description="How long the test move lasts before the stop.")
+    operator_quiet_s: float = Field(
+        300.0, ge=0, description="A camera someone moved from the console (a command.ptz in the audit log) this "
+        "recently is left alone: the check is skipped for this round.")
+    presets: dict[str, int] = Field(
+        {}, description="Channel ID → preset called to return the camera after the check; without one the camera "
+        "is moved back the opposite way for as long.")
+
+    def wants(self, channel_id: str, organisation_id: str | None) -> bool:
+        import fnmatch
+
+        return (any(p == channel_id or fnmatch.fnmatchcase(channel_id, p) for p in self.channels)
+                or bool(organisation_id and organisation_id in self.groups))
+
+
 class VqdSettings(_Section):
     """Video quality diagnosis patrol: how often and how gently every channel is looked at (docs/vqd.md)."""
 
@@ -373,6 +425,9 @@ class VqdSettings(_Section):
     thresholds: ThresholdPolicy = Field(
         default_factory=ThresholdPolicy, description="Detector thresholds: defaults, overrides per group (an organisation "
         "ID) and per channel ID; see `camgrid vqd diagnose --help` and docs/vqd.md.")
+    substream: VqdSubstream = Field(
+        default_factory=VqdSubstream, description="Asking devices for their sub-stream when the patrol opens a stream itself.")
+    ptz_check: VqdPtzCheck = Field(default_factory=VqdPtzCheck, description="Checking that PTZ cameras obey (opt-in).")
 
 
 class Settings(_Section):

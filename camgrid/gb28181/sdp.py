@@ -242,3 +242,47 @@ def make_ssrc(history: bool, realm: str, seq: int) -> str:
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
         raise ValueError(f"seq must be a non-negative integer, got {seq!r}")
     return f"{1 if history else 0}{realm[3:8]}{seq % 10000:04d}"
+
+
+# -- choosing a device's main or sub-stream ---------------------------------------------------------
+# GB/T 28181-2016 has no field for it; platforms put a selector in the Play INVITE's media
+# description and devices honour the one their vendor chose: `a=streamnumber:N` (GB/T 28181-2022
+# and many devices), `a=streamprofile:N` (Hikvision and most platforms' default), `a=stream:N`
+# (Dahua), `a=streamMode:main|sub` (TP-LINK). 0 is the main stream, 1 the sub-stream. "all" sends
+# every one of them: devices ignore the attributes they do not know.
+STREAM_DIALECTS = ("none", "streamnumber", "streamprofile", "stream", "streammode", "all")
+_SELECTOR_NAMES = {"streamnumber": "streamnumber", "streamprofile": "streamprofile", "stream": "stream",
+                   "streammode": "streamMode"}
+
+
+def stream_selector(dialect: str, stream: int) -> list[tuple[str, str | None]]:
+    """The a= attributes asking for stream `stream` (0 main, 1 sub, 2 third) in `dialect`."""
+    if dialect not in STREAM_DIALECTS:
+        raise SdpError(f"stream dialect must be one of {', '.join(STREAM_DIALECTS)}, got {dialect!r}")
+    if isinstance(stream, bool) or not isinstance(stream, int) or not 0 <= stream <= 9:
+        raise SdpError(f"stream number must be 0-9, got {stream!r}")
+    names = list(_SELECTOR_NAMES) if dialect == "all" else [] if dialect == "none" else [dialect]
+    out: list[tuple[str, str | None]] = []
+    for name in names:
+        if name == "streammode":
+            out.append(("streamMode", "main" if stream == 0 else "sub"))
+        else:
+            out.append((_SELECTOR_NAMES[name], str(stream)))
+    return out
+
+
+def requested_stream(md: MediaDescription, dialects: tuple[str, ...] = STREAM_DIALECTS) -> int | None:
+    """Which stream an offer asks for (0 main, 1 sub, ...), read in the given dialects the way a
+    device that knows them would; None when it names none of them."""
+    for key, value in md.attributes:
+        name = key.lower()
+        dialect = name
+        if dialect not in _SELECTOR_NAMES or not ({dialect, "all"} & set(dialects)):
+            continue
+        text = (value or "").strip().lower()
+        if name == "streammode":
+            if text in ("main", "sub"):
+                return 0 if text == "main" else 1
+        elif text.isascii() and text.isdigit():
+            return int(text)
+    return None

@@ -29,7 +29,8 @@ from typing import Any
 from camgrid.bus import Event, EventBus
 from camgrid.config import Settings
 from camgrid.gb28181 import mansrtsp
-from camgrid.gb28181.sdp import MediaDescription, SdpError, SessionDescription, build_sdp, make_ssrc, parse_sdp
+from camgrid.gb28181.sdp import (MediaDescription, SdpError, SessionDescription, build_sdp, make_ssrc, parse_sdp,
+                                  stream_selector)
 from camgrid.gb28181.sip.dialog import Dialog, DialogError, DialogTable
 from camgrid.gb28181.sip.message import SipMessage
 from camgrid.gb28181.sip.stack import SipStack, TransactionTimeout, TransportUnavailable
@@ -70,6 +71,8 @@ class MediaSession:
     range_s: tuple[int, int] = (0, 0)  # Playback/Download: the device's recording range (Unix seconds)
     download_speed: int | None = None
     rtsp_cseq: int = 0
+    stream: int = 0  # Play: 0 the main stream, 1 the sub-stream (asked for with `selector`)
+    selector: str = "none"  # the SDP dialect that asked for a stream other than the main one
 
     def describe(self) -> dict[str, Any]:
         s = self.stats
@@ -80,6 +83,7 @@ class MediaSession:
             "codec_string": s.get("codec_string"), "width": s.get("width"), "height": s.get("height"),
             "viewers": s.get("viewers", 0), "packets": s.get("packets", 0), "lost_packets": s.get("lost_packets", 0),
             "video_frames": s.get("video_frames", 0), "recording": self.recording, "kind": self.kind,
+            "stream": "sub" if self.stream else "main",
         }
 
 
@@ -95,8 +99,10 @@ class MediaSessions:
         self.dialogs = DialogTable()
         self._by_dialog: dict[tuple[str, str, str], MediaSession] = {}
         self.sessions: dict[str, MediaSession] = {}
-        self._live: dict[tuple[str, str], MediaSession] = {}  # (device, channel) → its shared live stream
-        self._starting: dict[tuple[str, str], asyncio.Future] = {}
+        # (device, channel, stream) → its shared live stream; stream 0 is the main stream, the one
+        # viewers get; the patrol may ask for the sub-stream (1), a session of its own
+        self._live: dict[tuple[str, str, int], MediaSession] = {}
+        self._starting: dict[tuple[str, str, int], asyncio.Future] = {}
         self._ssrc_seq = itertools.count(1)
         self._supervisor: asyncio.Task | None = None
         self._load_at: dict[int, float] = {}  # id(node) → when its last good load report came
@@ -119,9 +125,18 @@ class MediaSessions:
                              return_exceptions=True)
 
     # -- starting ---------------------------------------------------------------------------------
-    async def live(self, device_id: str, channel_id: str, *, transport: str | None = None) -> MediaSession:
-        """The running live stream of a channel, started if there is none."""
-        key = (device_id, channel_id)
+    def running_live(self, device_id: str, channel_id: str, stream: int = 0) -> MediaSession | None:
+        """The channel's live stream if one is running (or being started) now; None otherwise."""
+        session = self._live.get((device_id, channel_id, stream))
+        return session if session is not None and session.state != "ended" else None
+
+    async def live(self, device_id: str, channel_id: str, *, transport: str | None = None, stream: int = 0,
+                   selector: str = "none") -> MediaSession:
+        """The running live stream of a channel, started if there is none. `stream` 1 asks for
+        the sub-stream with the SDP `selector` dialect (camgrid.gb28181.sdp.stream_selector)."""
+        if stream and selector == "none":
+            raise CommandError(400, "a sub-stream needs a stream selector dialect (streamnumber, streamprofile, ...)")
+        key = (device_id, channel_id, stream)
         session = self._live.get(key)
         if session is not None and session.state != "ended":
             return session
@@ -131,7 +146,8 @@ class MediaSessions:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._starting[key] = future
         try:
-            session = await self._invite(device_id, channel_id, transport or self.media.transport)
+            session = await self._invite(device_id, channel_id, transport or self.media.transport, stream=stream,
+                                         selector=selector if stream else "none")
             self._live[key] = session
             future.set_result(session)
             return session
@@ -206,14 +222,14 @@ class MediaSessions:
 
     async def _invite(self, device_id: str, channel_id: str, transport: str, *, kind: str = "Play",
                       range_s: tuple[int, int] = (0, 0), download_speed: int | None = None,
-                      record: dict[str, Any] | None = None) -> MediaSession:
+                      record: dict[str, Any] | None = None, stream: int = 0, selector: str = "none") -> MediaSession:
         peer = self.registrations.peer_of(device_id)
         if peer is None:
             raise CommandError(409, f"device {device_id} is not registered (offline); its video cannot be requested")
         node = await self._pick_node()
         ssrc = make_ssrc(kind != "Play", self.settings.sip.realm, next(self._ssrc_seq))
         session = MediaSession(uuid.uuid4().hex[:16], device_id, channel_id, node, transport, ssrc, peer, kind=kind,
-                               range_s=range_s, download_speed=download_speed)
+                               range_s=range_s, download_speed=download_speed, stream=stream, selector=selector)
         try:
             offered = await node.open_stream(session.session_id, transport=transport, ssrc=int(ssrc),
                                              ssrc_strict=self.media.ssrc_strict, record=record)
@@ -260,6 +276,8 @@ class MediaSessions:
                              ("connection", "new")]
         if session.download_speed:
             m.attributes.append(("downloadspeed", str(session.download_speed)))
+        if session.kind == "Play" and session.stream:
+            m.attributes += stream_selector(session.selector, session.stream)
         history = session.kind != "Play"
         sdp = SessionDescription(origin_user=sip.id, origin_address=media_host, session_name=session.kind,
                                  uri=f"{session.channel_id}:0" if history else None, connection_address=media_host,
@@ -330,7 +348,7 @@ class MediaSessions:
         session.end_reason = reason
         session.first_frame.set()  # wake waiters; they look at state
         self.sessions.pop(session.session_id, None)
-        key = (session.device_id, session.channel_id)
+        key = (session.device_id, session.channel_id, session.stream)
         if self._live.get(key) is session:
             del self._live[key]
         dialog = session.dialog
@@ -482,9 +500,11 @@ class MediaSessions:
             return
         session.state = "playing"
         session.first_frame.set()
+        # "stream" tells the HD rate to take the resolution from main streams only (a sub-stream
+        # is small by design)
         self.bus.publish(Event("media.first_frame", session.channel_id, {
             "session_id": session.session_id, "codec": s["codec"], "width": s["width"], "height": s["height"],
-            "after_s": round(s["first_frame_at"] - s["created_at"], 3)}))
+            "after_s": round(s["first_frame_at"] - s["created_at"], 3), "stream": "sub" if session.stream else "main"}))
 
     def collect(self) -> dict[str, Any]:
         return {"media_sessions": len(self.sessions),

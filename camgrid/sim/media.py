@@ -6,6 +6,13 @@ format, and for TCP the opposite a=setup role. Media starts at the ACK and stops
 the platform. Fault modes reproduce what breaks streams in the field: a device that accepts
 and never sends (`silent`), one that refuses (`refuse`), one that answers with a different
 SSRC (`other-ssrc`).
+
+A Play INVITE that asks for the sub-stream (a=streamnumber:1, a=streamprofile:1, a=stream:1 or
+a=streamMode:sub, see camgrid.gb28181.sdp.stream_selector) in one of the dialects the channel
+understands (`substream_dialects`) gets a smaller picture: a file at half size, the test pattern at
+320x180 (the main one is 320x240; smaller would look blurred to the detectors). A
+channel that understands none of the offer's selectors sends its main stream, as real devices
+do; `refuse_substream` answers such an INVITE with 488, as some devices do.
 """
 
 from __future__ import annotations
@@ -20,13 +27,14 @@ from pathlib import Path
 
 from camgrid.gb28181 import mansrtsp
 from camgrid.gb28181.manscdp.builders import media_status_notify
-from camgrid.gb28181.sdp import MediaDescription, SdpError, SessionDescription, build_sdp, parse_sdp
+from camgrid.gb28181.sdp import (MediaDescription, SdpError, SessionDescription, build_sdp, parse_sdp,
+                                  requested_stream)
 from camgrid.gb28181.sip.dialog import Dialog, DialogError
 from camgrid.gb28181.sip.headers import new_tag
 from camgrid.gb28181.sip.message import SipMessage
 from camgrid.gb28181.sip.stack import SipStack, TransactionTimeout, TransportUnavailable
 from camgrid.gb28181.sip.transport import Peer
-from camgrid.sim.video import Footage, FootageError, PsRtpSender, load_footage, mode_for_offer, synthetic_footage
+from camgrid.sim.video import Footage, FootageError, PsRtpSender, load_footage, mode_for_offer, synthetic_footage, with_audio
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,9 @@ class SimMediaOptions:
     cache_dir: Path | None = None
     mode: str = "normal"  # one of MEDIA_MODES
     bind_host: str = "0.0.0.0"
+    audio: str = "auto"  # sim.video.AUDIO_CHOICES: the file's own sound (auto), none, or g711a/g711u/aac (a tone without one)
+    substream_dialects: tuple[str, ...] = ("all",)  # sub-stream selectors understood (sdp.STREAM_DIALECTS); () none
+    refuse_substream: bool = False  # 488 to an INVITE that asks for a sub-stream
 
 
 @dataclass
@@ -69,12 +80,33 @@ class SimMedia:
         self.invites = 0
         self.byes = 0
         self._footage: Footage | None = None
+        self._sub_footage: Footage | None = None
+        self.streams_served: list[tuple[str, int]] = []  # (channel, 0 main | 1 sub) per INVITE answered
         self._footage_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
 
     def use_footage(self, footage: Footage) -> None:
         """Send this already-encoded footage (tests share one across simulators)."""
         self._footage = footage
+
+    def use_sub_footage(self, footage: Footage) -> None:
+        """Send this footage to INVITEs that ask for the sub-stream (tests share one)."""
+        self._sub_footage = footage
+
+    async def sub_footage(self) -> Footage:
+        """The sub-stream: the main footage at half size (encoded once, on first use)."""
+        async with self._footage_lock:
+            if self._sub_footage is None:
+                o = self.opts
+                main = self._footage
+                if o.stream_file is not None:
+                    size = (main.width // 2, main.height // 2) if main is not None else (320, 180)
+                    self._sub_footage = await asyncio.to_thread(
+                        load_footage, o.stream_file, codec=o.codec, gop_s=o.gop_s, max_seconds=o.max_seconds,
+                        size=(size[0] - size[0] % 2, size[1] - size[1] % 2), cache_dir=o.cache_dir)
+                else:
+                    self._sub_footage = await asyncio.to_thread(synthetic_footage, o.codec, 320, 180, 25, 4, o.gop_s)
+            return self._sub_footage
 
     async def footage(self) -> Footage:
         """The footage every channel sends (encoded once, on first use, off the event loop)."""
@@ -86,6 +118,8 @@ class SimMedia:
                                                             max_seconds=o.max_seconds, cache_dir=o.cache_dir)
                 else:
                     self._footage = await asyncio.to_thread(synthetic_footage, o.codec, 320, 240, 25, 4, o.gop_s)
+                if o.audio != "none":
+                    self._footage = await asyncio.to_thread(with_audio, self._footage, o.audio, o.stream_file)
             return self._footage
 
     async def stop(self) -> None:
@@ -154,8 +188,14 @@ class SimMedia:
             return
         if self.opts.mode == "other-ssrc":
             ssrc = random.randint(10**8, 2**31)  # the device's own choice, as many make it
+        stream = 0
+        if offer.session_name == "Play":
+            stream = requested_stream(media, self.opts.substream_dialects) or 0
+            if stream and self.opts.refuse_substream:
+                stack.respond(req, peer, 488, "Not Acceptable Here")
+                return
         try:
-            footage = await self.footage()
+            footage = await (self.sub_footage() if stream else self.footage())
         except FootageError as exc:
             stack.respond(req, peer, 500, f"No video: {exc}"[:80])
             return
@@ -188,6 +228,7 @@ class SimMedia:
             stack.respond(req, peer, exc.status, str(exc)[:80])
             return
         self.calls[req.call_id] = _Call(channel_id, sender, dialog, stack, peer)
+        self.streams_served.append((channel_id, stream))
         stack.respond(req, peer, 200, headers=[("Contact", f"<sip:{channel_id}@{host}>"), ("Content-Type", "APPLICATION/SDP")],
                       body=build_sdp(answer), to_tag=tag)
         self.on_event(f"media offered on {channel_id}: {mode} to {dest}:{media.port}, SSRC {ssrc:010d}")

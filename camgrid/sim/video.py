@@ -8,6 +8,11 @@ so `load_footage` decodes a file once and re-encodes it with x264/x265 into Anne
 every key frame so a viewer can join at any of them), optionally cached on disk. Every simulated
 camera then only muxes, packetizes and paces those frames: `PsRtpSender`.
 
+Audio, as cameras with a microphone send it: `with_audio` adds the file's own sound or, for a
+file without any (or the test pattern), a 440 Hz tone with a beep every second, encoded as
+G.711A, G.711U (8 kHz, 40 ms a PES) or AAC (ADTS, 16 kHz, one frame a PES); the sender
+interleaves it with the video by time, as PES 0xC0 listed in the program stream map.
+
 PyAV (libav*) is the only dependency beyond the standard library; numpy is not needed.
 """
 
@@ -30,7 +35,8 @@ from typing import Any, NamedTuple
 
 import av
 
-from camgrid.media.ps import VIDEO_ID, mux_ps
+from camgrid.media.audio import adts_header
+from camgrid.media.ps import AUDIO_ID, VIDEO_ID, mux_ps
 from camgrid.media.rtp import RtpPacket, frame_tcp
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,16 @@ class FootageFrame(NamedTuple):
     keyframe: bool
 
 
+class AudioUnit(NamedTuple):
+    data: bytes  # one PES payload: a run of G.711 bytes, or one ADTS frame
+    pts: int  # 90 kHz, on the video's clock (0 = the footage's start)
+
+
+AUDIO_CHOICES = ("auto", "none", "g711a", "g711u", "aac")
+AUDIO_RATES = {"g711a": 8000, "g711u": 8000, "aac": 16000}
+G711_UNIT_BYTES = 320  # 40 ms at 8 kHz
+
+
 @dataclass
 class Footage:
     codec: str  # h264 | h265
@@ -63,6 +79,8 @@ class Footage:
     fps: float
     frames: list[FootageFrame] = field(repr=False)  # decode order, which is display order
     duration_s: float = 0.0
+    audio_codec: str | None = None  # g711a | g711u | aac, with `audio`
+    audio: list[AudioUnit] = field(default_factory=list, repr=False)  # in time order, within one loop
 
     @property
     def frame_period(self) -> int:
@@ -179,6 +197,86 @@ def synthetic_footage(codec: str = "h264", width: int = 640, height: int = 360, 
             return _transcode(container, codec, gop_s, None, None)
     except av.error.FFmpegError as exc:
         raise FootageError(f"cannot generate a test pattern ({spec}): {exc}") from exc
+
+
+# -- audio ------------------------------------------------------------------------------------
+def _audio_encoder(codec: str) -> av.CodecContext:
+    name = {"g711a": "pcm_alaw", "g711u": "pcm_mulaw", "aac": "aac"}[codec]
+    ctx = av.CodecContext.create(name, "w")
+    ctx.sample_rate, ctx.layout = AUDIO_RATES[codec], "mono"
+    ctx.format = "fltp" if codec == "aac" else "s16"
+    ctx.time_base = Fraction(1, AUDIO_RATES[codec])
+    if codec == "aac":
+        ctx.bit_rate = 32_000
+    ctx.open()
+    return ctx
+
+
+def _encode_audio(frames: Iterator[av.AudioFrame], codec: str, seconds: float) -> list[AudioUnit]:
+    """Decoded audio → PES payloads of `codec` covering the first `seconds`."""
+    rate = AUDIO_RATES[codec]
+    encoder = _audio_encoder(codec)
+    resampler = av.AudioResampler(format=encoder.format.name, layout="mono", rate=rate)
+    fifo = av.AudioFifo()
+    step = encoder.frame_size or 1024
+    limit = round(seconds * rate)
+    packets: list[av.Packet] = []
+    taken = 0
+    for frame in frames:
+        for converted in resampler.resample(frame):
+            converted.pts = None
+            fifo.write(converted)
+        while fifo.samples >= step and taken < limit:
+            chunk = fifo.read(step)
+            chunk.pts = taken
+            taken += chunk.samples
+            packets += encoder.encode(chunk)
+        if taken >= limit:
+            break
+    packets += encoder.encode(None)
+    if codec != "aac":
+        data = b"".join(bytes(p) for p in packets)[:limit]
+        return [AudioUnit(data[i:i + G711_UNIT_BYTES], i * CLOCK_HZ // rate)
+                for i in range(0, len(data), G711_UNIT_BYTES)]
+    asc = bytes(encoder.extradata or b"\x14\x08")
+    object_type, rate_index, channels = asc[0] >> 3, ((asc[0] & 7) << 1) | (asc[1] >> 7), (asc[1] >> 3) & 0x0F
+    return [AudioUnit(adts_header(object_type, rate_index, channels, p.size) + bytes(p), p.pts * CLOCK_HZ // rate)
+            for p in packets if p.pts is not None and 0 <= p.pts < limit]
+
+
+def _tone(seconds: float) -> Iterator[av.AudioFrame]:
+    """440 Hz with a 880 Hz beep every second (FFmpeg's sine source): something to hear and to check."""
+    with av.open(f"sine=frequency=440:beep_factor=2:sample_rate=48000:duration={seconds + 1}", format="lavfi") as container:
+        yield from container.decode(audio=0)
+
+
+def with_audio(footage: Footage, audio: str = "auto", source: str | os.PathLike[str] | None = None) -> Footage:
+    """The footage with sound: `source`'s first audio stream if it has one, else (for a codec
+    choice, not "auto") a tone; encoded as `audio` ("auto": AAC, and only a file's own sound);
+    "none" gives the footage as it is. The sound is cut to the footage's loop, so both loop alike."""
+    if audio not in AUDIO_CHOICES:
+        raise FootageError(f"unknown audio {audio!r}: expected one of {', '.join(AUDIO_CHOICES)}")
+    if audio == "none":
+        return footage
+    codec = "aac" if audio == "auto" else audio
+    frames = footage.frames
+    seconds = (frames[-1].pts - frames[0].pts) / CLOCK_HZ + 1 / footage.fps if frames else 0.0
+    units: list[AudioUnit] = []
+    try:
+        if source is not None:
+            with av.open(str(source)) as container:
+                if container.streams.audio:
+                    units = _encode_audio(container.decode(audio=0), codec, seconds)
+        if not units and audio != "auto":
+            units = _encode_audio(_tone(seconds), codec, seconds)
+    except av.error.FFmpegError as exc:
+        raise FootageError(f"cannot encode {codec} audio: {exc}") from exc
+    if not units:
+        return footage
+    origin = frames[0].pts if frames else 0
+    units = [AudioUnit(u.data, u.pts + origin) for u in units]
+    return Footage(footage.codec, footage.width, footage.height, footage.fps, footage.frames, footage.duration_s,
+                   codec, units)
 
 
 # -- cache ------------------------------------------------------------------------------------
@@ -301,9 +399,11 @@ class PsRtpSender:
         self.connect_timeout_s = connect_timeout_s
         self._frames = footage.frames[first_key:]
         self._streams = {VIDEO_ID: footage.codec}
+        if footage.audio_codec and footage.audio:
+            self._streams[AUDIO_ID] = footage.audio_codec
         self._seq = random.getrandbits(16)
         self._ts_base = random.getrandbits(32)  # RFC 3550: random initial timestamp and sequence
-        self.packets_sent = self.bytes_sent = self.frames_sent = self.send_errors = 0
+        self.packets_sent = self.bytes_sent = self.frames_sent = self.send_errors = self.audio_sent = 0
         self.error: str | None = None
         self._resumed = asyncio.Event()
         self._resumed.set()
@@ -412,14 +512,22 @@ class PsRtpSender:
         else:
             writer.close()
 
-    def _schedule(self) -> Iterator[tuple[int, FootageFrame]]:
-        """(media time in 90 kHz ticks since the start, frame), looping: time keeps increasing."""
+    def _schedule(self) -> Iterator[tuple[int, FootageFrame | AudioUnit]]:
+        """(media time in 90 kHz ticks since the start, frame or audio unit), in time order,
+        looping: time keeps increasing."""
         origin = self._frames[0].pts
         loop_ticks = self._frames[-1].pts - origin + self.footage.frame_period
+        audio = [u for u in self.footage.audio if origin <= u.pts < origin + loop_ticks] if AUDIO_ID in self._streams else []
         offset = 0
         while True:
+            i = 0
             for frame in self._frames:
+                while i < len(audio) and audio[i].pts < frame.pts:
+                    yield offset + audio[i].pts - origin, audio[i]
+                    i += 1
                 yield offset + frame.pts - origin, frame
+            for unit in audio[i:]:
+                yield offset + unit.pts - origin, unit
             offset += loop_ticks
 
     async def _stream(self) -> bool:
@@ -443,8 +551,11 @@ class PsRtpSender:
             await self._send_frame(media, frame)
         return False  # not reached: the schedule never ends
 
-    async def _send_frame(self, media: int, frame: FootageFrame) -> None:
-        ps = mux_ps(VIDEO_ID, frame.data, media, streams=self._streams, keyframe=frame.keyframe)
+    async def _send_frame(self, media: int, frame: FootageFrame | AudioUnit) -> None:
+        if isinstance(frame, AudioUnit):
+            ps = mux_ps(AUDIO_ID, frame.data, media)
+        else:
+            ps = mux_ps(VIDEO_ID, frame.data, media, streams=self._streams, keyframe=frame.keyframe)
         packets = packetize(ps, ssrc=self.ssrc, seq=self._seq, timestamp=(self._ts_base + media) & 0xFFFFFFFF,
                             payload_type=self.payload_type, mtu_payload=self.mtu_payload)
         self._seq = (self._seq + len(packets)) & 0xFFFF
@@ -454,7 +565,10 @@ class PsRtpSender:
         else:
             self._writer.write(b"".join(frame_tcp(p) for p in packets))
             await self._writer.drain()  # raises ConnectionResetError / BrokenPipeError once the peer is gone
-        self.frames_sent += 1
+        if isinstance(frame, AudioUnit):
+            self.audio_sent += 1
+        else:
+            self.frames_sent += 1
         self.packets_sent += len(packets)
         self.bytes_sent += sum(map(len, packets))
 

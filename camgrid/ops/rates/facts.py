@@ -9,7 +9,7 @@ Events that move a channel's availability:
   channel.del                       the channel leaves the registry
   vqd.fault / vqd.cleared           a video-quality finding opens or clears (data["type"];
                                     vqd.cleared without a type clears them all)
-  media.first_frame                 a measured resolution (data width/height)
+  media.first_frame                 a measured resolution (data width/height), main streams only (data stream)
 Events that change which channels exist (catalog.updated / catalog.partial with changes,
 channel.add / channel.update, device.added) need the registry: `needs_registry` says so, and
 `reconcile` applies the registry's rows for a device (or all of them) at a moment.
@@ -98,7 +98,7 @@ def apply(ledger: DayLedger, kind: str, subject: str, data: Mapping[str, Any] | 
         else:
             for slot_fault in _vqd_faults(ledger, subject):
                 ledger.fault(subject, slot_fault, False, at)
-    elif kind == "media.first_frame":
+    elif kind == "media.first_frame" and data.get("stream", "main") == "main":  # a sub-stream is small by design
         ledger.resolution(subject, _int(data.get("width")), _int(data.get("height")))
 
 

@@ -12,6 +12,13 @@
   go on the bus (the alarm centre raises and clears alarms from them, the rates count
   intactness from them, work orders close on them).
 - Progress is readable at any moment (`progress()`); rounds are kept (vqd_rounds).
+- When it must open a stream itself it asks for the sub-stream (`vqd.substream`: the SDP
+  selector per device, manufacturer or by default); a device that refuses it or sends nothing on
+  it is diagnosed on its main stream, and remembered (vqd_devices) for `retry_after_s`. Which
+  stream was diagnosed is kept with each result; the HD rate takes resolutions from main streams
+  only.
+- PTZ cameras opted in (`vqd.ptz_check`) are moved a little after their diagnosis and judged
+  `ptz_unresponsive` when the picture does not follow (patrol_ptz.py).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +37,7 @@ from sqlalchemy import Engine
 from camgrid.bus import Event, EventBus
 from camgrid.config import Settings
 from camgrid.ops.vqd import patrol_store as store
+from camgrid.ops.vqd import patrol_ptz
 from camgrid.ops.vqd.capture import capture
 from camgrid.ops.vqd.diagnose import diagnose
 from camgrid.ops.vqd.reference import Reference, make_reference
@@ -41,7 +49,8 @@ log = logging.getLogger(__name__)
 
 class Patrol:
     def __init__(self, engine: Engine, bus: EventBus, settings: Settings, media: Any,
-                 is_online: Callable[[str], bool], *, clock: Callable[[], datetime] = utcnow) -> None:
+                 is_online: Callable[[str], bool], *, clock: Callable[[], datetime] = utcnow,
+                 ptz: Callable[[str, str, str], Awaitable[Any]] | None = None) -> None:
         self._engine = engine
         self._bus = bus
         self.settings = settings
@@ -49,6 +58,7 @@ class Patrol:
         self._media = media
         self._is_online = is_online
         self._clock = clock
+        self._ptz = ptz  # (device, channel, PTZCmd hex) → sent; None: PTZ is never checked
         self._work_dir = Path(settings.data_dir) / "tmp" / "vqd"
         self._task: asyncio.Task[None] | None = None
         self._round: asyncio.Task[dict[str, Any]] | None = None
@@ -143,8 +153,16 @@ class Patrol:
                                make_reference_now: bool = False, by: str = "vqd-patrol") -> dict[str, Any]:
         """Diagnose one channel now ({id, device_id, organisation_id}); store and announce the result."""
         state = await asyncio.to_thread(store.state, self._engine, ch["id"])
+        dialect, refused_before = await self._substream_dialect(ch)
         got = await capture(self._media, ch["device_id"], ch["id"], seconds=self.s.sample_s,
-                            first_frame_s=self.s.first_frame_s, work_dir=self._work_dir)
+                            first_frame_s=self.s.first_frame_s, work_dir=self._work_dir, substream=dialect)
+        if got.substream_refused:
+            log.info("vqd: device %s refused the sub-stream (%s): main stream for %.0f s", ch["device_id"],
+                     got.substream_refused, self.s.substream.retry_after_s)
+            await asyncio.to_thread(store.set_substream_refused, self._engine, ch["device_id"], self._clock(), dialect,
+                                    got.substream_refused)
+        elif refused_before and got.stream == "sub":  # asked again after retry_after_s, and it served one
+            await asyncio.to_thread(store.set_substream_refused, self._engine, ch["device_id"], None)
         at = self._clock()
         self.diagnoses += 1
         reference_bytes = None
@@ -159,15 +177,34 @@ class Patrol:
             frames, duration, diagnosed = result.frames_analysed, result.duration_s, True
             if make_reference_now or (ref is None and not faults and self.s.auto_reference):
                 reference_bytes = await asyncio.to_thread(lambda: make_reference(got.sample.pictures).to_bytes())
+        ptz_note = None
+        if got.sample is not None and self._ptz is not None and patrol_ptz.wanted(self.s.ptz_check, ch):
+            th = self.thresholds_for(ch, state)
+            if th.enabled("ptz_unresponsive"):
+                found, ptz_note = await patrol_ptz.check(self, ch, got, th, dialect)
+                faults = faults + found
         result_id, before = await asyncio.to_thread(
             store.record, self._engine, channel_id=ch["id"], device_id=ch["device_id"], at=at, round_id=round_id,
             diagnosed=diagnosed, reason=got.reason, faults=faults, resolution=resolution, codec=codec, frames=frames,
-            duration_s=duration, reference=reference_bytes, reference_by=by)
+            duration_s=duration, reference=reference_bytes, reference_by=by, stream=got.stream)
         self._announce(ch, before, faults, result_id, at)
         return {"id": result_id, "channel_id": ch["id"], "at": at.isoformat(), "diagnosed": diagnosed,
                 "reason": got.reason, "faults": faults, "resolution": list(resolution) if resolution else None,
-                "codec": codec, "frames_analysed": frames, "duration_s": duration,
+                "codec": codec, "frames_analysed": frames, "duration_s": duration, "stream": got.stream,
+                "substream_refused": got.substream_refused, "ptz_check": ptz_note,
                 "reference_made": reference_bytes is not None}
+
+    async def _substream_dialect(self, ch: dict[str, Any]) -> tuple[str, bool]:
+        """(the sub-stream selector for the channel's device, whether it refused one before);
+        "none" while it is remembered as refusing."""
+        sub = self.s.substream
+        dialect = sub.dialect_for(ch["device_id"], ch.get("manufacturer") or "")
+        if dialect == "none":
+            return dialect, False
+        refused_at = await asyncio.to_thread(store.substream_refused_since, self._engine, ch["device_id"])
+        if refused_at is not None and (self._clock() - refused_at).total_seconds() < sub.retry_after_s:
+            return "none", True
+        return dialect, refused_at is not None
 
     def thresholds_for(self, ch: dict[str, Any], state: dict[str, Any]) -> Thresholds:
         th = self.s.thresholds.for_channel(ch["id"], [ch["organisation_id"]] if ch.get("organisation_id") else [])

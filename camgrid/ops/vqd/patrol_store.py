@@ -10,13 +10,18 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 
 from camgrid.registry._sql import aware
-from camgrid.store.tables import channels, vqd_channels, vqd_results, vqd_rounds
+from camgrid.store.tables import audit_log, channels, devices, vqd_channels, vqd_devices, vqd_results, vqd_rounds
+
+
+_COLUMNS = (channels.c.id, channels.c.device_id, channels.c.organisation_id, channels.c.ptz_type,
+            devices.c.manufacturer)
 
 
 def channels_to_patrol(engine: Engine) -> list[dict[str, Any]]:
     """Every channel, least recently diagnosed first (never diagnosed before all others)."""
-    query = (select(channels.c.id, channels.c.device_id, channels.c.organisation_id)
-             .select_from(channels.outerjoin(vqd_channels, vqd_channels.c.channel_id == channels.c.id))
+    query = (select(*_COLUMNS)
+             .select_from(channels.outerjoin(vqd_channels, vqd_channels.c.channel_id == channels.c.id)
+                          .outerjoin(devices, devices.c.id == channels.c.device_id))
              .order_by(vqd_channels.c.last_at.isnot(None), vqd_channels.c.last_at, channels.c.id))
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
@@ -24,7 +29,7 @@ def channels_to_patrol(engine: Engine) -> list[dict[str, Any]]:
 
 def channel(engine: Engine, channel_id: str) -> dict[str, Any] | None:
     with engine.connect() as conn:
-        row = conn.execute(select(channels.c.id, channels.c.device_id, channels.c.organisation_id)
+        row = conn.execute(select(*_COLUMNS).select_from(channels.outerjoin(devices, devices.c.id == channels.c.device_id))
                            .where(channels.c.id == channel_id)).mappings().first()
     return dict(row) if row else None
 
@@ -49,14 +54,14 @@ def _ensure(conn: Connection, channel_id: str) -> None:
 def record(engine: Engine, *, channel_id: str, device_id: str, at: datetime, round_id: int | None, diagnosed: bool,
            reason: str, faults: list[dict[str, Any]], resolution: tuple[int, int] | None, codec: str | None,
            frames: int, duration_s: float, reference: bytes | None = None,
-           reference_by: str = "vqd-patrol") -> tuple[int, list[str]]:
+           reference_by: str = "vqd-patrol", stream: str = "main") -> tuple[int, list[str]]:
     """Store a result and the channel's new open findings; returns (result id, findings open before)."""
     with engine.begin() as conn:
         result_id = conn.execute(vqd_results.insert().values(
             channel_id=channel_id, device_id=device_id, at=at, round_id=round_id, diagnosed=diagnosed,
             reason=reason[:300], faults=faults, width=resolution[0] if resolution else None,
             height=resolution[1] if resolution else None, codec=(codec or None) and codec[:16], frames=frames,
-            duration_s=duration_s)).inserted_primary_key[0]
+            duration_s=duration_s, stream=stream)).inserted_primary_key[0]
         _ensure(conn, channel_id)
         before = conn.execute(select(vqd_channels.c.open_faults).where(vqd_channels.c.channel_id == channel_id)).scalar()
         values: dict[str, Any] = {"last_at": at, "last_result_id": result_id,
@@ -107,3 +112,29 @@ def rounds(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
 def latest_started(engine: Engine) -> datetime | None:
     with engine.connect() as conn:
         return aware(conn.execute(select(func.max(vqd_rounds.c.started_at))).scalar())
+
+
+# -- what the patrol learned about devices --------------------------------------------------------
+def substream_refused_since(engine: Engine, device_id: str) -> datetime | None:
+    """When the device last refused the sub-stream (None: it never did, or it served one since)."""
+    with engine.connect() as conn:
+        return aware(conn.execute(select(vqd_devices.c.substream_refused_at)
+                                  .where(vqd_devices.c.device_id == device_id)).scalar())
+
+
+def set_substream_refused(engine: Engine, device_id: str, at: datetime | None, dialect: str | None = None,
+                          reason: str | None = None) -> None:
+    """Remember (at) or forget (None) that the device refused the sub-stream."""
+    values = {"substream_refused_at": at, "substream_dialect": dialect, "substream_reason": (reason or None) and reason[:300]}
+    with engine.begin() as conn:
+        if conn.execute(update(vqd_devices).where(vqd_devices.c.device_id == device_id).values(**values)).rowcount == 0:
+            if at is not None:
+                conn.execute(vqd_devices.insert().values(device_id=device_id, **values))
+
+
+def operator_ptz_since(engine: Engine, channel_id: str, since: datetime) -> datetime | None:
+    """The latest PTZ command someone sent to the channel through the API (audited as
+    command.ptz) after `since`; None when nobody did."""
+    with engine.connect() as conn:
+        return aware(conn.execute(select(func.max(audit_log.c.at)).where(
+            audit_log.c.action == "command.ptz", audit_log.c.target == channel_id, audit_log.c.at >= since)).scalar())

@@ -68,8 +68,9 @@ async def test_rounds_diagnose_every_channel_and_signal_loss_comes_and_goes(runn
     assert first["total"] == len(channels) == 4 and first["diagnosed"] == 4 and first["skipped"] == 0
     results = rows(platform.engine, vqd_results, vqd_results.c.round_id == first["round_id"])
     assert {r["channel_id"] for r in results} == channels
-    assert all(r["diagnosed"] and (r["width"], r["height"]) == (320, 240) and r["codec"] == "h264" and r["frames"] >= 3
-               for r in results)
+    # the patrol opened the streams itself: the simulator's sub-stream (320x180; its main one is 320x240)
+    assert all(r["diagnosed"] and r["stream"] == "sub" and (r["width"], r["height"]) == (320, 180) and r["codec"] == "h264"
+               and r["frames"] >= 3 for r in results)
     assert not any(f["type"] == "signal_loss" for r in results for f in r["faults"])
 
     sim.media.opts.mode = "silent"  # the cameras accept the INVITE and send nothing
