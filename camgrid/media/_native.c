@@ -24,6 +24,7 @@
 #ifdef __linux__
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #endif
 
 /* -- Annex B ---------------------------------------------------------------------------------- */
@@ -941,15 +942,19 @@ static size_t recv_buffer_size = 0;
 static struct mmsghdr recv_msgs[RECV_MAX_COUNT];
 static struct iovec recv_iovs[RECV_MAX_COUNT];
 
+static struct sockaddr_in recv_addrs[RECV_MAX_COUNT];
+
+/* Up to `count` datagrams in one recvmmsg call; with `sources`, also their IPv4 senders packed
+ * 6 bytes each (address, port, network order; zeros for another family), as (datagrams, sources). */
 static PyObject *
-recv_many(PyObject *module, PyObject *args)
+recv_batch(PyObject *args, const char *format, int sources)
 {
     int fd, count = 64, got, k;
     Py_ssize_t size = RECV_MAX_SIZE;
     size_t need;
-    PyObject *out, *item;
+    PyObject *out, *item, *packed = NULL;
 
-    if (!PyArg_ParseTuple(args, "i|in:recv_many", &fd, &count, &size))
+    if (!PyArg_ParseTuple(args, format, &fd, &count, &size))
         return NULL;
     if (count < 1 || count > RECV_MAX_COUNT) {
         PyErr_Format(PyExc_ValueError, "count must be 1..%d, not %d", RECV_MAX_COUNT, count);
@@ -977,14 +982,18 @@ recv_many(PyObject *module, PyObject *args)
         memset(&recv_msgs[k].msg_hdr, 0, sizeof(recv_msgs[k].msg_hdr));
         recv_msgs[k].msg_hdr.msg_iov = &recv_iovs[k];
         recv_msgs[k].msg_hdr.msg_iovlen = 1;
+        if (sources) {
+            recv_msgs[k].msg_hdr.msg_name = &recv_addrs[k];
+            recv_msgs[k].msg_hdr.msg_namelen = sizeof(recv_addrs[k]);
+        }
         recv_msgs[k].msg_len = 0;
     }
     /* Non-blocking and short: the GIL stays held (it also guards the shared buffer). */
     got = recvmmsg(fd, recv_msgs, (unsigned int)count, MSG_DONTWAIT, NULL);
     if (got < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return PyList_New(0);
-        return PyErr_SetFromErrno(PyExc_OSError);
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return PyErr_SetFromErrno(PyExc_OSError);
+        got = 0;
     }
     out = PyList_New(got);
     if (out == NULL)
@@ -997,7 +1006,35 @@ recv_many(PyObject *module, PyObject *args)
         }
         PyList_SET_ITEM(out, k, item);
     }
-    return out;
+    if (!sources)
+        return out;
+    packed = PyBytes_FromStringAndSize(NULL, 6 * (Py_ssize_t)got);
+    if (packed == NULL) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    for (k = 0; k < got; k++) {
+        unsigned char *w = (unsigned char *)PyBytes_AS_STRING(packed) + 6 * k;
+        if (recv_msgs[k].msg_hdr.msg_namelen >= sizeof(struct sockaddr_in) && recv_addrs[k].sin_family == AF_INET) {
+            memcpy(w, &recv_addrs[k].sin_addr, 4);
+            memcpy(w + 4, &recv_addrs[k].sin_port, 2);
+        } else {
+            memset(w, 0, 6);
+        }
+    }
+    return Py_BuildValue("(NN)", out, packed);
+}
+
+static PyObject *
+recv_many(PyObject *module, PyObject *args)
+{
+    return recv_batch(args, "i|in:recv_many", 0);
+}
+
+static PyObject *
+recv_many_from(PyObject *module, PyObject *args)
+{
+    return recv_batch(args, "i|in:recv_many_from", 1);
 }
 #endif
 
@@ -1022,6 +1059,9 @@ static PyMethodDef methods[] = {
     {"recv_many", recv_many, METH_VARARGS,
      "recv_many(fd, count=64, size=65536) -> [bytes, ...]: up to `count` datagrams from a UDP socket\n"
      "in one recvmmsg call, each cut to `size` bytes; [] when none waits; OSError otherwise."},
+    {"recv_many_from", recv_many_from, METH_VARARGS,
+     "recv_many_from(fd, count=64, size=65536) -> ([bytes, ...], sources): recv_many, and each datagram's\n"
+     "IPv4 sender packed in `sources`, 6 bytes apiece (address, port; network order; zeros if not IPv4)."},
 #endif
     {NULL, NULL, 0, NULL},
 };
@@ -1033,7 +1073,7 @@ static struct PyModuleDef module_def = {
 
 /* Raised whenever an entry point is added or changes: camgrid.media.fastpath refuses a module
  * built from older source (an install that was not rebuilt) rather than call what it lacks. */
-#define API_VERSION 3
+#define API_VERSION 4
 
 PyMODINIT_FUNC
 PyInit__native(void)

@@ -21,7 +21,7 @@ import os
 from types import ModuleType
 
 _OFF = ("0", "false", "no", "off")
-API_VERSION = 3  # what this source expects of _native.c (its API_VERSION)
+API_VERSION = 4  # what this source expects of _native.c (its API_VERSION)
 
 
 def _load() -> tuple[ModuleType | None, str]:
@@ -42,6 +42,7 @@ def _load() -> tuple[ModuleType | None, str]:
 native, REASON = _load()
 NATIVE: bool = native is not None
 recv_many = getattr(native, "recv_many", None)  # Linux only
+recv_many_from = getattr(native, "recv_many_from", None)  # Linux only
 
 
 def describe() -> str:

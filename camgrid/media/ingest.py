@@ -5,7 +5,8 @@
 - tcp-active: we connect to the address in the device's answer (a=setup:active).
 
 Ports come from a configured range; a port that the OS refuses (taken by another program) is
-skipped. The hot path is one protocol callback per packet that hands the bytes to the stream.
+skipped. The hot path hands each socket read's packets to the stream as one batch
+(MediaStream.on_datagrams).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import socket
 import time
 
-from camgrid.media.fastpath import recv_many
+from camgrid.media.fastpath import recv_many, recv_many_from
 from camgrid.media.rtp import TcpDeframer
 from camgrid.media.stream import MediaStream
 
@@ -111,9 +112,9 @@ class _TcpProtocol(asyncio.Protocol):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
 
     def data_received(self, data: bytes) -> None:
-        now = time.monotonic()
-        for frame in self.deframer.feed(data):
-            self.stream.on_packet(frame, now)
+        frames = self.deframer.feed(data)
+        if frames:
+            self.stream.on_datagrams(frames, time.monotonic())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.stream.connected = False
@@ -124,7 +125,9 @@ class _TcpProtocol(asyncio.Protocol):
 class SharedUdpPort:
     """Single-port mode: one UDP port for every stream, each packet routed by its SSRC (bytes
     8-11 of the RTP header). One port to open in a firewall, one socket for the node; the price
-    is that a device must send the SSRC it offered or answered (the node learns the answer's)."""
+    is that a device must send the SSRC it offered or answered (the node learns the answer's).
+    Like _UdpReader, the socket is drained in batches (one recvmmsg call with the native module);
+    each stream gets its datagrams of the batch, in order, in one `on_datagrams` call."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.requested_port = host, port
@@ -133,7 +136,8 @@ class SharedUdpPort:
         self.unknown = 0  # packets whose SSRC belongs to no stream
         self.collisions = 0
         self.unknown_ssrcs: dict[int, str] = {}  # a few recent ones, with their source, for diagnosis
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -144,7 +148,9 @@ class SharedUdpPort:
         except OSError as exc:
             sock.close()
             raise OSError(exc.errno, f"cannot bind the shared RTP port {self.host}:{self.requested_port}: {exc.strerror}") from None
-        self._transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(lambda: _SharedProtocol(self), sock=sock)
+        sock.setblocking(False)
+        self._sock, self._loop = sock, asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._ready)
         self.port = sock.getsockname()[1]
 
     def route(self, ssrc: int, stream: MediaStream) -> None:
@@ -157,8 +163,11 @@ class SharedUdpPort:
             del self.routes[ssrc]
 
     def stop(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        if self._sock is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
 
     def describe_unknown(self) -> str:
         if not self.unknown:
@@ -166,20 +175,45 @@ class SharedUdpPort:
         seen = ", ".join(f"{ssrc} from {src}" for ssrc, src in list(self.unknown_ssrcs.items())[-3:])
         return f"; the shared RTP port got {self.unknown} packets with SSRCs of no stream ({seen})"
 
-
-class _SharedProtocol(asyncio.DatagramProtocol):
-    def __init__(self, shared: SharedUdpPort) -> None:
-        self.shared = shared
-
-    def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
-        stream = self.shared.routes.get(int.from_bytes(data[8:12], "big")) if len(data) >= 12 else None
-        if stream is not None:
-            stream.on_packet(data, time.monotonic())
+    def _ready(self) -> None:
+        sock = self._sock
+        if sock is None:
             return
-        shared = self.shared
-        shared.unknown += 1
-        if len(data) >= 12 and len(shared.unknown_ssrcs) < 16:
-            shared.unknown_ssrcs[int.from_bytes(data[8:12], "big")] = f"{addr[0]}:{addr[1]}"
+        addrs: list[tuple[str, int]] | None = None
+        try:
+            if recv_many_from is not None:
+                datagrams, sources = recv_many_from(sock.fileno(), READ_BATCH, 65536)
+            else:
+                datagrams, addrs = [], []
+                for _ in range(READ_BATCH):
+                    try:
+                        data, addr = sock.recvfrom(65536)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    datagrams.append(data)
+                    addrs.append(addr)
+        except OSError:  # ICMP errors surface here on some kernels; the next read goes on
+            return
+        routes, batches = self.routes, {}
+        for i, data in enumerate(datagrams):
+            stream = routes.get(int.from_bytes(data[8:12], "big")) if len(data) >= 12 else None
+            if stream is None:
+                self._unknown(data, addrs[i] if addrs is not None else (
+                    socket.inet_ntoa(sources[6 * i:6 * i + 4]), int.from_bytes(sources[6 * i + 4:6 * i + 6], "big")))
+                continue
+            batch = batches.get(stream)
+            if batch is None:
+                batches[stream] = [data]
+            else:
+                batch.append(data)
+        now = time.monotonic()
+        for stream, batch in batches.items():
+            stream.on_datagrams(batch, now)
+
+    def _unknown(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.unknown += 1
+        if len(data) >= 12 and len(self.unknown_ssrcs) < 16:
+            self.unknown_ssrcs[int.from_bytes(data[8:12], "big")] = f"{addr[0]}:{addr[1]}"
 
 
 class StreamSocket:

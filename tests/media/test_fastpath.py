@@ -193,6 +193,86 @@ def test_recv_many_reads_a_batch_in_order():
         fastpath.recv_many(rx.fileno() if rx.fileno() >= 0 else 1_000_000)
 
 
+@pytest.mark.skipif(fastpath.recv_many_from is None, reason="recvmmsg needs the native module on Linux")
+def test_recv_many_from_names_each_sender():
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    senders = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+    try:
+        rx.bind(("127.0.0.1", 0))
+        rx.setblocking(False)
+        for tx in senders:
+            tx.bind(("127.0.0.1", 0))
+        assert fastpath.recv_many_from(rx.fileno(), 8, 2048) == ([], b"")
+        sent = []
+        for i in range(30):
+            tx = senders[i % 3]
+            tx.sendto(bytes([i]) * (i + 1), rx.getsockname())
+            sent.append((bytes([i]) * (i + 1), tx.getsockname()))
+        got = []
+        while len(got) < len(sent):
+            datagrams, sources = fastpath.recv_many_from(rx.fileno(), 8, 2048)
+            assert datagrams and len(sources) == 6 * len(datagrams)
+            got += [(d, (socket.inet_ntoa(sources[6 * i:6 * i + 4]), int.from_bytes(sources[6 * i + 4:6 * i + 6], "big")))
+                    for i, d in enumerate(datagrams)]
+        assert got == sent
+    finally:
+        rx.close()
+        for tx in senders:
+            tx.close()
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["recv_many_from", "recvfrom"])
+async def test_the_shared_port_routes_batches_by_ssrc(monkeypatch, batched):
+    """Single-port mode: each stream gets its own packets of a batch, in order; others are counted
+    with their sender. Both the recvmmsg read and the Python fallback."""
+    import asyncio
+
+    from camgrid.media import ingest
+    from camgrid.media.ps import VIDEO_ID, mux_ps
+    from camgrid.media.rtp import RtpPacket
+    from camgrid.media.stream import MediaStream, StreamSpec
+    from camgrid.sim.video import packetize, synthetic_footage
+
+    if batched and fastpath.recv_many_from is None:
+        pytest.skip("recvmmsg needs the native module on Linux")
+    if not batched:
+        monkeypatch.setattr(ingest, "recv_many_from", None)
+    footage = synthetic_footage("h264", 160, 120, 25, 1, gop_s=0.5)
+    shared = ingest.SharedUdpPort("127.0.0.1", 0)
+    await shared.start()
+    streams = {ssrc: MediaStream(StreamSpec(f"s{ssrc}", "udp", ssrc), created_at=0.0) for ssrc in (11, 22)}
+    for ssrc, stream in streams.items():
+        shared.route(ssrc, stream)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.bind(("127.0.0.1", 0))
+    try:
+        per_stream = {ssrc: [] for ssrc in streams}
+        for frame in footage.frames:
+            ps_bytes = mux_ps(VIDEO_ID, frame.data, frame.pts, streams={VIDEO_ID: "h264"}, keyframe=frame.keyframe)
+            for ssrc in streams:
+                per_stream[ssrc] += packetize(ps_bytes, ssrc=ssrc, seq=len(per_stream[ssrc]), timestamp=frame.pts)
+        interleaved = [p for pair in zip(*per_stream.values()) for p in pair]
+        for i, packet in enumerate(interleaved):
+            tx.sendto(packet, ("127.0.0.1", shared.port))
+            if i % 7 == 0:
+                tx.sendto(RtpPacket(96, i, 0, 99, b"x").to_bytes(), ("127.0.0.1", shared.port))
+            if i % 50 == 0:
+                await asyncio.sleep(0.01)  # let the reader drain so the socket buffer never overflows
+        deadline = asyncio.get_running_loop().time() + 5
+        while sum(s.packets for s in streams.values()) < len(interleaved) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+    finally:
+        shared.stop()
+        tx_name = tx.getsockname()
+        tx.close()
+    for ssrc, stream in streams.items():
+        stream.poll(10.0)
+        assert stream.packets == len(per_stream[ssrc]) and stream.lost_packets == 0
+        assert stream.video_frames == len(footage.frames)
+    assert shared.unknown == len(range(0, len(interleaved), 7))
+    assert shared.unknown_ssrcs == {99: f"{tx_name[0]}:{tx_name[1]}"}
+
+
 # -- hostile arguments ----------------------------------------------------------------------------
 _junk = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.floats(), st.lists(st.integers(), max_size=3),
                   st.binary(max_size=20), st.just(object()), st.just(bytearray(b"\x00\x00\x01\x65")),
@@ -202,13 +282,13 @@ _junk = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.floats(), st
 @needs_native
 @hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["nal_bounds", "annexb_to_length_prefixed", "length_prefixed_sizes", "join_length_prefixed",
-                        "write_parts", "recv_many", "rtp_run", "PsDemuxer"]),
+                        "write_parts", "recv_many", "recv_many_from", "rtp_run", "PsDemuxer"]),
        st.lists(_junk, max_size=4))
 def test_native_entry_points_raise_but_never_crash(name, args):
     fn = getattr(native, name, None)
     if fn is None:
         return
-    if name in ("write_parts", "recv_many") and args and isinstance(args[0], int) and 0 <= args[0] < 1024:
+    if name in ("write_parts", "recv_many", "recv_many_from") and args and isinstance(args[0], int) and 0 <= args[0] < 1024:
         args[0] = -1  # never touch the test process's own descriptors (stdin, pytest's files)
     try:
         fn(*args)
