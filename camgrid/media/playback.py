@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from camgrid.media.recordings_query import segments_between
-from camgrid.media.fmp4 import codec_string_of, fragment_without_track, tracks_of, without_track
+from camgrid.media.fmp4 import codec_string_of, fragment_without_track, mse_codecs, tracks_of, without_track
 from camgrid.media.segment_file import SegmentError, read_fragments
 
 TIMESCALE = 90_000
@@ -116,11 +116,13 @@ async def read_recorded(engine: Engine, root: Path, channel_id: str, start: date
             if init != last_init:
                 info = {"codec": seg["codec"], "codec_string": codec_string_of(init), "width": seg["width"],
                         "height": seg["height"]}
-                if audio is not None:
-                    info["audio"] = {**audio, "played": not drop}
                 sent = init
                 for track_id in drop:
                     sent = without_track(sent, track_id)
+                if audio is not None:
+                    info["audio"] = {**audio, "played": not drop}
+                    if not drop:
+                        info["codecs"] = mse_codecs(sent)  # for MSE: the video's and the audio's codec strings
                 yield PlaybackItem("init", sent, out_base / TIMESCALE, info=info)
                 last_init = init
             shift = out_base - chosen[0].base_dts

@@ -129,6 +129,7 @@ async def test_playback_moves_the_audio_with_the_video(tmp_path, footage):
         inits, data = await collect(engine, root, browser=True)
         assert len(inits) == 1 and inits[0].info["audio"] == {
             "codec": "aac", "codec_string": "mp4a.40.2", "sample_rate": 16000, "played": True}
+        assert inits[0].info["codecs"] == f"{inits[0].info['codec_string']},mp4a.40.2"
         got = probe(data)
         assert got["video"] == 200 and got["audio"] == "aac"
         # Two 4 s runs joined on one timeline (the 10 s gap closed): audio from ~0 to ~8 s, not 18 s.
@@ -143,6 +144,7 @@ async def test_playback_leaves_g711_out_for_browsers_and_exports_keep_it(tmp_pat
     try:
         inits, data = await collect(engine, root, browser=True)
         assert inits[0].info["audio"]["played"] is False and inits[0].info["audio"]["codec"] == "g711a"
+        assert "codecs" not in inits[0].info  # the player sets up for the video alone
         got = probe(data)
         assert got["video"] == 200 and "audio" not in got
         _, data = await collect(engine, root, browser=False)
