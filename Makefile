@@ -8,7 +8,7 @@ DATA   ?= ./data
 
 .PHONY: demo test install sysdeps web console bench-sip clean
 
-$(STAMP): pyproject.toml setup.py camgrid/media/_native.c
+$(STAMP): pyproject.toml setup.py camgrid/media/_native.c camgrid/gb28181/sip/_sipfast.c
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[test]'

@@ -141,6 +141,16 @@ class RegistrationTable:
             self._store_peer(slot, peer)
         return True
 
+    def touch_udp(self, device_id: str, host: str, port: int) -> bool:
+        """touch() for a datagram, without building a Peer unless the address moved."""
+        slot = self._live_slot(device_id)
+        if slot is None:
+            return False
+        if self._port[slot] != port or self._kind[slot] != _UDP or self._encode_host(host) != (
+                self._ip4[slot], self._host[slot]):
+            self._store_peer(slot, Peer("udp", host, port))
+        return True
+
     # -- changes -----------------------------------------------------------------------------------
     def put(self, device_id: str, peer: Peer, expires_at: float, gb_version: str = "2.0") -> str:
         """Add or renew a registration; returns the table's own copy of the device ID."""

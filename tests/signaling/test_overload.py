@@ -105,9 +105,8 @@ async def test_receive_backlog_reads_the_kernel_queue():
 
     from camgrid.gb28181.sip.transport import UdpTransport
 
-    loop = asyncio.get_running_loop()
-    _, proto = await loop.create_datagram_endpoint(lambda: UdpTransport(lambda data, peer: None, 65536),
-                                                   local_addr=("127.0.0.1", 0))
+    proto = UdpTransport(lambda data, peer: None, 65536)
+    proto.open("127.0.0.1", 0)
     try:
         first = proto.receive_backlog()
         if first is None:
@@ -123,4 +122,4 @@ async def test_receive_backlog_reads_the_kernel_queue():
         await asyncio.sleep(0.05)  # the loop reads them
         assert proto.receive_backlog()[0] == 0
     finally:
-        proto.transport.close()
+        proto.close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from camgrid.gb28181.sip.fastpath import parse as _native_parse
+
 MAX_MESSAGE_BYTES = 65536
 
 
@@ -209,7 +211,18 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_BYTES, stream: boo
     With ``stream=False`` (UDP) a missing Content-Length means "the rest of the datagram" and
     extra bytes after the declared length are ignored. With ``stream=True`` the caller has
     already framed the message by Content-Length.
+
+    The native module (camgrid.gb28181.sip.fastpath) takes the clean shape of a message; it
+    hands everything else, errors included, to parse_message_python, the reference.
     """
+    if _native_parse is not None:
+        parsed = _native_parse(data, max_size, stream)
+        if parsed is not None:
+            return SipMessage(*parsed)
+    return parse_message_python(data, max_size=max_size, stream=stream)
+
+
+def parse_message_python(data: bytes, *, max_size: int = MAX_MESSAGE_BYTES, stream: bool = False) -> SipMessage:
     if len(data) > max_size:
         raise MessageTooLarge(f"message of {len(data)} bytes exceeds the {max_size}-byte limit")
     end = data.find(b"\r\n\r\n")

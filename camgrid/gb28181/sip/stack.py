@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from camgrid.gb28181.sip.headers import NameAddr, Via, new_branch, new_call_id, new_tag
 from camgrid.gb28181.sip.message import REASONS, SipError, SipMessage, canonical_name, parse_message
-from camgrid.gb28181.sip.transport import Peer, Transports
+from camgrid.gb28181.sip.transport import FastHandler, Peer, Transports
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,15 @@ class SipStack:
     @property
     def port(self) -> int:
         return self.transports.port
+
+    def set_fast_path(self, handler: FastHandler | None) -> None:
+        """Let `handler` take UDP datagrams before the general path (see transport.FastHandler):
+        requests it answers bypass parsing, transactions and the request handler, so it must
+        answer only requests that need no transaction state (the way respond(idempotent=True)
+        treats them) and count them itself."""
+        self.transports.fast = handler
+        if self.transports.udp is not None:
+            self.transports.udp.fast = handler
 
     def local_host(self, peer: Peer | None = None) -> str:
         if self.advertised_host:

@@ -1,7 +1,8 @@
 """SIP transports on asyncio: UDP datagrams and TCP streams framed by Content-Length.
 
 Transports only move bytes. Each received message goes to a callback with the Peer it came
-from; nothing raised by the callback escapes into the event loop's transport machinery.
+from; nothing raised by the callback escapes into the event loop's transport machinery. UDP
+datagrams may first meet a fast handler (see FastHandler), whose answers leave in batches.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from camgrid.gb28181.sip import fastpath
 from camgrid.gb28181.sip.message import MessageTooLarge, SipError, frame_stream
 
 log = logging.getLogger(__name__)
@@ -35,46 +37,121 @@ class Peer:
 Receiver = Callable[[bytes, Peer], None]
 
 
-class UdpTransport(asyncio.DatagramProtocol):
+# A handler for the hottest request shape, tried before the general path: given a datagram and
+# its source, it returns (answer, port to answer to) when it has handled the request whole, else
+# None. Answers it gives are sent in one batch per wake-up.
+FastHandler = Callable[[bytes, str, int], "tuple[bytes, int] | None"]
+_PINGS = (b"\r\n\r\n", b"\r\n", b"\x00\x00\x00\x00")  # NAT keep-alives
+_BATCH = 64  # datagrams read per system call and per wake-up
+
+
+class UdpTransport:
+    """One UDP socket read when the loop says it is readable: up to 64 datagrams per wake-up,
+    in one recvmmsg call with the native module, else a recvfrom loop."""
+
     def __init__(self, receiver: Receiver, max_size: int) -> None:
         self._receiver = receiver
         self._max_size = max_size
-        self.transport: asyncio.DatagramTransport | None = None
+        self.fast: FastHandler | None = None
+        self.sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.dropped_oversize = 0
+        self.send_failures = 0
 
-    def connection_made(self, transport) -> None:  # noqa: ANN001
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
-        if len(data) > self._max_size:
-            self.dropped_oversize += 1
-            return
-        if data in (b"\r\n\r\n", b"\r\n", b"\x00\x00\x00\x00"):
-            return  # NAT keep-alive pings
+    def open(self, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            self._receiver(data, Peer("udp", addr[0], addr[1]))
-        except Exception:
-            log.exception("unhandled error for a datagram from %s:%s", addr[0], addr[1])
+            sock.setblocking(False)
+            sock.bind((host, port))
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+            self._loop = asyncio.get_running_loop()
+            self._loop.add_reader(sock.fileno(), self._readable)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
 
-    def error_received(self, exc: Exception) -> None:
-        log.debug("udp error: %s", exc)
+    def close(self) -> None:
+        if self.sock is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
+
+    def _read(self) -> list[tuple[bytes, str, int]]:
+        assert self.sock is not None
+        if fastpath.recv_batch is not None:
+            return fastpath.recv_batch(self.sock.fileno(), _BATCH, self._max_size + 1)
+        batch = []
+        for _ in range(_BATCH):
+            try:
+                data, addr = self.sock.recvfrom(self._max_size + 1)
+            except (BlockingIOError, InterruptedError):
+                break
+            batch.append((data, addr[0], addr[1]))
+        return batch
+
+    def _readable(self) -> None:
+        try:
+            batch = self._read()
+        except OSError as exc:  # e.g. an ICMP port unreachable for an earlier send
+            log.debug("udp receive: %s", exc)
+            return
+        fast, answers = self.fast, []
+        for data, host, port in batch:
+            if len(data) > self._max_size:
+                self.dropped_oversize += 1
+                continue
+            if data in _PINGS:
+                continue
+            try:
+                if fast is not None:
+                    answer = fast(data, host, port)
+                    if answer is not None:
+                        answers.append((answer[0], host, answer[1]))
+                        continue
+                self._receiver(data, Peer("udp", host, port))
+            except Exception:
+                log.exception("unhandled error for a datagram from %s:%s", host, port)
+        if answers:
+            self._send_many(answers)
+
+    def _send_many(self, answers: list[tuple[bytes, str, int]]) -> None:
+        if fastpath.send_batch is not None and self.sock is not None:
+            try:
+                sent = fastpath.send_batch(self.sock.fileno(), answers)
+            except (OSError, ValueError) as exc:
+                log.debug("udp batch send: %s", exc)
+                sent = 0
+            self.send_failures += len(answers) - sent
+            if sent == len(answers):
+                return
+            answers = answers[sent:]
+        for data, host, port in answers:
+            self.send(data, host, port)
 
     def send(self, data: bytes, host: str, port: int) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(data, (host, port))
+        if self.sock is None:
+            return
+        try:
+            self.sock.sendto(data, (host, port))
+        except OSError as exc:  # a full send queue or an unreachable peer: SIP retransmits
+            self.send_failures += 1
+            log.debug("udp send to %s:%s: %s", host, port, exc)
 
     @property
     def local_address(self) -> tuple[str, int]:
-        assert self.transport is not None
-        return self.transport.get_extra_info("sockname")[:2]
+        assert self.sock is not None
+        return self.sock.getsockname()[:2]
 
     def receive_backlog(self) -> tuple[int, int] | None:
         """(bytes waiting in the socket's receive queue, the queue's size), from Linux's
         /proc/net/udp; None where that is not available. Datagrams that wait here are the
         ones the loop has not caught up with: the earliest sign of a registration storm."""
-        if self.transport is None:
-            return None
-        sock = self.transport.get_extra_info("socket")
+        sock = self.sock
         if sock is None:
             return None
         try:
@@ -159,6 +236,7 @@ class Transports:
         self.kinds = kinds
         self.max_size = max_size
         self.udp: UdpTransport | None = None
+        self.fast: FastHandler | None = None  # see FastHandler; set before start()
         self._tcp_server: asyncio.Server | None = None
         self.tcp_connections: dict[tuple[str, int], TcpConnection] = {}
 
@@ -173,7 +251,7 @@ class Transports:
                 return
             except OSError as exc:
                 if self.udp is not None:
-                    self.udp.transport.close()  # type: ignore[union-attr]
+                    self.udp.close()
                     self.udp = None
                 if exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
                     raise
@@ -181,15 +259,11 @@ class Transports:
     async def _bind(self, port: int) -> None:
         loop = asyncio.get_running_loop()
         if "udp" in self.kinds:
-            _, proto = await loop.create_datagram_endpoint(
-                lambda: UdpTransport(self._receiver, self.max_size), local_addr=(self.host, port)
-            )
-            self.udp = proto
-            port = proto.local_address[1]
-            sock = proto.transport.get_extra_info("socket")  # type: ignore[union-attr]
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+            udp = UdpTransport(self._receiver, self.max_size)
+            udp.fast = self.fast
+            udp.open(self.host, port)
+            self.udp = udp
+            port = udp.local_address[1]
         if "tcp" in self.kinds:
             self._tcp_server = await loop.create_server(
                 lambda: TcpConnection(self._receiver, self.max_size, self.tcp_connections),
@@ -206,8 +280,8 @@ class Transports:
         if self._tcp_server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tcp_server.wait_closed(), 2)
-        if self.udp is not None and self.udp.transport is not None:
-            self.udp.transport.close()
+        if self.udp is not None:
+            self.udp.close()
 
     def send(self, data: bytes, peer: Peer) -> bool:
         """Send to a peer; False if there is no way to reach it right now."""
