@@ -109,3 +109,21 @@ def test_closing_resolves_the_alarm(mapi, engine):
     assert closed["state"] == "closed" and closed["sla"]["breached"] == []
     alarm_now = mapi.get(f"/api/v1/alarms/{alarm_id}", "viewer").json()
     assert alarm_now["state"] == "resolved" and alarm_now["resolution"] == "fixed"
+
+
+def test_hold_and_resume_through_http(mapi, engine):
+    oid = mapi.post("/api/v1/work-orders", "operator", json={"alarm_id": alarm(engine)}).json()["id"]
+    assert mapi.post(f"/api/v1/work-orders/{oid}/hold", "viewer", json={"note": "x"}).status_code == 403
+    assert mapi.post(f"/api/v1/work-orders/{oid}/hold", "maintainer", json={"note": ""}).status_code == 422
+    held = mapi.post(f"/api/v1/work-orders/{oid}/hold", "maintainer", json={"note": "no access until Monday"})
+    assert held.status_code == 200, held.text
+    body = held.json()
+    assert body["hold_reason"] == "no access until Monday" and body["on_hold_since"] and body["sla"]["paused"]
+    blocked = mapi.post(f"/api/v1/work-orders/{oid}/repaired", "maintainer", json={"note": "done"})
+    assert blocked.status_code == 409 and "resume it first" in blocked.json()["error"]["message"]
+    resumed = mapi.post(f"/api/v1/work-orders/{oid}/resume", "maintainer")
+    assert resumed.status_code == 200 and resumed.json()["on_hold_since"] is None and not resumed.json()["sla"]["paused"]
+    assert mapi.post(f"/api/v1/work-orders/{oid}/resume", "maintainer").status_code == 409
+    with engine.connect() as conn:
+        actions = [r.action for r in conn.execute(audit_log.select().order_by(audit_log.c.id))]
+    assert "work_order.hold" in actions and "work_order.resume" in actions

@@ -167,6 +167,43 @@ async def retry_notifications(request: Request, principal: Principal = require(r
     return {"requeued": n}
 
 
+class NotificationTestBody(BaseModel):
+    kind: Literal["webhook", "mqtt"] | None = Field(None, description="Which kind of receiver; none: every one configured.")
+    url: str | None = Field(None, max_length=2000, description="Only this configured webhook (its URL).")
+
+
+@router.post("/alarms/notifications/test")
+async def send_test_notifications(request: Request, body: NotificationTestBody | None = None,
+                             principal: Principal = require(roles.ALARMS_CONFIGURE)) -> dict[str, Any]:
+    """Send a clearly marked test notification (event "test", alarm type test.notification) to
+    the configured receivers now, through the real senders, and say for each whether it took it
+    or what went wrong. Only configured receivers: this is no way to POST to any URL."""
+    ctx = api_context(request)
+    if ctx.alarms is None:
+        raise ApiError(503, "the alarm centre is not running in this process")
+    s = ctx.settings.alarms
+    body = body or NotificationTestBody()
+    targets: list[tuple[str, str]] = []
+    if body.kind in (None, "webhook"):
+        hooks = [h.url for h in s.webhooks if body.url is None or h.url == body.url]
+        if body.url is not None and not hooks:
+            raise ApiError(404, f"no webhook {body.url} is configured (alarms.webhooks)")
+        targets += [("webhook", url) for url in hooks]
+    if body.kind in (None, "mqtt") and body.url is None and s.mqtt is not None:
+        targets.append(("mqtt", s.mqtt.topic_prefix))
+    if not targets:
+        raise ApiError(404, "no notification receiver of that kind is configured (alarms.webhooks, alarms.mqtt)")
+    results = await asyncio.gather(*(ctx.alarms.notifier.send_test(kind, target, actor=principal.username,
+                                                                   platform_id=ctx.settings.sip.id)
+                                     for kind, target in targets))
+    from camgrid.governance.audit import audit
+
+    await run_in_threadpool(audit, ctx.engine, principal.username, "alarm.notifications.test", "",
+                            {"results": [{k: r[k] for k in ("kind", "target", "ok", "error")} for r in results]},
+                            client_addr(request))
+    return {"ok": all(r["ok"] for r in results), "results": list(results)}
+
+
 @router.get("/alarms/{alarm_id}")
 def get_alarm(alarm_id: int, request: Request, principal: Principal = require(roles.ALARMS_READ)) -> dict[str, Any]:
     """One alarm with its history: raised, recurred, escalated, cleared, each workflow step and

@@ -168,6 +168,20 @@ async def cancel(order_id: int, body: RequiredNote, request: Request,
     return await _step(request, principal, order_id, "cancel", body.note)
 
 
+@router.post("/work-orders/{order_id}/hold")
+async def hold(order_id: int, body: RequiredNote, request: Request,
+               principal: Principal = require(roles.MAINTENANCE_HANDLE)) -> dict[str, Any]:
+    """Put the order on hold, saying what it waits for (access, a part): its SLA clocks stop."""
+    return await _step(request, principal, order_id, "hold", body.note)
+
+
+@router.post("/work-orders/{order_id}/resume")
+async def resume(order_id: int, request: Request, body: NoteBody | None = None,
+                 principal: Principal = require(roles.MAINTENANCE_HANDLE)) -> dict[str, Any]:
+    """End the hold: the SLA clocks run again, the deadlines moved by the time held."""
+    return await _step(request, principal, order_id, "resume", body.note if body else "")
+
+
 @router.post("/work-orders/{order_id}/notes", status_code=201)
 async def add_note(order_id: int, body: RequiredNote, request: Request,
                    principal: Principal = require(roles.MAINTENANCE_HANDLE)) -> dict[str, Any]:

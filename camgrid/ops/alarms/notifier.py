@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -153,9 +155,61 @@ class Notifier:
         else:
             raise DeliveryError(f"unknown delivery kind {row['kind']!r}")
 
+    async def send_test(self, kind: str, target: str, *, actor: str, platform_id: str) -> dict[str, Any]:
+        """Send a clearly marked test notification to one configured receiver now, through the
+        same senders, signature, body and topic as alarms, but not through the outbox (nothing
+        is retried or kept). Fresh senders, so the live MQTT connection and HTTP pool are left as
+        they are. Returns {ok, error, ...}."""
+        document = marked_test_document(actor, platform_id)
+        if kind == "webhook":
+            hook = next((h for h in self.s.webhooks if h.url == target), None)
+            if hook is None:
+                raise DeliveryError(f"no webhook {target} is configured")
+            sender: Any = WebhookSender()
+            call = sender.send(hook, outbox.body(document), "test", document["event_id"])
+            timeout = hook.timeout_s + 5.0
+        elif kind == "mqtt":
+            if self.s.mqtt is None:
+                raise DeliveryError("MQTT is not configured (alarms.mqtt)")
+            sender = MqttSender(self.s.mqtt)
+            target = outbox.topic(self.s.mqtt.topic_prefix, document["alarm"])
+            call = sender.send(target, outbox.body(document))
+            timeout = self.s.mqtt.timeout_s * 2 + 5.0
+        else:
+            raise DeliveryError(f"unknown receiver kind {kind!r}: webhook or mqtt")
+        started = time.monotonic()
+        error = None
+        try:
+            await asyncio.wait_for(call, timeout)
+        except (DeliveryError, TimeoutError) as exc:
+            error = str(exc) or f"no answer within {timeout:.0f} s"
+        except Exception as exc:  # noqa: BLE001 - reported to the admin, who asked
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            await sender.close()
+        return {"kind": kind, "target": target, "ok": error is None, "error": error,
+                "event_id": document["event_id"], "elapsed_ms": round((time.monotonic() - started) * 1000)}
+
     def collect(self) -> dict[str, Any]:
         return {"alarm_notifications_enqueued_total": dict(self.enqueued),
                 "alarm_notifications_delivered_total": dict(self.delivered),
                 "alarm_notification_attempt_failures_total": dict(self.attempt_failures),
                 "alarm_notifications_given_up_total": dict(self.given_up),
                 "alarm_notifier_store_failures_total": self.store_failures}
+
+
+TEST_TYPE = "test.notification"
+
+
+def marked_test_document(actor: str, platform_id: str) -> dict[str, Any]:
+    """A notification that says everywhere that it is a test: event "test", alarm type
+    test.notification, id 0, `"test": true`."""
+    now = datetime.now(UTC)
+    return outbox.jsonable({
+        "schema": outbox.SCHEMA, "event": "test", "event_id": uuid.uuid4().hex, "at": now, "platform": platform_id,
+        "actor": actor, "note": "TEST notification sent by hand from camgrid: not an alarm, nothing to do",
+        "test": True, "data": {"test": True},
+        "alarm": {"id": 0, "type": TEST_TYPE, "priority": 4, "state": "open", "source": "test",
+                  "title": "TEST - camgrid notification test (not an alarm)", "first_at": now, "last_at": now,
+                  "device_id": None, "channel_id": None, "count": 1},
+    })

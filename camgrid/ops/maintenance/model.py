@@ -6,6 +6,10 @@ whether a fault's clearing can be checked by the platform.
       │                 │ └────────────────────┘ └──(not cleared in time)┘
       └────────cancel (with a reason) from any state but closed──────────▶ cancelled
 
+An active order that waits for something outside the team's hands (access to the site, a part)
+can be put on hold with a reason: its SLA clocks stop until it is resumed, and its deadlines move
+by the time it was held. It is not started or repaired while on hold.
+
 A work order is closed only when the fault has cleared: for faults the platform sees heal
 (device back online, a fresh video-quality diagnosis passing, video flowing again) the
 technician's "repaired" moves it to verifying, and the platform closes it when the alarm's
@@ -53,6 +57,38 @@ class OrderNotFound(OrderError):
     status = 404
 
 
+HOLDABLE = (OPEN, ASSIGNED, IN_PROGRESS)
+_HELD_BLOCKS = ("start", "repaired")
+
+
+def check_hold(order_id: int, order: Mapping, action: str) -> None:
+    """IllegalStep unless `action` (hold, resume, or a step) suits the order's hold: hold an
+    active order not on hold, resume one on hold; no start or repair while on hold."""
+    held = order.get("on_hold_since") is not None
+    if action == "hold":
+        if order["state"] in (CLOSED, CANCELLED):
+            raise IllegalStep(f"work order {order_id} is {order['state']}; there is nothing to hold")
+        if order["state"] not in HOLDABLE:
+            raise IllegalStep(f"work order {order_id} is {order['state'].replace('_', ' ')}: {_HINT[order['state']]}")
+        if held:
+            raise IllegalStep(f"work order {order_id} is on hold already ({order.get('hold_reason') or 'no reason'})")
+    elif action == "resume":
+        if not held:
+            raise IllegalStep(f"work order {order_id} is not on hold")
+    elif action in _HELD_BLOCKS and held:
+        raise IllegalStep(f"work order {order_id} is on hold ({order.get('hold_reason') or 'no reason'}): resume it first")
+
+
+def resumed_deadlines(order: Mapping, now: datetime) -> dict:
+    """What resuming an order held since on_hold_since changes: the deadlines still running
+    move by the time held (the respond one only if it was not started), held_s grows."""
+    paused = max(timedelta(0), now - order["on_hold_since"])
+    values = {"held_s": float(order.get("held_s") or 0.0) + paused.total_seconds(), "resolve_due_at": order["resolve_due_at"] + paused}
+    if order.get("started_at") is None:
+        values["respond_due_at"] = order["respond_due_at"] + paused
+    return values
+
+
 def next_state(order_id: int, state: str, action: str, *, verifiable: bool = True) -> str:
     """The state after `action`, or IllegalStep saying why not and what to do instead."""
     if action not in _FROM:
@@ -83,8 +119,15 @@ def deadlines(created_at: datetime, sla: Sla) -> tuple[datetime, datetime]:
 
 
 def sla_view(order: Mapping, now: datetime) -> dict:
-    """Remaining seconds (negative: overdue) and what is breached, for people and the console."""
-    out: dict = {"respond_due_at": order["respond_due_at"], "resolve_due_at": order["resolve_due_at"], "breached": []}
+    """Remaining seconds (negative: overdue) and what is breached, for people and the console.
+    On hold the clocks stand still: remaining is counted to when the hold began, and the
+    deadlines move by the held time when the order is resumed."""
+    held_since = order.get("on_hold_since")
+    out: dict = {"respond_due_at": order["respond_due_at"], "resolve_due_at": order["resolve_due_at"], "breached": [],
+                 "paused": held_since is not None, "held_s": round(float(order.get("held_s") or 0.0)
+                                                                   + ((now - held_since).total_seconds() if held_since else 0.0))}
+    if held_since is not None:
+        now = min(now, held_since)
     responded = order.get("started_at") or (order.get("closed_at") if order["state"] == CLOSED else None)
     finished = order.get("closed_at") or order.get("cancelled_at")
     for name, due, done in (("respond", order["respond_due_at"], responded), ("resolve", order["resolve_due_at"], finished)):

@@ -19,7 +19,7 @@ from camgrid.store.tables import alarms, channels, devices, maintenance_teams, u
 
 MAX_NOTE = 2000
 _TIMES = ("created_at", "assigned_at", "started_at", "repaired_at", "closed_at", "cancelled_at", "respond_due_at",
-          "resolve_due_at")
+          "resolve_due_at", "on_hold_since")
 
 
 def order_dict(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -151,16 +151,27 @@ def _check_user(conn: Connection, username: str) -> None:
 
 # -- steps --------------------------------------------------------------------------------------
 def step(engine: Engine, order_id: int, action: str, actor: str, note: str = "", *, team: str | None = None,
-         assignee: str | None = None, source_addr: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """assign / start / repaired / cancel / note; returns (order before, order after)."""
-    now = utcnow()
+         assignee: str | None = None, source_addr: str | None = None,
+         now: datetime | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """assign / start / repaired / cancel / note / hold / resume; returns (order before, order after)."""
+    now = now or utcnow()
     with engine.begin() as conn:
         before = get(conn, order_id, for_update=True)
         values: dict[str, Any] = {}
         data: dict[str, Any] = {}
+        model.check_hold(order_id, before, action)
         if action == "note":
             if not note.strip():
                 raise OrderError("a note needs some text")
+        elif action == "hold":
+            if not note.strip():
+                raise OrderError("say what the work order waits for (access, a part, ...)")
+            values.update(on_hold_since=now, hold_reason=note.strip()[:300])
+            conn.execute(update(work_orders).where(work_orders.c.id == order_id).values(**values))
+        elif action == "resume":
+            values.update(model.resumed_deadlines(before, now), on_hold_since=None, hold_reason=None)
+            data = {"held_s": round((now - before["on_hold_since"]).total_seconds())}
+            conn.execute(update(work_orders).where(work_orders.c.id == order_id).values(**values))
         else:
             state = model.next_state(order_id, before["state"], action, verifiable=before["verifiable"])
             values["state"] = state
@@ -186,6 +197,9 @@ def step(engine: Engine, order_id: int, action: str, actor: str, note: str = "",
                 if not note.strip():
                     raise OrderError("say why the work order is cancelled")
                 values.update(cancelled_at=now, active_alarm_id=None)
+                if before["on_hold_since"] is not None:  # the hold ends with the order
+                    values.update(held_s=float(before["held_s"] or 0.0) + (now - before["on_hold_since"]).total_seconds(),
+                                  on_hold_since=None)
             conn.execute(update(work_orders).where(work_orders.c.id == order_id).values(**values))
         _history(conn, order_id, now, actor, action, note, data)
         if values.get("state") == model.CLOSED:
@@ -247,7 +261,7 @@ def mark_breaches(conn: Connection, now: datetime) -> list[tuple[int, str]]:
     t = work_orders
     for name, due, flag, done in (("respond", t.c.respond_due_at, t.c.respond_breached, t.c.started_at),
                                   ("resolve", t.c.resolve_due_at, t.c.resolve_breached, t.c.closed_at)):
-        cond = and_(t.c.state.in_(model.ACTIVE), due < now, flag.is_(False), done.is_(None))
+        cond = and_(t.c.state.in_(model.ACTIVE), due < now, flag.is_(False), done.is_(None), t.c.on_hold_since.is_(None))
         ids = list(conn.execute(select(t.c.id).where(cond)).scalars())
         if ids:
             conn.execute(update(t).where(t.c.id.in_(ids)).values({flag.name: True}))

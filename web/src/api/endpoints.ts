@@ -125,6 +125,8 @@ export const api = {
   repairedWorkOrder: (id: number, note: string) => post<WorkOrder>(`${orderPath(id)}/repaired`, { note }),
   cancelWorkOrder: (id: number, note: string) => post<WorkOrder>(`${orderPath(id)}/cancel`, { note }),
   noteWorkOrder: (id: number, note: string) => post<WorkOrder>(`${orderPath(id)}/notes`, { note }),
+  holdWorkOrder: (id: number, note: string) => post<WorkOrder>(`${orderPath(id)}/hold`, { note }),
+  resumeWorkOrder: (id: number, note: string) => post<WorkOrder>(`${orderPath(id)}/resume`, { note }),
   teams: (signal?: AbortSignal) => get<MaintenanceTeam[]>('/maintenance/teams', undefined, signal),
   createTeam: (name: string, contact: string, members: string[]) =>
     post<MaintenanceTeam>('/maintenance/teams', { name, contact, members }),

@@ -356,6 +356,9 @@ export interface WorkOrderSla {
   respond_remaining_s: number | null
   resolve_remaining_s: number | null
   breached: ('respond' | 'resolve')[]
+  /** On hold: the clocks stand still (remaining counted to when the hold began). */
+  paused?: boolean
+  held_s?: number
 }
 
 export interface WorkOrderHistoryEntry {
@@ -389,6 +392,10 @@ export interface WorkOrder {
   cancelled_at: string | null
   respond_breached: boolean
   resolve_breached: boolean
+  /** On hold since (its SLA clocks paused), with what it waits for; null when not on hold. */
+  on_hold_since?: string | null
+  hold_reason?: string | null
+  held_s?: number
   sla: WorkOrderSla
   history?: WorkOrderHistoryEntry[]
 }
