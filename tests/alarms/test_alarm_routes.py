@@ -37,7 +37,8 @@ def test_every_alarm_route_states_its_permission():
     assert found[("GET", f"{BASE}")] == {roles.ALARMS_READ}
     assert found[("POST", f"{BASE}/{{alarm_id}}/acknowledge")] == {roles.ALARMS_HANDLE}
     assert found[("POST", f"{BASE}/notifications/retry")] == {roles.ALARMS_CONFIGURE}
-    assert all(perms for perms in found.values()) and len(found) == 11
+    assert found[("POST", f"{BASE}/notifications/test")] == {roles.ALARMS_CONFIGURE}
+    assert all(perms for perms in found.values()) and len(found) == 12
 
 
 def test_who_may_do_what(make_api, engine):
