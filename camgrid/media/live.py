@@ -14,7 +14,11 @@ the next frame's fragment as a second traf (so a GOP, HLS and a late joiner carr
 is passed through; G.711, which browsers cannot play, is transcoded to AAC while someone
 watches (`audio_transcode`), or else left out, and the "init" info says which (`audio`). The
 audio track enters the init segment at the first key frame after the audio is first seen (or
-changes format). Audio that cannot be read is counted (`audio_bad_units`), never fatal.
+changes format); the program stream map announces the audio stream with the first key frame,
+so G.711 (whose format the map alone gives) is in the first init segment, and for AAC (whose
+rate and channels only its ADTS headers give) the first init waits up to AUDIO_WAIT_KEYFRAMES
+key frames for it: one init segment from the start, which a single MP4 reader (live.mp4) needs.
+Audio that cannot be read is counted (`audio_bad_units`), never fatal.
 Pure apart from asyncio.Event for waking viewers; no sockets.
 """
 
@@ -25,7 +29,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from camgrid.media.audio import AUDIO_CODECS, AudioConfig, AudioError, AudioSample, AudioTrackBuilder
+from camgrid.media.audio import (
+    AUDIO_CODECS, G711_CODECS, AudioConfig, AudioError, AudioSample, AudioTrackBuilder, g711_config,
+)
 from camgrid.media.fmp4 import FragmentWriter, Sample, init_segment
 from camgrid.media.h26x import H26xError, VideoTrack, track_from_frame
 from camgrid.media.hls import HlsWindow
@@ -34,6 +40,7 @@ from camgrid.media.timeline import Timeline
 
 MAX_GOP_BYTES = 32 << 20  # a GOP longer than this is not cached (a viewer waits for the next key frame)
 MAX_PENDING_AUDIO = 100  # audio samples waiting for a video frame (the video stalled): the oldest go
+AUDIO_WAIT_KEYFRAMES = 2  # AAC the map announces but that has not come yet: key frames the first init waits
 
 
 @dataclass(slots=True)
@@ -113,6 +120,8 @@ class LiveFeed:
         self.audio: AudioConfig | None = None  # the audio track of the current init segment
         self._audio_pending: list[AudioSample] = []
         self._transcoder = None  # G711ToAac while G.711 is transcoded
+        self._announced: str | None = None  # the audio codec the program stream map lists
+        self._waited_keys = 0
         self.audio_units = self.audio_dropped = 0
         self.track: VideoTrack | None = None
         self.init: bytes | None = None
@@ -201,7 +210,7 @@ class LiveFeed:
             return
         self.audio_units += 1
         changed, samples = self._audio_in.push(unit.codec, unit.pts, unit.data)
-        if changed is not None:
+        if changed is not None and self._transcoder is not None and self._transcoder.source != changed.codec:
             self._transcoder = None
         config = self._audio_in.config
         if config is None or self.init is None:
@@ -212,14 +221,8 @@ class LiveFeed:
             if not self._viewers and self.hls.last_request is None:
                 self._transcoder = None  # nobody watches: no CPU spent (it starts again with the next viewer)
                 return
-            if self._transcoder is None:
-                from camgrid.media.audio_transcode import G711ToAac  # PyAV: loaded only where G.711 is watched
-
-                try:
-                    self._transcoder = G711ToAac(config.codec)
-                except AudioError:
-                    self.audio_transcode = False
-                    return
+            if self._transcoder is None and not self._start_transcoder(config):
+                return
             try:
                 samples = [out for s in samples for out in self._transcoder.push(s)]
             except AudioError:
@@ -233,9 +236,29 @@ class LiveFeed:
             self.audio_dropped += len(self._audio_pending) - MAX_PENDING_AUDIO
             del self._audio_pending[:-MAX_PENDING_AUDIO]
 
+    def announce_audio(self, codec: str | None) -> None:
+        """The audio codec the program stream map lists (at a key frame), before any audio may have come."""
+        self._announced = codec if codec in AUDIO_CODECS else None
+
+    def _device_audio(self) -> AudioConfig | None:
+        """The device's audio: as seen, or as the map announces it (G.711 needs nothing more)."""
+        if self._audio_in.config is not None:
+            return self._audio_in.config
+        return g711_config(self._announced) if self._announced in G711_CODECS else None
+
+    def _start_transcoder(self, config: AudioConfig) -> bool:
+        from camgrid.media.audio_transcode import G711ToAac  # PyAV: loaded only where G.711 is transcoded
+
+        try:
+            self._transcoder = G711ToAac(config.codec)
+        except AudioError:
+            self.audio_transcode = False  # this PyAV cannot: video only, and the init info says so
+            return False
+        return True
+
     def _live_audio_config(self) -> AudioConfig | None:
         """The audio track browsers get: the device's AAC, G.711 transcoded to AAC, or none."""
-        config = self._audio_in.config
+        config = self._device_audio()
         if config is None or config.browser_playable:
             return config
         if self.audio_transcode:
@@ -247,7 +270,7 @@ class LiveFeed:
 
     def init_info(self) -> dict | None:
         """What the "init" message says about audio; None for a stream that never sent any."""
-        device = self._audio_in.config
+        device = self._device_audio()
         if device is None:
             return None
         audio = {"codec": device.codec, "sample_rate": device.sample_rate, "channels": device.channels,
@@ -270,8 +293,18 @@ class LiveFeed:
             return
         if track is not None and self.track is not None and _same_track(track, self.track):
             track = self.track
-        audio = self._live_audio_config() if self._audio_in.config is not None else None
-        if track is None or (track is self.track and audio == self.audio):
+        if track is None:
+            return
+        device = self._device_audio()
+        if (device is not None and not device.browser_playable and self.audio_transcode and self._transcoder is None
+                and self.audio is None):
+            self._start_transcoder(device)  # its AAC track goes into the init segment now
+        audio = self._live_audio_config()
+        if (audio is None and self.init is None and self._announced == "aac"
+                and self._waited_keys < AUDIO_WAIT_KEYFRAMES):
+            self._waited_keys += 1  # announced AAC whose first header has not come: wait a GOP for it
+            return
+        if track is self.track and audio == self.audio:
             return
         # First key frame, the device changed resolution/codec, or its audio started or changed:
         # viewers need a new init segment.

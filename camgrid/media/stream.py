@@ -138,6 +138,8 @@ class MediaStream:
                 self.video_frames += 1
                 if self.first_frame_at is None:
                     self.first_frame_at = now
+                if unit.keyframe:  # the map came with it: an audio stream it lists is awaited
+                    self.live.announce_audio(next((c for sid, c in self.demuxer.codecs.items() if 0xC0 <= sid <= 0xDF), None))
                 self.live.push(unit)
             else:
                 self.audio_units += 1

@@ -20,18 +20,21 @@ def footage():
     return synthetic_footage("h264", 160, 120, 25, 4, gop_s=1.0)
 
 
-def play(footage, audio_codec, *, transcode=True, bad_audio=False):
-    """Feed the footage (and its audio, interleaved by time) to a LiveFeed watched from the start;
-    (the feed, the chunks the viewer got)."""
+def play(footage, audio_codec, *, transcode=True, bad_audio=False, announce=None, audio_from_s=0.0):
+    """Feed the footage (and its audio from `audio_from_s`, after each frame of its time) to a
+    LiveFeed watched from the start, the map announcing `announce` at key frames; (the feed, the
+    chunks the viewer got)."""
     fo = with_audio(footage, audio_codec) if audio_codec else footage
     feed = LiveFeed(audio_transcode=transcode)
     viewer = feed.add_viewer()
-    units = list(fo.audio)
+    units = [u for u in fo.audio if u.pts >= audio_from_s * 90_000]
     for f in fo.frames:
+        if f.keyframe and announce:
+            feed.announce_audio(announce)
+        feed.push(AccessUnit(VIDEO_ID, "h264", f.pts, f.pts, f.data, f.keyframe))
         while units and units[0].pts <= f.pts:
             unit = units.pop(0)
             feed.push_audio(AccessUnit(AUDIO_ID, audio_codec, unit.pts, unit.pts, b"\x00" if bad_audio else unit.data))
-        feed.push(AccessUnit(VIDEO_ID, "h264", f.pts, f.pts, f.data, f.keyframe))
     chunks = list(viewer._queue)
     return feed, chunks
 
@@ -56,30 +59,42 @@ def decode(data: bytes) -> dict:
 
 
 def test_aac_is_passed_through(footage):
-    feed, chunks = play(footage, "aac")
-    assert sum(c.init for c in chunks) == 1  # the audio was known at the first key frame
+    feed, chunks = play(footage, "aac", announce="aac")
+    assert sum(c.init for c in chunks) == 1  # the first init waited for the announced AAC's first header
     info, data = from_last_init(chunks)
     assert info["audio"]["played"] is True and info["audio"]["transcoded_to"] is None
     assert info["codecs"] == f"{feed.track.codec_string},mp4a.40.2"
     got = decode(data)
-    assert got["video"] == 100 and got["audio"] == "aac" and got["rate"] == 16000
-    assert abs(got["audio_s"] - 4.0) < 0.3 and abs(got["pitch"] - 440) < 5
+    assert got["video"] == 75 and got["audio"] == "aac" and got["rate"] == 16000  # from the second key frame
+    assert abs(got["audio_s"] - 3.0) < 0.3 and abs(got["pitch"] - 440) < 5
+
+
+def test_aac_that_appears_later_joins_at_a_key_frame_and_one_never_sent_does_not_hold_video(footage):
+    _, chunks = play(footage, "aac", audio_from_s=1.5)  # not announced: video starts at once
+    assert [c.info for c in chunks if c.init][0] is None
+    info, data = from_last_init(chunks)
+    assert sum(c.init for c in chunks) == 2 and info["audio"]["played"] is True
+    assert decode(data)["video"] == 50 and decode(data)["audio"] == "aac"
+    feed, chunks = play(footage, None, announce="aac")  # announced, never sent
+    assert sum(c.init for c in chunks) == 1 and decode(b"".join(c.data for c in chunks)) == {"video": 50}
+    assert feed.unplayable == 50
 
 
 def test_g711_is_transcoded_to_aac_for_browsers(footage):
-    feed, chunks = play(footage, "g711a")
+    feed, chunks = play(footage, "g711a", announce="g711a")
+    assert sum(c.init for c in chunks) == 1  # the map's G.711 is enough for the first init
     info, data = from_last_init(chunks)
     assert info["audio"] == {"codec": "g711a", "sample_rate": 8000, "channels": 1, "played": True,
                              "transcoded_to": "aac", "reason": None}
     assert info["codecs"].endswith(",mp4a.40.2")
     got = decode(data)
     assert got["audio"] == "aac" and got["rate"] == 8000 and abs(got["pitch"] - 440) < 5
-    assert got["video"] == 75  # from the second key frame, where the audio track joined
-    assert abs(got["audio_s"] - 3.0) < 0.4
+    assert got["video"] == 100
+    assert 3.4 < got["audio_s"] <= 4.0  # the encoder still holds the last few frames (about 0.4 s) when the feed ends
 
 
 def test_g711_without_transcoding_is_video_only_and_says_so(footage):
-    feed, chunks = play(footage, "g711u", transcode=False)
+    feed, chunks = play(footage, "g711u", transcode=False, announce="g711u")
     assert sum(c.init for c in chunks) == 1
     info, data = from_last_init(chunks)
     assert info["audio"]["played"] is False and "audio_transcode is off" in info["audio"]["reason"]

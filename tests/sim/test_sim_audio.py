@@ -75,12 +75,15 @@ async def test_simulated_audio_is_recorded_and_decodes(tmp_path, footage, codec)
         token = tokens.issue(SECRET, "s1", "tester", 30)
         inits = []
         async with websockets.connect(f"ws://127.0.0.1:{node.http.port}/live/s1?token={token}", max_size=None) as ws:
-            while len(inits) < 2:  # the video-only start, then the init with the audio track (G.711: as AAC)
+            deadline = asyncio.get_running_loop().time() + 10
+            while not (inits and (inits[-1].get("audio") or {}).get("played")):
+                # the map announces the audio with the first key frame: G.711 (as AAC) is in the first
+                # init, AAC from its first header on
+                assert asyncio.get_running_loop().time() < deadline, inits
                 message = await asyncio.wait_for(ws.recv(), 10)
                 if isinstance(message, str):
                     inits.append(json.loads(message))
-                    if codec == "aac" and inits[0].get("audio", {}).get("played"):
-                        break
+        assert len(inits) == 1
         assert inits[-1]["audio"]["codec"] == codec and inits[-1]["audio"]["played"] is True
         assert inits[-1]["codecs"].endswith("mp4a.40.2")
         await asyncio.sleep(2.2)  # two loops of the 2 s footage at 2x

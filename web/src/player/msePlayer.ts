@@ -11,6 +11,13 @@
 // "segment" (`media_s` on the player's timeline is `wall` on the clock), "missing", "end". Its
 // "init" names the codec but not the codec string: that is read from the init segment itself.
 // A player made with `followLiveEdge: false` does not jump, and plays at `playbackRate`.
+//
+// Audio: a stream with sound says so in its "init" message (`audio`: the device's codec, whether
+// it is played, transcoded to what, or why not) and gives `codecs`, every track's codec string
+// ("avc1.64001f,mp4a.40.2"); the SourceBuffer is made for all of them. Recorded footage's init
+// segment is read for its mp4a track the same way. Video-only streams are set up as before.
+// The video element starts muted (browsers let only muted media start by itself); `muted: false`
+// or the element's own controls let the sound through.
 
 export type PlayerState = 'connecting' | 'buffering' | 'playing' | 'ended' | 'closed' | 'failed'
 
@@ -20,11 +27,23 @@ export interface SegmentMark {
   wall: Date
 }
 
+export interface AudioInfo {
+  /** What the device sends: g711a | g711u | aac. */
+  codec: string
+  played: boolean
+  /** Set when the node transcodes for the browser (G.711 → aac). */
+  transcodedTo?: string | null
+  /** Why the sound is not played, when it is not. */
+  reason?: string | null
+}
+
 export interface StreamInfo {
   codec: string
+  /** For MSE: every track's codec string, comma-separated. */
   codecString: string
   width: number
   height: number
+  audio?: AudioInfo
 }
 
 export interface PlayerStats {
@@ -50,6 +69,8 @@ export interface PlayerOptions {
   onState?: (state: PlayerState) => void
   onInfo?: (info: StreamInfo) => void
   onStats?: (stats: PlayerStats) => void
+  /** Start with the sound off (default): browsers only let muted media play by itself. */
+  muted?: boolean
   /** Called once when the stream cannot go on; the player is stopped by then. */
   onFailure?: (failure: PlayerFailure) => void
   /** Live (default): jump to the newest frame when more than maxDelayS behind. Off for recordings. */
@@ -67,6 +88,9 @@ interface TextMessage {
   type: 'init' | 'segment' | 'missing' | 'end'
   codec?: string
   codec_string?: string
+  /** Every track's codec string (only for streams with audio). */
+  codecs?: string
+  audio?: { codec: string; played?: boolean; transcoded_to?: string | null; reason?: string | null } | null
   width?: number
   height?: number
   media_s?: number
@@ -83,8 +107,34 @@ function findBox(bytes: Uint8Array, name: string): number {
   return -1
 }
 
-/** The RFC 6381 codec string of an fMP4 init segment (from its avcC / hvcC box). */
+/** mp4a.40.<audio object type> of an init segment's AAC track (from its esds), or null without one. */
+export function audioCodecStringOf(init: ArrayBuffer): string | null {
+  const bytes = new Uint8Array(init)
+  if (findBox(bytes, 'mp4a') < 0) return null
+  const esds = findBox(bytes, 'esds')
+  if (esds < 0) return 'mp4a.40.2'
+  // DecoderConfigDescriptor: MPEG-4 audio (0x40), audio stream (0x15), 11 more bytes, then the
+  // DecoderSpecificInfo tag (5), its length (7 bits a byte) and the AudioSpecificConfig.
+  for (let i = esds; i + 14 < bytes.length; i++) {
+    if (bytes[i] === 0x40 && bytes[i + 1] === 0x15 && bytes[i + 13] === 0x05) {
+      let j = i + 14
+      while (j < bytes.length && (bytes[j] ?? 0) & 0x80) j++
+      const aot = (bytes[j + 1] ?? 0x10) >> 3
+      return `mp4a.40.${aot || 2}`
+    }
+  }
+  return 'mp4a.40.2'
+}
+
+/** The RFC 6381 codec string of an fMP4 init segment: its video (avcC / hvcC) and, when it has
+ *  one, its AAC track ("avc1.64001F,mp4a.40.2"). */
 export function codecStringOf(init: ArrayBuffer, codec?: string): string {
+  const video = videoCodecStringOf(init, codec)
+  const audio = audioCodecStringOf(init)
+  return audio ? `${video},${audio}` : video
+}
+
+function videoCodecStringOf(init: ArrayBuffer, codec?: string): string {
   const bytes = new Uint8Array(init)
   const at = (i: number) => bytes[i] ?? 0
   const avc = findBox(bytes, 'avcC')
@@ -109,7 +159,9 @@ export function codecStringOf(init: ArrayBuffer, codec?: string): string {
   return codec?.toLowerCase().startsWith('h265') || codec?.toLowerCase() === 'hevc' ? 'hvc1.1.6.L93.B0' : 'avc1.42E01E'
 }
 
-const MIME = (codecString: string) => `video/mp4; codecs="${codecString}"`
+/** video/mp4 with the codecs parameter; several codecs are listed as `avc1.xxx, mp4a.40.2`. */
+export const MIME = (codecString: string) =>
+  `video/mp4; codecs="${codecString.split(',').map((c) => c.trim()).filter(Boolean).join(', ')}"`
 
 export function mseSupported(): boolean {
   return typeof window !== 'undefined' && 'MediaSource' in window
@@ -163,8 +215,8 @@ export class MsePlayer {
     const mediaSource = new MediaSource()
     this.mediaSource = mediaSource
     this.objectUrl = URL.createObjectURL(mediaSource)
-    // Live video has no sound yet; muted video may start without a click.
-    this.video.muted = true
+    // Muted video may start without a click; the sound (if the stream has any) waits for the user.
+    this.video.muted = this.options.muted ?? true
     this.video.playsInline = true
     this.video.src = this.objectUrl
     const rate = this.options.playbackRate ?? 1
@@ -261,12 +313,23 @@ export class MsePlayer {
   }
 
   private pendingInfo = { width: 0, height: 0 }
+  private pendingAudio: AudioInfo | undefined = undefined
 
   private onText(message: TextMessage): void {
     switch (message.type) {
       case 'init':
-        if (message.codec_string) {
-          this.announce(message.codec_string, message.codec ?? message.codec_string, message)
+        this.pendingAudio = message.audio
+          ? {
+              codec: message.audio.codec,
+              played: message.audio.played ?? true,
+              transcodedTo: message.audio.transcoded_to ?? null,
+              reason: message.audio.reason ?? null,
+            }
+          : undefined
+        if (message.codecs || message.codec_string) {
+          // A stream with audio lists every track in `codecs`; a video-only one has just its codec_string.
+          const codecs = message.codecs || message.codec_string || ''
+          this.announce(codecs, message.codec ?? codecs, message)
         } else {
           // Recorded footage: the init segment that follows tells the profile and level.
           this.codecFromInit = message.codec ?? ''
@@ -296,7 +359,10 @@ export class MsePlayer {
       this.fail({ kind: 'codec_unsupported', codec: codec || codecString })
       return
     }
-    this.options.onInfo?.({ codec: codec || codecString, codecString, width: size.width ?? 0, height: size.height ?? 0 })
+    const info: StreamInfo = { codec: codec || codecString, codecString, width: size.width ?? 0, height: size.height ?? 0 }
+    if (this.pendingAudio) info.audio = this.pendingAudio
+    else if (codecString.includes('mp4a')) info.audio = { codec: 'aac', played: true }
+    this.options.onInfo?.(info)
     if (this.state === 'connecting') this.setState('buffering')
     if (this.sourceBuffer && codecString !== this.codecString) {
       // The device switched codec: keep the buffer, tell it what comes next. A mere change of
