@@ -79,6 +79,7 @@ class MediaNode:
         self.http: AsgiServer | None = None
         self._poller: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        self._stream_opened = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self, *, serve_http: bool = True) -> None:
@@ -147,6 +148,9 @@ class MediaNode:
 
     async def _poll_loop(self) -> None:
         while True:
+            if not self.streams:  # nothing to poll: sleep until a stream opens, not 20 times a second
+                self._stream_opened.clear()
+                await self._stream_opened.wait()
             await asyncio.sleep(POLL_INTERVAL_S)
             now = time.monotonic()
             for stream, _ in list(self.streams.values()):
@@ -162,6 +166,7 @@ class MediaNode:
             sock = StreamSocket(stream, self.ports, self.settings.host, self.shared_port)
             port = await sock.open()
             self.streams[spec.stream_id] = (stream, sock)
+            self._stream_opened.set()
         return {"stream_id": spec.stream_id, "port": port, "host": self.settings.advertised_host}
 
     def _get(self, stream_id: str) -> tuple[MediaStream, StreamSocket]:
