@@ -461,7 +461,6 @@ typedef struct {
     Py_ssize_t len;
     long long pts, dts;
     int has_pts, active;
-    unsigned long long order;  /* when it started: flush() finishes units in that order */
 } ps_unit_t;
 
 typedef struct {
@@ -469,7 +468,7 @@ typedef struct {
     unsigned char *buf;
     Py_ssize_t len, cap;
     Py_ssize_t scanned_to;  /* the incomplete PES at buf[0] was searched for a pack header up to here */
-    unsigned long long next_order;
+    int gathering[PS_STREAMS], n_gathering;  /* ids of the active units, in the order they began */
     PyObject *codecs, *make_unit, *stream_types, *unknown;
     Py_ssize_t max_buffer;
     Py_ssize_t resyncs, dropped_bytes, packs;
@@ -508,6 +507,21 @@ ps_clear_units(PsDemuxerObject *self, int count_dropped)
         self->units[i].len = 0;
         self->units[i].active = 0;
     }
+    self->n_gathering = 0;
+}
+
+static void
+ps_deactivate(PsDemuxerObject *self, int sid)
+{
+    int i;
+    self->units[sid].active = 0;
+    self->units[sid].len = 0;
+    for (i = 0; i < self->n_gathering && self->gathering[i] != sid; i++)
+        ;
+    if (i < self->n_gathering) {
+        memmove(&self->gathering[i], &self->gathering[i + 1], (size_t)(self->n_gathering - i - 1) * sizeof(int));
+        self->n_gathering--;
+    }
 }
 
 static int
@@ -533,11 +547,10 @@ ps_finish(PsDemuxerObject *self, int sid, PyObject *out)
     Py_ssize_t len;
     if (!u->active)
         return 0;
-    u->active = 0;
     data = u->data;
     u->data = NULL;
     len = u->len;
-    u->len = 0;
+    ps_deactivate(self, sid);
     if (len == 0) {
         Py_XDECREF(data);
         return 0;
@@ -660,7 +673,7 @@ ps_read_pes(PsDemuxerObject *self, int sid, const unsigned char *body, Py_ssize_
     }
     if (!u->active) {
         u->active = 1;
-        u->order = self->next_order++;
+        self->gathering[self->n_gathering++] = sid;
         u->has_pts = has_pts;
         u->pts = pts;
         u->dts = dts;
@@ -732,9 +745,7 @@ ps_parse(PsDemuxerObject *self, PyObject *out)
                 if (ps_finish(self, code, out) < 0)
                     return -1;
             } else {  /* a piece of the unit being gathered is gone */
-                ps_unit_t *u = &self->units[code];
-                u->active = 0;
-                u->len = 0;
+                ps_deactivate(self, code);
             }
             pos = lost;
             continue;
@@ -813,17 +824,11 @@ PsDemuxer_feed(PsDemuxerObject *self, PyObject *arg)
 static PyObject *
 PsDemuxer_flush(PsDemuxerObject *self, PyObject *unused)
 {
-    int order[PS_STREAMS], count = 0, i, j;
+    int order[PS_STREAMS], count = self->n_gathering, i;
     PyObject *out;
     if (!ps_ready(self) || (out = PyList_New(0)) == NULL)
         return NULL;
-    for (i = 0; i < PS_STREAMS; i++) {
-        if (!self->units[i].active)
-            continue;
-        for (j = count++; j > 0 && self->units[order[j - 1]].order > self->units[i].order; j--)
-            order[j] = order[j - 1];
-        order[j] = i;
-    }
+    memcpy(order, self->gathering, (size_t)count * sizeof(int));  /* ps_finish changes the list */
     self->busy = 1;
     for (i = 0; i < count; i++) {
         if (ps_finish(self, order[i], out) < 0) {
@@ -884,7 +889,6 @@ PsDemuxer_init(PsDemuxerObject *self, PyObject *args, PyObject *kwds)
     self->max_buffer = max_buffer;
     self->len = self->scanned_to = 0;
     self->resyncs = self->dropped_bytes = self->packs = 0;
-    self->next_order = 0;
     return 0;
 }
 
