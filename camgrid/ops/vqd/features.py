@@ -291,3 +291,55 @@ def edge_width(y: np.ndarray, reach: int = 5) -> float:
     if not widths:
         return 0.0
     return float(np.median(np.concatenate(widths)))
+
+
+def zoom_about_centre(a: np.ndarray, scale: float) -> np.ndarray:
+    """`a` magnified by `scale` about its centre (bilinear, same size; edges repeated)."""
+    fa = as_float(a)
+    h, w = fa.shape
+    if scale == 1.0 or h < 2 or w < 2:
+        return fa
+    yy = (np.arange(h) - (h - 1) / 2) / scale + (h - 1) / 2
+    xx = (np.arange(w) - (w - 1) / 2) / scale + (w - 1) / 2
+    y0 = np.clip(np.floor(yy).astype(int), 0, h - 2)
+    x0 = np.clip(np.floor(xx).astype(int), 0, w - 2)
+    fy = np.clip(yy - y0, 0, 1)[:, None].astype(np.float32)
+    fx = np.clip(xx - x0, 0, 1)[None, :].astype(np.float32)
+    top = fa[y0][:, x0] * (1 - fx) + fa[y0][:, x0 + 1] * fx
+    bottom = fa[y0 + 1][:, x0] * (1 - fx) + fa[y0 + 1][:, x0 + 1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def phase_correlation(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float]:
+    """(dx, dy, peak, at_zero): where picture `a` best matches picture `b` shifted (pixels), by
+    phase correlation (Hann window, whitened cross-power spectrum): every spatial frequency
+    counts alike, so the faint texture of a bare road weighs as much as a passing vehicle's
+    strong edges. `peak` is the correlation peak (about 1 for the same picture shifted, below
+    0.1 for unrelated ones) and `at_zero` the value at no shift."""
+    fa, fb = as_float(a), as_float(b)
+    if fa.shape != fb.shape or min(fa.shape) < 8:
+        return 0.0, 0.0, 0.0, 0.0
+    h, w = fa.shape
+    win = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
+    cross = np.fft.rfft2((fa - fa.mean()) * win) * np.conj(np.fft.rfft2((fb - fb.mean()) * win))
+    mag = np.abs(cross)
+    if float(mag.max()) <= 1e-9:
+        return 0.0, 0.0, 0.0, 0.0
+    r = np.fft.irfft2(cross / (mag + 1e-9), s=(h, w))
+    i, j = np.unravel_index(int(np.argmax(r)), r.shape)
+    dy = i if i <= h // 2 else i - h
+    dx = j if j <= w // 2 else j - w
+    return float(dx), float(dy), float(r[i, j]), float(r[0, 0])
+
+
+def shift_picture(a: np.ndarray, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a moved by (dx, dy) pixels, mask of the pixels that came from inside a)."""
+    fa = as_float(a)
+    h, w = fa.shape
+    out = np.zeros_like(fa)
+    mask = np.zeros(fa.shape, bool)
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[yd, xd] = fa[ys, xs]
+    mask[yd, xd] = True
+    return out, mask

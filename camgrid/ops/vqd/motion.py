@@ -10,6 +10,7 @@ from camgrid.ops.vqd.picture import score
 from camgrid.ops.vqd.thresholds import Thresholds
 
 SIM_WIDTH = 120  # structure is compared on pictures this wide
+STILL_PEAK = 0.15  # phase correlation peak at no shift of two views of the same background (unrelated: < 0.12)
 
 
 def still(a: Picture, b: Picture, th: Thresholds) -> bool:
@@ -123,13 +124,23 @@ def ptz(pictures: list[Picture], commands: list[float], th: Thresholds) -> list[
 def camera_moved(a: Picture, b: Picture, unrelated: float = 0.6) -> bool:
     """Did the camera turn between two pictures? A shift of the whole view by over 1 % of its
     width that regions agree on, or views with almost nothing in common (view_change at least
-    `unrelated`: a zoom, a long pan). Traffic through a fixed view does neither."""
+    `unrelated`: a zoom, a long pan) unless their background still lines up in place. Traffic
+    through a fixed view does neither."""
     if a.y.shape != b.y.shape:
         return True
-    dx, dy, agree = fx.global_shift(small(a), small(b), max_frac=0.15)
+    sa, sb = small(a), small(b)
+    dx, dy, agree = fx.global_shift(sa, sb, max_frac=0.15)
     if agree >= 0.3 and np.hypot(dx, dy) > 0.01 * SIM_WIDTH:
         return True
-    return view_change(a, b) >= unrelated
+    return view_change(a, b) >= unrelated and not background_in_place(sa, sb)
+
+
+def background_in_place(a: np.ndarray, b: np.ndarray) -> bool:
+    """The two pictures still line up where they are: phase correlation peaks at no shift, and
+    clearly. Only a background that did not move can make that peak; vehicles crossing a
+    featureless road (which change most of its structure) cannot, a turned camera does not."""
+    dx, dy, peak, _ = fx.phase_correlation(a, b)
+    return abs(dx) <= 1 and abs(dy) <= 1 and peak >= STILL_PEAK
 
 
 def settled(pictures: list[Picture]) -> list[Picture]:

@@ -25,6 +25,9 @@ DARK = 64.0  # without a reference, only dark featureless cells count as covered
 DETAIL = 2.5  # a reference cell has detail when its relative texture is this many times the cover limit
 BLOWN = 225.0  # cells this bright are blown out (glare), not covered
 COVER_STEP = 30.0
+FADE = 0.5  # a featureless cell whose texture fell below this share of the reference's has lost it ...
+PATTERN_KEPT = 0.5  # ... and is covered when such cells' brightness correlates less than this with the reference's
+MOVE_PEAK = 0.2  # phase correlation peak of a view that lines up with its reference elsewhere (unrelated views < 0.15)
 MIN_CELLS = 8  # a view is compared with its reference only where this many cells have detail  # a featureless cell that changed brightness this much (beyond the global change) is covered
 
 
@@ -103,7 +106,8 @@ def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple
 
     With a reference, a covered cell is featureless now (and not blown out) and either had
     detail and lost its shape too (a blur or an exposure change keeps the shape), or was
-    featureless and changed brightness. When the cells' brightness still follows the reference
+    featureless and changed brightness, or lost even its faint texture in a pattern of brightness
+    unlike the reference's (a cover over bare asphalt). When the cells' brightness still follows the reference
     as a whole (fog, exposure, contrast: one straight-line fit explains them), only cells that
     stand out from that fit count. The share is over the cells that can be judged (not those
     featureless before and after at the predicted brightness). Without a usable reference:
@@ -119,6 +123,11 @@ def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple
         lost = had & ~kept
         if fx.ncc(mean, ref.mean) >= 0.8:  # a global change of the same view
             lost &= outlier
+        # featureless before too (bare asphalt, a wall): its faint texture is gone and the cells'
+        # brightness no longer follows the reference's pattern (blur, fog and exposure keep it)
+        faded = ~had & flat & (detail < FADE * ref.detail)
+        if faded.sum() >= 6 and fx.ncc(mean[faded], ref.mean[faded]) < PATTERN_KEPT:
+            outlier = outlier | faded
         mask = flat & (lost | (~had & outlier))
         judged = had | outlier
         if judged.sum() >= 3:
@@ -155,19 +164,82 @@ def similarity(latest: list[Picture], ref: Reference, cover: np.ndarray | None =
     return fx.ncc(a, b, cells[rows][:, cols])
 
 
+SCALES = tuple(1.05 ** k for k in (0, 1, -1, 2, -2, 3, -3, 4, -4))  # zooms tried (0.82-1.22, 5 % apart) when registering a view on its reference
+REGIONS = 3  # a move is confirmed region by region (REGIONS x REGIONS) ...
+AGREE = 0.7  # ... by this share of the regions that have matching structure
+
+
+def registration(cur: np.ndarray, ref_structure: np.ndarray) -> dict | None:
+    """Where the current view (structure size) sits on the reference: the shift (fractions of
+    width and height) and zoom at which phase correlation peaks, when the view moved.
+
+    A move is a peak of at least `MOVE_PEAK` away from no shift (over 1.5 % of the width, or
+    zoomed), clearly above the peak at no shift, and confirmed by most regions of the picture
+    (the structure of each region matches the shifted reference better than the unshifted
+    one): a vehicle, or objects moved about in one part of the view, do not move the camera.
+    None when the view did not move, or when there is not enough structure to tell."""
+    cur, base = fx.as_float(cur), fx.as_float(ref_structure)
+    if cur.shape != base.shape or min(cur.shape) < 3 * 8:
+        return None
+    h, w = cur.shape
+    zero = fx.phase_correlation(cur, base)[3]
+    best = None
+    for s in SCALES:
+        dx, dy, peak, _ = fx.phase_correlation(cur, fx.zoom_about_centre(base, s))
+        if best is None or peak > best[2]:
+            best = (dx, dy, peak, s)
+    dx, dy, peak, s = best
+    if peak < MOVE_PEAK or zero >= 0.5 * peak or (np.hypot(dx / w, dy / h) < 0.015 and s == 1.0):
+        return None
+    moved, inside = fx.shift_picture(fx.zoom_about_centre(base, s), int(dx), int(dy))
+    a, b, b0 = fx.local_normalise(cur), fx.local_normalise(moved), fx.local_normalise(base)
+    votes = agree = 0
+    rh, rw = h // REGIONS, w // REGIONS
+    for r in range(REGIONS):
+        for c in range(REGIONS):
+            sl = (slice(r * rh, (r + 1) * rh), slice(c * rw, (c + 1) * rw))
+            m = inside[sl]
+            if m.mean() < 0.5:
+                continue
+            shifted, still = fx.ncc(a[sl], b[sl], m), fx.ncc(a[sl], b0[sl], m)
+            if max(shifted, still) < 0.2:  # nothing in this region matches either way (featureless, or covered)
+                continue
+            votes += 1
+            agree += shifted > still + 0.1
+    if votes < 3 or agree < AGREE * votes:
+        return None
+    return {"shift": [round(dx / w, 3), round(dy / h, 3)], "zoom": round(s, 2), "peak": round(peak, 3),
+            "regions": round(agree / votes, 2)}
+
+
 def scene_change(latest: list[Picture], ref: Reference, th: Thresholds, cover: np.ndarray | None = None) -> list[dict]:
+    """The camera was moved, turned or zoomed: its view no longer lines up with the reference.
+    Two tests: the view registers on the reference at another shift or zoom (phase correlation,
+    confirmed region by region; works on a nearly featureless road, whose faint texture still
+    lines up), or it is unlike the reference altogether (structural similarity over the cells
+    with detail below `scene_similarity`)."""
     if not latest or not th.enabled("scene_change"):
         return []
+    cur = fx.resize(median_luma(latest), *ref.structure.shape)
+    reg = registration(cur, ref.structure)
     sim = similarity(latest, ref, cover, th)
     if sim is None and cover is not None:  # the "cover" took most of the detail: judge the whole view
         sim = similarity(latest, ref, None, th)
-    if sim is None or sim >= th.scene_similarity:
+    if reg is None and (sim is None or sim >= th.scene_similarity):
         return []
-    cur = fx.resize(median_luma(latest), *ref.structure.shape)
-    dx, dy, q = fx.shift_estimate(ref.structure, cur, max_frac=0.25)
-    finding = {"type": "scene_change", "score": score(sim, th.scene_similarity, th.scene_similarity - 0.3),
-               "similarity": round(sim, 3)}
-    if q > 0.5:
-        w, h = ref.structure.shape[1], ref.structure.shape[0]
-        finding["shift"] = [round(dx / w, 3), round(dy / h, 3)]
+    finding: dict = {"type": "scene_change"}
+    if sim is not None and sim < th.scene_similarity:
+        finding["score"] = score(sim, th.scene_similarity, th.scene_similarity - 0.3)
+    else:  # lined up elsewhere: the further it moved, the surer
+        finding["score"] = score(max(float(np.hypot(*reg["shift"])), abs(np.log(reg["zoom"]))), 0.015, 0.06)
+    if sim is not None:
+        finding["similarity"] = round(sim, 3)
+    if reg is not None:
+        finding["shift"] = reg["shift"]
+        if reg["zoom"] != 1.0:
+            finding["zoom"] = reg["zoom"]
+    else:
+        dx, dy, q = fx.shift_estimate(ref.structure, cur, max_frac=0.25)
+        if q > 0.5:
+            finding["shift"] = [round(dx / ref.structure.shape[1], 3), round(dy / ref.structure.shape[0], 3)]
     return [finding]
