@@ -54,6 +54,7 @@ class EventRecorder:
         self.last_error: str | None = None
         self._buffer: list[dict[str, Any]] = []
         self._full = asyncio.Event()
+        self._queued = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._subscribed = False
@@ -65,6 +66,7 @@ class EventRecorder:
             self.bus.subscribe("", self._on_event)
             self._subscribed = True
         self._full = asyncio.Event()
+        self._queued = asyncio.Event()
         self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._run(), name="event-recorder")
 
@@ -73,6 +75,7 @@ class EventRecorder:
         if self._task is not None:
             self._stopping = True  # Python 3.11's wait_for can swallow a cancel that races a wake-up
             self._full.set()
+            self._queued.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -88,6 +91,7 @@ class EventRecorder:
 
     async def _on_event(self, event: Event) -> None:
         self._buffer.append(event_row(event))
+        self._queued.set()
         if len(self._buffer) > self.max_buffer:
             over = len(self._buffer) - self.max_buffer
             del self._buffer[:over]
@@ -101,6 +105,9 @@ class EventRecorder:
     async def _run(self) -> None:
         failures = 0
         while not self._stopping:
+            if not self._buffer:  # idle: no timer until an event arrives
+                self._queued.clear()
+                await self._queued.wait()
             delay = self.interval_s if not failures else min(MAX_BACKOFF_S, self.interval_s * 2 ** failures)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), delay)

@@ -24,7 +24,8 @@ class RegistrationWriter:
         self._max_batch = max_batch
         self._pending: dict[str, dict] = {}
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # a full batch: write now
+        self._queued = asyncio.Event()  # something to write: the writer wakes only then
         self._stopping = False
         self.failures = 0
 
@@ -35,6 +36,7 @@ class RegistrationWriter:
             "b_id": device_id, "transport": transport, "remote_addr": remote_addr, "contact": contact[:300],
             "gb_version": gb_version, "register_expires_at": expires_at, "registered_at": now, "updated_at": now,
         }
+        self._queued.set()
         if len(self._pending) >= self._max_batch:
             self._wake.set()
 
@@ -45,6 +47,7 @@ class RegistrationWriter:
             self._pending[device_id] = {"b_id": device_id, "register_expires_at": None, "updated_at": now, "_unreg": True}
         else:
             row["register_expires_at"] = None
+        self._queued.set()
 
     def forget(self, device_id: str) -> None:
         """Drop what is queued for a device that was deleted."""
@@ -56,6 +59,7 @@ class RegistrationWriter:
     async def stop(self) -> None:
         self._stopping = True  # Python 3.11's wait_for can swallow a cancel that races a wake-up
         self._wake.set()
+        self._queued.set()
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -64,6 +68,9 @@ class RegistrationWriter:
 
     async def _run(self) -> None:
         while not self._stopping:
+            if not self._pending:  # idle: no timer until there is something to write
+                self._queued.clear()
+                await self._queued.wait()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval_s)
             if self._stopping:

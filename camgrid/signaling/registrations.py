@@ -53,6 +53,7 @@ class RegistrationTable:
         self._version = array("H")  # index into _versions
         self._hosts: list[str] = []
         self._host_ix: dict[str, int] = {}
+        self._encoded: dict[str, tuple[int, int]] = {}  # address text -> _encode_host(), a bounded cache
         self._versions: list[str] = ["2.0", "3.0"]
         self._version_ix: dict[str, int] = {"2.0": 0, "3.0": 1}
         self._tcp: dict[int, Peer] = {}
@@ -82,6 +83,16 @@ class RegistrationTable:
     # -- addresses ---------------------------------------------------------------------------------
     def _encode_host(self, host: str) -> tuple[int, int]:
         """(packed IPv4, 0) for dotted IPv4, else (0, 1 + index in the host table)."""
+        known = self._encoded.get(host)
+        if known is not None:
+            return known
+        encoded = self._encode_new_host(host)
+        if len(self._encoded) >= 65_536:  # bounded: addresses come from the network
+            self._encoded.clear()
+        self._encoded[host] = encoded
+        return encoded
+
+    def _encode_new_host(self, host: str) -> tuple[int, int]:
         if host.count(".") == 3:
             try:
                 return int.from_bytes(socket.inet_aton(host), "big"), 0
