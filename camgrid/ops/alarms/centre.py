@@ -18,7 +18,7 @@ import logging
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -27,10 +27,10 @@ from camgrid.bus.memory import Event, EventBus
 from camgrid.ops.alarms import flap as flapping
 from camgrid.ops.alarms import linkage, outbox, store
 from camgrid.ops.alarms.live import LiveHub
-from camgrid.ops.alarms.model import Candidate, Clear, Supersede
+from camgrid.ops.alarms.model import UNRESOLVED, Candidate, Clear, Supersede
 from camgrid.ops.alarms.notifier import Notifier
 from camgrid.ops.alarms.rules import Rules
-from camgrid.store.tables import events
+from camgrid.store.tables import alarms, devices, events
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ TICK_S = 1.0
 TABLE_SOURCE = "events"
 SEEN_ON_BUS = 10_000  # fingerprints of table kinds seen on the bus, so the table tail skips them
 BUS_QUEUE = 100_000
+RESTORE_EVENTS = 200_000  # at most this many recent device transitions read to seed the flap detector
+FLAPPING = "health.flapping"
 
 
 class AlarmCentre:
@@ -63,7 +65,9 @@ class AlarmCentre:
         self._lock = asyncio.Lock()  # one batch at a time (the worker, stop(), tests)
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = False
+        self._restored = False
         self._stopping = False
+        self.flap_restored = 0  # devices whose flap state was seeded from the database at start
         # counters (/metrics)
         self.events_seen = 0
         self.events_dropped = 0
@@ -81,6 +85,13 @@ class AlarmCentre:
         if not self._subscribed:
             self.bus.subscribe("", self._on_event, queue_size=BUS_QUEUE)
             self._subscribed = True
+        if not self._restored:  # once per process: after a stop/start in-process the detector still knows
+            self._restored = True
+            subscribed_at = datetime.now(UTC)  # later transitions come over the bus
+            try:
+                self.flap_restored = await asyncio.to_thread(self.restore_flap, subscribed_at)
+            except Exception as exc:  # noqa: BLE001 - alarms still work, only the seeding is lost
+                log.warning("alarm centre: could not read the flap state back (%s); flapping is counted from now", exc)
         self._stopping = False
         self._wake = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -159,6 +170,64 @@ class AlarmCentre:
             if not online:
                 items.extend(self.rules.evaluate("device.offline", device_id, {"reason": "offline after flapping"}, now))
         return items
+
+    def restore_flap(self, until: datetime) -> int:
+        """Seed the flap detector from the database (blocking; at start, before the worker runs):
+        devices with an open, uncleared `health.flapping` alarm are flapping; the device
+        transitions in the events table (every bus event is kept there) within
+        max(window, stable) before `until` give each device its recent offlines (those after its
+        last flapping clear) and its last transition. The quiet a flapping device had is what the
+        platform saw of it before it stopped (up to the newest event or last-seen time it stored),
+        never the downtime. Devices seeded."""
+        s = self.s
+        lookback = max(s.flap_window_s, s.flap_stable_s)
+        since = until - timedelta(seconds=lookback)
+        with self.engine.connect() as conn:
+            flapping_rows = conn.execute(select(alarms.c.dedup_key, alarms.c.last_at).where(
+                alarms.c.type == FLAPPING, alarms.c.state.in_(UNRESOLVED), alarms.c.cleared_at.is_(None))).all()
+            cleared = conn.execute(select(alarms.c.dedup_key, func.max(alarms.c.cleared_at)).where(
+                alarms.c.type == FLAPPING, alarms.c.cleared_at >= since).group_by(alarms.c.dedup_key)).all()
+            rows = conn.execute(select(events.c.at, events.c.kind, events.c.subject).where(
+                events.c.kind.in_(("device.offline", "device.online")), events.c.at >= since, events.c.at < until)
+                .order_by(events.c.at.desc()).limit(RESTORE_EVENTS)).all()
+            newest_event = conn.execute(select(func.max(events.c.at)).where(events.c.at < until)).scalar()
+            flapping_ids = sorted({k.split("|", 1)[1] for k, _ in flapping_rows})
+            stored: dict[str, tuple[str, datetime | None]] = {}
+            for i in range(0, len(flapping_ids), 500):
+                for dev_id, status, seen in conn.execute(select(devices.c.id, devices.c.status, devices.c.last_seen_at)
+                                                         .where(devices.c.id.in_(flapping_ids[i:i + 500]))):
+                    stored[dev_id] = (status, store.aware(seen))
+        if len(rows) == RESTORE_EVENTS:
+            log.warning("alarm centre: more than %d device transitions in the last %.0f s; flap state seeded from "
+                        "the newest only", RESTORE_EVENTS, lookback)
+        flap_last = {k.split("|", 1)[1]: store.aware(at) for k, at in flapping_rows}
+        reset = {k.split("|", 1)[1]: store.aware(at) for k, at in cleared}
+        offlines: dict[str, list[datetime]] = {}
+        last: dict[str, tuple[datetime, bool]] = {}
+        for at, kind, subject in rows:  # newest first
+            at = store.aware(at)
+            if subject not in last:
+                last[subject] = (at, kind == "device.online")
+            if kind == "device.offline" and (subject not in reset or at > reset[subject]):
+                offlines.setdefault(subject, []).append(at)
+        up_until = max([t for t in (store.aware(newest_event), *(seen for _, seen in stored.values())) if t] or [until])
+        seeded = 0
+        for device_id in set(flap_last) | set(offlines):
+            flapping = device_id in flap_last
+            changed, online = last.get(device_id, (None, True))
+            if device_id in stored:
+                online = stored[device_id][0] == "online"
+            quiet = 0.0
+            if flapping:
+                changed = max(t for t in (changed, flap_last[device_id]) if t is not None)
+                quiet = max(0.0, (up_until - changed).total_seconds())
+            self.flap.restore(device_id, flapping=flapping, online=online, quiet_s=quiet,
+                              offline_ages=[(until - at).total_seconds() for at in offlines.get(device_id, ())])
+            seeded += 1
+        if flap_last:
+            log.info("alarm centre: %d flapping devices and %d with recent offlines read back", len(flap_last),
+                     seeded - len(flap_last))
+        return seeded
 
     # -- the worker --------------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -288,7 +357,8 @@ class AlarmCentre:
             "alarm_event_errors_total": self.event_errors, "alarm_store_failures_total": self.write_failures,
             "alarm_events_buffered": self.buffered, "alarm_changes_total": dict(self.changes),
             "alarm_repeats_total": self.repeats, "alarm_linkage_recordings_total": dict(self.linkage_results),
-            "alarm_devices_flap_tracked": len(self.flap), "alarm_live_listeners": self.live.listeners,
+            "alarm_devices_flap_tracked": len(self.flap),
+            "alarm_devices_flap_restored": self.flap_restored, "alarm_live_listeners": self.live.listeners,
             "alarm_live_dropped_total": self.live.dropped, **self.notifier.collect(),
         }
 

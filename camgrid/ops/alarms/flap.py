@@ -6,13 +6,17 @@ one flapping alarm instead. When it has made no transition for `stable_s`, it is
 the flapping alarm clears, and if the device is offline at that moment a normal offline alarm
 is raised (it went down and stayed down). Memory: one small entry per device with recent
 transitions, dropped when it is quiet.
+
+The state is in memory and timed by the detector's clock; `restore` seeds it after a restart from
+what the database kept (the open flapping alarms, recent transitions: see AlarmCentre.start), so
+a flapping alarm open at the restart clears after `stable_s` of quiet as it would have without it.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 NORMAL = "normal"  # not flapping: let the offline alarm / clear through
@@ -60,6 +64,21 @@ class FlapDetector:
             dev.flapping = True
             return STARTED
         return NORMAL
+
+    def restore(self, device_id: str, *, flapping: bool, online: bool, offline_ages: Iterable[float] = (),
+                quiet_s: float = 0.0) -> None:
+        """Seed one device's state from before a restart: `offline_ages` are seconds since each of
+        its recent offlines (those older than the window are ignored), `quiet_s` the seconds of
+        quiet already seen since its last transition (0: count from now), `online` its state now.
+        Replaces what is known of the device; a device neither flapping nor with a recent offline
+        is not kept."""
+        now = self.clock()
+        recent = sorted(a for a in offline_ages if 0 <= a < self.window_s)
+        if not flapping and not recent:
+            self._devices.pop(device_id, None)
+            return
+        dev = _Device(deque(now - a for a in reversed(recent)), flapping, now - max(0.0, quiet_s), online)
+        self._devices[device_id] = dev
 
     def offline_count(self, device_id: str) -> int:
         dev = self._devices.get(device_id)
