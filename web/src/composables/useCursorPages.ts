@@ -1,7 +1,7 @@
 import { computed, ref, shallowRef } from 'vue'
 
-import { isAbort } from '@/api/client'
 import type { Page } from '@/api/types'
+import { useLatestLoad } from './useLatestLoad'
 
 type Fetch<T> = (cursor: string | undefined, signal: AbortSignal) => Promise<Page<T>>
 
@@ -10,34 +10,18 @@ type Fetch<T> = (cursor: string | undefined, signal: AbortSignal) => Promise<Pag
  * typist's older searches never overwrite the newest. */
 export function useCursorPages<T>(fetchPage: Fetch<T>) {
   const items = shallowRef<T[]>([])
-  const loading = ref(false)
-  const error = shallowRef<unknown>(null)
   const cursors = ref<(string | undefined)[]>([undefined]) // cursors[i] loads page i + 1
   const nextCursor = ref<string | null>(null)
-  let running: AbortController | null = null
+  const { loading, error, run, cancel } = useLatestLoad()
 
   /** Load the page the last cursor of `path` starts; `path` becomes the trail once it arrived. */
-  async function load(path: (string | undefined)[]): Promise<void> {
-    running?.abort()
-    const controller = new AbortController()
-    running = controller
-    loading.value = true
-    try {
-      const page = await fetchPage(path[path.length - 1], controller.signal)
+  const load = (path: (string | undefined)[]): Promise<void> =>
+    run(async (signal) => {
+      const page = await fetchPage(path[path.length - 1], signal)
       items.value = page.items
       nextCursor.value = page.next_cursor
       cursors.value = path
-      error.value = null
-    } catch (err) {
-      if (isAbort(err)) return
-      error.value = err
-    } finally {
-      if (running === controller) {
-        loading.value = false
-        running = null
-      }
-    }
-  }
+    })
 
   return {
     items,
@@ -52,6 +36,6 @@ export function useCursorPages<T>(fetchPage: Fetch<T>) {
     reload: () => load(cursors.value),
     next: () => (nextCursor.value === null ? Promise.resolve() : load([...cursors.value, nextCursor.value])),
     previous: () => (cursors.value.length > 1 ? load(cursors.value.slice(0, -1)) : Promise.resolve()),
-    cancel: () => running?.abort(),
+    cancel,
   }
 }
