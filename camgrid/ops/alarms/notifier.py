@@ -54,7 +54,8 @@ class Notifier:
         self._wake.set()
 
     async def start(self) -> None:
-        if self._task is None:
+        """Start delivering; with no receiver configured nothing is ever due, so nothing polls."""
+        if self._task is None and self.enabled:
             self._wake = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="alarm-notifier")
 
