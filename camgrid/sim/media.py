@@ -13,6 +13,12 @@ understands (`substream_dialects`) gets a smaller picture: a file at half size, 
 320x180 (the main one is 320x240; smaller would look blurred to the detectors). A
 channel that understands none of the offer's selectors sends its main stream, as real devices
 do; `refuse_substream` answers such an INVITE with 488, as some devices do.
+
+A Playback or Download plays the channel's "recording": the footage looped from the start of the
+asked range. In-dialog INFO with MANSRTSP controls it as a device does: PAUSE, PLAY (resume),
+`Scale:` (the pacing: 2.0 sends two seconds of recording per second) and `Range: npt=<s>-` (a
+seek: sending starts over from the key frame at or before <s> seconds into the range, with media
+timestamps of that position; a seek past the range's end ends it, MediaStatus 121).
 """
 
 from __future__ import annotations
@@ -170,8 +176,11 @@ class SimMedia:
                     sender.pause()
                 elif control.method == "PLAY":
                     if control.scale:
-                        sender.speed = control.scale
-                    sender.resume()  # a seek (npt) continues from where it is: the simulator has one clip
+                        sender.speed = control.scale  # the pacing: media time per second of wall time
+                    if control.npt is not None:
+                        sender.seek(control.npt)  # the recording from there (npt: seconds into the range)
+                        self.on_event(f"media seek on {channel_id} to {control.npt:g} s")
+                    sender.resume()
             stack.respond(req, peer, 200)
 
     async def _answer_invite(self, req: SipMessage, peer: Peer, stack: SipStack, channel_id: str, host: str) -> None:

@@ -377,6 +377,9 @@ class PsRtpSender:
     why and `on_error(error)` is called. Callbacks may be plain functions or coroutines.
     `bytes_sent` counts RTP packets (headers included, not the TCP length prefix); for UDP,
     `send_errors` counts errors the socket reported (ICMP port unreachable) while sending went on.
+    `seek(seconds)` goes on from that point of the (looped) footage, as a camera playing its
+    recording does after `Range: npt=<seconds>-`: from the key frame at or before it, with media
+    timestamps that say where in the range it is (and so end_after_s still ends at the range's end).
     """
 
     def __init__(self, footage: Footage, ssrc: int, *, mode: str = "udp", host: str | None = None,
@@ -405,6 +408,8 @@ class PsRtpSender:
         self._ts_base = random.getrandbits(32)  # RFC 3550: random initial timestamp and sequence
         self.packets_sent = self.bytes_sent = self.frames_sent = self.send_errors = self.audio_sent = 0
         self.error: str | None = None
+        self.seeks = 0  # seeks carried out (the next frame sent was the new position's key frame)
+        self._seek_to: int | None = None  # media ticks asked for, not yet acted on
         self._resumed = asyncio.Event()
         self._resumed.set()
         self._task: asyncio.Task | None = None
@@ -473,6 +478,21 @@ class PsRtpSender:
     def resume(self) -> None:
         self._resumed.set()
 
+    def seek(self, seconds: float) -> None:
+        """Go on from `seconds` of media time since the start (a playback's npt); resumes if paused."""
+        if not seconds >= 0:
+            raise ValueError(f"a seek position must be 0 or more seconds, not {seconds}")
+        self._seek_to = round(seconds * CLOCK_HZ)
+        self._resumed.set()
+
+    def key_position(self, ticks: int) -> int:
+        """Media ticks of the key frame at or before `ticks`, where sending goes on after a seek there."""
+        origin = self._frames[0].pts
+        loop_ticks = self._frames[-1].pts - origin + self.footage.frame_period
+        base, within = divmod(ticks, loop_ticks)
+        key = max(f.pts - origin for f in self._frames if f.keyframe and f.pts - origin <= within)
+        return base * loop_ticks + key
+
     # -- sending ------------------------------------------------------------------------------
     async def _run(self) -> None:
         ended = False
@@ -512,44 +532,58 @@ class PsRtpSender:
         else:
             writer.close()
 
-    def _schedule(self) -> Iterator[tuple[int, FootageFrame | AudioUnit]]:
+    def _schedule(self, start: int = 0) -> Iterator[tuple[int, FootageFrame | AudioUnit]]:
         """(media time in 90 kHz ticks since the start, frame or audio unit), in time order,
-        looping: time keeps increasing."""
+        looping: time keeps increasing. From `start` (the key frame at or before it) on."""
         origin = self._frames[0].pts
         loop_ticks = self._frames[-1].pts - origin + self.footage.frame_period
         audio = [u for u in self.footage.audio if origin <= u.pts < origin + loop_ticks] if AUDIO_ID in self._streams else []
-        offset = 0
+        first = self.key_position(start)
+        offset = first - first % loop_ticks
+        skip = first % loop_ticks + origin  # in the first loop, what comes before the key frame is not sent
         while True:
             i = 0
             for frame in self._frames:
                 while i < len(audio) and audio[i].pts < frame.pts:
-                    yield offset + audio[i].pts - origin, audio[i]
+                    if audio[i].pts >= skip:
+                        yield offset + audio[i].pts - origin, audio[i]
                     i += 1
-                yield offset + frame.pts - origin, frame
+                if frame.pts >= skip:
+                    yield offset + frame.pts - origin, frame
             for unit in audio[i:]:
-                yield offset + unit.pts - origin, unit
+                if unit.pts >= skip:
+                    yield offset + unit.pts - origin, unit
             offset += loop_ticks
+            skip = origin
 
     async def _stream(self) -> bool:
         """Send until cancelled or, with end_after_s, until that much media time: then True."""
         loop = asyncio.get_running_loop()
         end_ticks = round(self.end_after_s * CLOCK_HZ) if self.end_after_s is not None else None
-        deadline, previous = loop.time(), 0
-        for media, frame in self._schedule():
-            deadline += (media - previous) / CLOCK_HZ / self._speed
-            previous = media
-            delay = deadline - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -MAX_LAG_S:
-                deadline = loop.time()  # far behind: carry on from now rather than burst
-            if end_ticks is not None and media >= end_ticks:
-                return True
-            if not self._resumed.is_set():
-                await self._resumed.wait()
-                deadline = loop.time()
-            await self._send_frame(media, frame)
-        return False  # not reached: the schedule never ends
+        start = 0
+        while True:
+            deadline, previous = loop.time(), None
+            for media, frame in self._schedule(start):
+                if previous is not None:
+                    deadline += (media - previous) / CLOCK_HZ / self._speed
+                previous = media
+                delay = deadline - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                elif delay < -MAX_LAG_S:
+                    deadline = loop.time()  # far behind: carry on from now rather than burst
+                if not self._resumed.is_set():
+                    await self._resumed.wait()
+                    deadline = loop.time()
+                if self._seek_to is not None:
+                    break  # a seek (during the wait or the pause): start over from there
+                if end_ticks is not None and media >= end_ticks:
+                    return True
+                await self._send_frame(media, frame)
+            else:
+                return False  # not reached: the schedule never ends
+            start, self._seek_to = self._seek_to, None
+            self.seeks += 1
 
     async def _send_frame(self, media: int, frame: FootageFrame | AudioUnit) -> None:
         if isinstance(frame, AudioUnit):
