@@ -100,6 +100,7 @@ export function useLiveStream(video: Ref<HTMLVideoElement | null>, channelId: ()
     player?.stop()
     state.value = 'stopped'
     stats.value = null
+    info.value = null
   }
 
   onBeforeUnmount(stop)

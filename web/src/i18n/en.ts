@@ -99,6 +99,14 @@ export default {
     details: 'Channel {id} on device {device}',
     playback: 'Recordings',
   },
+  audio: {
+    unmute: 'Turn the sound on (other players are muted)',
+    mute: 'Turn the sound off',
+    volume: 'Volume',
+    codec: 'Sound: {codec}',
+    transcoded: 'Sound: {codec} (as {to})',
+    notPlayed: 'Sound ({codec}) not played in the browser',
+  },
   playback: {
     title: 'Recordings: {name}',
     backToLive: 'Live view',

@@ -101,6 +101,14 @@ const zhCN: Messages = {
     details: '设备 {device} 的通道 {id}',
     playback: '录像回放',
   },
+  audio: {
+    unmute: '打开声音（其他画面静音）',
+    mute: '关闭声音',
+    volume: '音量',
+    codec: '声音：{codec}',
+    transcoded: '声音：{codec}（转为 {to}）',
+    notPlayed: '声音（{codec}）不在浏览器中播放',
+  },
   playback: {
     title: '录像回放：{name}',
     backToLive: '实时视频',
