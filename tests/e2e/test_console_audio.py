@@ -15,14 +15,12 @@ Same skips as test_console.py.
 from __future__ import annotations
 
 import os
-import time
 from contextlib import ExitStack
 
 import pytest
 
 from camgrid.sim.devices import generate
 from tests.e2e.test_console import (  # noqa: F401  (db_url: a fixture)
-    ARTIFACTS,
     browser_page,
     browser_skip,
     db_url,
