@@ -180,20 +180,20 @@ class SharedUdpPort:
         if sock is None:
             return
         addrs: list[tuple[str, int]] | None = None
-        try:
-            if recv_many_from is not None:
+        if recv_many_from is not None:
+            try:
                 datagrams, sources = recv_many_from(sock.fileno(), READ_BATCH, 65536)
-            else:
-                datagrams, addrs = [], []
-                for _ in range(READ_BATCH):
-                    try:
-                        data, addr = sock.recvfrom(65536)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    datagrams.append(data)
-                    addrs.append(addr)
-        except OSError:  # ICMP errors surface here on some kernels; the next read goes on
-            return
+            except OSError:  # ICMP errors surface here on some kernels; the next read goes on
+                return
+        else:
+            datagrams, addrs = [], []
+            for _ in range(READ_BATCH):
+                try:
+                    data, addr = sock.recvfrom(65536)
+                except OSError:  # nothing more waits (BlockingIOError), or an ICMP error: keep what was read
+                    break
+                datagrams.append(data)
+                addrs.append(addr)
         routes, batches = self.routes, {}
         for i, data in enumerate(datagrams):
             stream = routes.get(int.from_bytes(data[8:12], "big")) if len(data) >= 12 else None
