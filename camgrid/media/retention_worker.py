@@ -8,10 +8,13 @@ A sweep, every `sweep_interval_s`:
 2. low space: when free space (or the quota) is below the low water, the oldest segments that
    may go are deleted until the high water is reached; an alarm (recording.low_space) says
    that footage went before its maximum age, or that nothing more may go.
-3. orphans: segment files with no index row (a node that died before indexing them), unchanged
-   for `orphan_grace_s`, are deleted unless held. The first sweep looks at every day
-   directory; later ones only at recent days (orphans are born at a crash, and a crash is
-   followed by a start, hence a first sweep).
+3. orphans: segment files with no index row (a node that died before indexing them, an index
+   row lost), unchanged for `orphan_grace_s`. One that reads as a whole fMP4 segment of a
+   channel the registry knows (the layout names the channel) is indexed again (state
+   "recovered", codec, size and length read from the file, start from its name; a torn tail cut
+   off), as footage it is; one that does not (unreadable, no footage, an unknown channel) is
+   deleted unless held. The first sweep looks at every day directory; later ones only at recent
+   days (orphans are born at a crash, and a crash is followed by a start, hence a first sweep).
 
 Deleting is safe while the recorder writes: only closed or recovered segments go, and the
 database has the last word — the row is deleted by a DELETE that re-checks the state and the
@@ -27,8 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,15 +49,18 @@ from camgrid.governance.event_log import event_row
 from camgrid.governance.retention import active_clause, default_profile
 from camgrid.media import retention_files as files
 from camgrid.media.recordings_query import MAX_SEGMENT
+from camgrid.media.segment_file import SegmentError, describe_segment
 from camgrid.media.retention import (CRITICAL, DELETABLE_STATES, LOW_SPACE, OPEN, TOO_YOUNG, WARNING, AlarmGate, Deletion, Disk,
                                      Hold, Holds, Profile, Segment, SpaceNeed, Thresholds, decide, low_space_alarm,
                                      space_needed)
 from camgrid.registry._sql import aware
-from camgrid.store.tables import channel_retention, events, legal_holds, recordings, retention_profiles, retention_sweeps
+from camgrid.store.tables import (channel_retention, channels, events, legal_holds, recordings, retention_profiles,
+                                  retention_sweeps)
 
 log = logging.getLogger(__name__)
 
 ORPHAN = "orphan"
+REINDEXED = "reindexed"
 EVENT_FLUSH_BATCHES = 20  # a long first cleanup writes its events every this many batches
 _COLUMNS = (recordings.c.id, recordings.c.channel_id, recordings.c.start_at, recordings.c.end_at, recordings.c.bytes,
             recordings.c.state, recordings.c.path)
@@ -94,6 +102,7 @@ class SweepReport:
     short_bytes: int = 0
     alarm: dict[str, Any] | None = None
     orphans_scanned: bool = False
+    reindexed: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))  # orphans indexed again, per channel
     errors: list[str] = field(default_factory=list)
     interrupted: bool = False
     duration_s: float = 0.0
@@ -116,7 +125,10 @@ class SweepReport:
             "kept_past_max_age": {why: {"segments": n, "bytes": b} for why, (n, b) in self.kept_past_max_age.items()},
             "disk_before": disk(self.disk_before), "disk_after": disk(self.disk_after),
             "needed_bytes": self.need.bytes, "limit": self.need.limit, "short_bytes": self.short_bytes,
-            "alarm": self.alarm, "orphans_scanned": self.orphans_scanned, "errors": self.errors[:20],
+            "alarm": self.alarm, "orphans_scanned": self.orphans_scanned,
+            "reindexed": {"segments": sum(t.segments for t in self.reindexed.values()),
+                          "bytes": sum(t.bytes for t in self.reindexed.values()), "channels": len(self.reindexed)},
+            "errors": self.errors[:20],
             "interrupted": self.interrupted, "duration_s": round(self.duration_s, 3),
         }
 
@@ -125,6 +137,9 @@ class SweepReport:
         parts = [f"{t['segments']} segments ({t['bytes']} bytes, {t['channels']} channels) for {reason}"
                  for reason, t in sorted(self.totals().items())]
         text = f"retention sweep of node {self.node_id}: {verb} " + ("; ".join(parts) if parts else "nothing")
+        if self.reindexed:
+            n = sum(t.segments for t in self.reindexed.values())
+            text += f"; {'would index' if self.dry_run else 'indexed'} {n} orphan segment files again"
         if self.need.bytes:
             text += f"; space was low ({self.need.limit}): {self.need.bytes} bytes needed, {self.short_bytes} short"
         return text
@@ -409,30 +424,76 @@ class RetentionWorker:
         grace = self.settings.orphan_grace_s
         now = datetime.fromtimestamp(now_ts, timezone.utc)
         since = None if self._last_orphan_scan is None else (now - timedelta(seconds=grace) - timedelta(days=2)).date()
+        device_of = _DeviceOf(self.engine)
+        interrupted = False
         for channel_id, day, directory in files.day_dirs(self.root, since):
             if self._stopping.is_set():
-                return
+                interrupted = True
+                break
             settled = files.settled_files(directory, channel_id, day, now_ts - grace)
             if not settled:
                 continue
             indexed = self._indexed(channel_id, day, [f.relative for f in settled])
             removed = False
             for f in settled:
-                if f.relative in indexed or holds.covering(channel_id, f.start_at, f.start_at + MAX_SEGMENT):
+                if f.relative in indexed:
                     continue
-                outcome, error = (files.REMOVED, None) if report.dry_run else files.remove_file(directory / Path(f.relative).name)
+                path = directory / Path(f.relative).name
+                why = self._reindex(path, f, device_of, report)
+                if why is None:
+                    continue  # footage: indexed again
+                if holds.covering(channel_id, f.start_at, f.start_at + MAX_SEGMENT):
+                    continue
+                outcome, error = (files.REMOVED, None) if report.dry_run else files.remove_file(path)
                 if error:
                     report.errors.append(f"{f.relative}: {error}")
                     continue
                 removed = True
                 self._tally(report, channel_id, ORPHAN, f.start_at, f.start_at, f.bytes, outcome)
-                log.warning("retention: %s has no index row (a node stopped before indexing it); %s", f.relative,
+                log.warning("retention: %s has no index row and cannot be indexed again (%s); %s", f.relative, why,
                             "would delete it" if report.dry_run else "deleted it")
             if removed and not report.dry_run:
                 files.settle_dirs({directory}, now.date())
+        if report.reindexed and not report.dry_run:
+            with self.engine.begin() as conn:
+                conn.execute(events.insert(), [event_row(Event("recording.reindexed", channel, {
+                    "node_id": self.node_id, **t.as_dict()})) for channel, t in sorted(report.reindexed.items())])
+        if interrupted:
+            return
         report.orphans_scanned = True
         if not report.dry_run:
             self._last_orphan_scan = now_ts
+
+    def _reindex(self, path: Path, f: files.FileOnDisk, device_of: _DeviceOf, report: SweepReport) -> str | None:
+        """Index an orphan file again when it is footage of a known channel: None when it was
+        (or, in a dry run, would be); otherwise why not."""
+        device_id = device_of(f.channel_id)
+        if device_id is None:
+            return f"channel {f.channel_id} is not in the registry"
+        try:
+            info = describe_segment(path, repair=not report.dry_run)
+        except FileNotFoundError:
+            return "it is gone"
+        except (SegmentError, OSError, struct.error) as exc:
+            return f"unreadable: {exc}"
+        end_at = f.start_at + timedelta(seconds=info.duration_s)
+        if not report.dry_run:
+            seg_id = Path(f.relative).stem.split("-", 1)[1] + uuid.uuid4().hex[8:]  # keeps the name's 8 hex digits
+            row = {"id": seg_id, "channel_id": f.channel_id, "device_id": device_id, "start_at": f.start_at,
+                   "end_at": end_at, "bytes": info.bytes, "path": f.relative, "codec": info.codec,
+                   "width": info.width, "height": info.height, "state": "recovered", "node_id": self.node_id,
+                   "created_at": datetime.now(timezone.utc)}
+            with self.engine.begin() as conn:
+                c = recordings.c
+                if conn.execute(select(c.id).where(c.channel_id == f.channel_id, c.start_at >= f.start_at - timedelta(days=1),
+                                                   c.start_at < f.start_at + timedelta(days=1), c.path == f.relative)).first():
+                    return None  # indexed meanwhile
+                conn.execute(recordings.insert(), row)
+        report.reindexed[f.channel_id].add(f.start_at, end_at, info.bytes)
+        log.warning("retention: %s had no index row; %s it again (%s %dx%d, %.1f s, %d bytes%s)", f.relative,
+                    "would index" if report.dry_run else "indexed", info.codec, info.width, info.height, info.duration_s,
+                    info.bytes, f", {info.torn_bytes} torn bytes cut" if info.torn_bytes and not report.dry_run else "")
+        return None
 
     def _indexed(self, channel_id: str, day: Any, paths: list[str]) -> set[str]:
         """Which of `paths` have an index row (any node, any state). The (channel_id, start_at)
@@ -456,3 +517,18 @@ class RetentionWorker:
     def stats(self) -> dict[str, Any]:
         return {"sweeps": self.sweeps, "failures": self.failures, "last_error": self.last_error,
                 "last": self.last_report.as_dict() if self.last_report else None}
+
+
+class _DeviceOf:
+    """channel → its device in the registry (None: unknown), asked once per channel per scan."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._known: dict[str, str | None] = {}
+
+    def __call__(self, channel_id: str) -> str | None:
+        if channel_id not in self._known:
+            with self.engine.connect() as conn:
+                self._known[channel_id] = conn.scalars(select(channels.c.device_id).where(channels.c.id == channel_id)
+                                                       .order_by(channels.c.pk).limit(1)).first()
+        return self._known[channel_id]

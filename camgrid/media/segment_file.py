@@ -8,6 +8,8 @@ claims footage a crash could lose.
 `scan_segment` reads a file back the way recovery needs it: how many bytes form whole
 fragments, and the media time they cover (from each moof's tfdt and trun durations).
 `repair_segment` cuts a torn last fragment off (what a killed process or a full disk leaves).
+`describe_segment` reads what an index row says of a file (codec, picture size, bytes, length),
+for a file found on disk without one.
 Blocking I/O: call from a worker thread.
 """
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from camgrid.media import fastpath
-from camgrid.media.fmp4 import read_boxes
+from camgrid.media.fmp4 import read_boxes, tracks_of
 
 _TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTO = 0x100, 0x200, 0x400, 0x800
 _TRUN_DATA_OFFSET, _TRUN_FIRST_FLAGS = 0x1, 0x4
@@ -219,3 +221,66 @@ def repair_segment(path: Path) -> SegmentScan:
             f.flush()
             os.fsync(f.fileno())
     return scan
+
+
+VIDEO_ENTRIES = {"avc1": "h264", "avc3": "h264", "hvc1": "h265", "hev1": "h265"}
+
+
+@dataclass
+class SegmentInfo:
+    """What an index row needs of a segment file."""
+
+    codec: str  # h264 | h265
+    width: int
+    height: int
+    bytes: int  # whole: the init segment and whole fragments
+    duration_s: float
+    fragments: int
+    torn_bytes: int  # after the whole fragments (cut off by describe_segment(repair=True))
+
+
+def describe_segment(path: Path, *, repair: bool = False) -> SegmentInfo:
+    """Codec, size and length of a segment file this recorder wrote, read from its init segment
+    (the video track's sample entry) and fragments. SegmentError when it is not one, has no
+    video track of a known codec, or holds no whole fragment. With `repair`, a torn tail is cut off."""
+    data = path.read_bytes()
+    try:
+        init, fragments = read_fragments(data)
+    except SegmentError as exc:
+        raise SegmentError(f"{path.name}: {exc}") from None
+    video = next((t for t in tracks_of(init) if t.handler == "vide"), None)
+    if video is None or video.entry not in VIDEO_ENTRIES or video.timescale <= 0:
+        raise SegmentError(f"{path.name}: no H.264 or H.265 video track in its init segment")
+    entry = _video_entry(init)
+    if entry is None:
+        raise SegmentError(f"{path.name}: the video sample entry is cut short")
+    width, height = struct.unpack_from(">HH", init, entry + 8 + 24)
+    if not fragments:
+        raise SegmentError(f"{path.name}: no whole fragment (no footage)")
+    whole = fragments[-1].offset + fragments[-1].size
+    duration = fragments[-1].base_dts + fragments[-1].duration - fragments[0].base_dts
+    if repair and whole < len(data):
+        repair_segment(path)
+    return SegmentInfo(VIDEO_ENTRIES[video.entry], width, height, whole, duration / video.timescale, len(fragments),
+                       len(data) - whole)
+
+
+def _video_entry(init: bytes) -> int | None:
+    """Offset of the first video track's sample entry (its box header) in the init segment."""
+    moov = next(((p, sz) for n, p, sz in read_boxes(init) if n == "moov"), None)
+    if moov is None:
+        return None
+    for name, pos, size in read_boxes(init, moov[0] + 8, moov[0] + moov[1]):
+        if name != "trak":
+            continue
+        span: tuple[int, int] | None = (pos + 8, pos + size)
+        for kind in ("mdia", "minf", "stbl", "stsd"):
+            span = next(((p + 8, p + sz) for n, p, sz in read_boxes(init, *span) if n == kind), None)
+            if span is None:
+                break
+        if span is None:
+            continue
+        entries = read_boxes(init, span[0] + 8, span[1])
+        if entries and entries[0][0] in VIDEO_ENTRIES and entries[0][2] >= 8 + 28:
+            return entries[0][1]
+    return None
