@@ -63,7 +63,7 @@ else
 endif
 
 demo: $(STAMP) console
-	$(PY) -m camgrid demo --data-dir $(DATA)
+	$(PY) -m camgrid demo --data-dir $(DATA) --audio g711a
 
 test: $(STAMP) sysdeps console
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -298,11 +298,15 @@ def demo(
     channels: Annotated[int, typer.Option(help="Channels per NVR / lower platform.")] = 8,
     http_port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
     sip_port: Annotated[int, typer.Option(help="SIP port.")] = 5060,
+    audio: Annotated[str, typer.Option(help="Sound the simulated cameras send (camgrid sim --audio): auto, none, g711a, g711u or aac.")] = "auto",
 ) -> None:
     """Run the platform on the embedded default with simulated devices (what `make demo` runs)."""
     from camgrid.demo import run_demo
 
-    run_demo(data_dir, devices=devices, channels=channels, http_port=http_port, sip_port=sip_port)
+    if audio not in ("auto", "none", "g711a", "g711u", "aac"):
+        typer.echo("error: --audio must be auto, none, g711a, g711u or aac", err=True)
+        raise typer.Exit(2)
+    run_demo(data_dir, devices=devices, channels=channels, http_port=http_port, sip_port=sip_port, audio=audio)
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ def demo_footage() -> Path | None:
     return None
 
 
-def run_demo(data_dir: Path, *, devices: int, channels: int, http_port: int, sip_port: int) -> None:
+def run_demo(data_dir: Path, *, devices: int, channels: int, http_port: int, sip_port: int, audio: str = "auto") -> None:
     platform_id, seed = provision(data_dir, devices, channels)
     exe = [sys.executable, "-m", "camgrid"]
     serve = subprocess.Popen([*exe, "serve", "--data-dir", str(data_dir), "--http-port", str(http_port),
@@ -78,7 +78,7 @@ def run_demo(data_dir: Path, *, devices: int, channels: int, http_port: int, sip
         video = ["--stream", str(footage), "--cache-dir", str(data_dir / "sim-cache")] if footage else []
         sim = subprocess.Popen([*exe, "sim", "--server", f"127.0.0.1:{sip_port}", "--platform-id", platform_id,
                                 "--devices", str(devices), "--channels", str(channels), "--seed", seed,
-                                "--keepalive", "30", "--spread", "5", *video])
+                                "--keepalive", "30", "--spread", "5", "--audio", audio, *video])
         procs.append(sim)
         print(
             f"\ndemo: console and API at http://127.0.0.1:{http_port}/  (OpenAPI: /api/v1/docs)\n"
