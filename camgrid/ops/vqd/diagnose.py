@@ -120,7 +120,8 @@ def diagnose_pictures(spaced: list[Picture], burst: list[Picture], thresholds: T
     if picture.monochrome(stats, th):
         d.notes["monochrome"] = True
     if not exposure:  # darkness, glare and fog take the colour with them: report the cause only
-        colour = picture.colour(stats, th, ref.chroma if ref is not None else None)
+        colour = picture.colour(stats, th, ref.chroma if ref is not None else None,
+                                ref.chroma_peak if ref is not None else None)
         found += [f for f in colour if not (covered and f["type"] == "colourless")]  # so does a cover
     detail = picture.sharpness_noise_stripes(stats, th, ref.blur if ref is not None else None)
     dim = picture.dim(stats, th)

@@ -50,6 +50,16 @@ def chroma_stats(u: np.ndarray, v: np.ndarray) -> tuple[float, float, float]:
     return float(du.mean()), float(dv.mean()), float(np.hypot(du, dv).mean())
 
 
+def chroma_peak(u: np.ndarray, v: np.ndarray, q: float = 98.0) -> float:
+    """The chroma magnitude of the most coloured 2 % of the picture (q-th percentile): how much
+    colour there is where there is any. A grey road with a yellow line reads the line's colour,
+    which the mean over the picture would dilute; a monochrome picture reads 0."""
+    du, dv = as_float(u) - 128.0, as_float(v) - 128.0
+    if du.size == 0 or du.shape != dv.shape:
+        return 0.0
+    return percentiles(np.hypot(du, dv), (q,))[0]
+
+
 def gradients(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Absolute horizontal and vertical neighbour differences, cropped to a common shape."""
     a = as_float(y)

@@ -36,6 +36,7 @@ class Stats:
     cast_u: float
     cast_v: float
     chroma: float  # mean chroma magnitude
+    chroma_peak: float  # chroma magnitude of the most coloured 2 % (features.chroma_peak)
     blur: float  # edge blur radius, pixels at 480 wide (0: no strong edge)
     texture: float  # mean gradient, grey levels per pixel
     noise: float | None  # from the native-resolution crop, when the picture has one
@@ -50,19 +51,20 @@ def measure(p: Picture, th: Thresholds) -> Stats:
     share_y, med_y = fx.dominant_fraction(y, th.solid_tolerance)
     med_u = med_v = 128.0
     share = share_y
-    cast_u = cast_v = chroma = 0.0
+    cast_u = cast_v = chroma = peak = 0.0
     if p.u is not None and p.v is not None:
         share_u, med_u = fx.dominant_fraction(p.u, th.solid_tolerance)
         share_v, med_v = fx.dominant_fraction(p.v, th.solid_tolerance)
         share = min(share_y, share_u, share_v)
         cast_u, cast_v, chroma = fx.chroma_stats(p.u, p.v)
+        peak = fx.chroma_peak(p.u, p.v)
     gx, gy = fx.gradients(y)
     texture = float((gx + gy).mean()) if gx.size else 0.0
     stripe = max(fx.stripe_strength(y))
     noise = fx.noise_sigma(p.detail) if p.detail is not None else None
     blur = fx.edge_width(y) * 480.0 / max(y.shape[1], 1)
-    return Stats(p.t, mean, p2, p10, p98, top, clipped, share, med_y, med_u, med_v, cast_u, cast_v, chroma, blur,
-                 texture, noise, stripe)
+    return Stats(p.t, mean, p2, p10, p98, top, clipped, share, med_y, med_u, med_v, cast_u, cast_v, chroma, peak,
+                 blur, texture, noise, stripe)
 
 
 def score(value: float, threshold: float, strong: float) -> float:
@@ -143,9 +145,16 @@ def exposure(stats: list[Stats], th: Thresholds, ref_spread: float | None = None
     return out
 
 
-def colour(stats: list[Stats], th: Thresholds, ref_chroma: float | None = None) -> list[dict]:
+def colour(stats: list[Stats], th: Thresholds, ref_chroma: float | None = None,
+           ref_peak: float | None = None) -> list[dict]:
     """colour_cast (the whole picture tinted) or colourless (colour gone). Colour loss needs a
-    reference to compare with: a grey street or a monochrome (IR) picture is normal."""
+    reference to compare with: a grey street or a monochrome (IR) picture is normal.
+
+    Colour loss is judged on the colour of the most coloured 2 % of the picture (`chroma_peak`),
+    against the reference's (`ref_peak`), when the reference has colour somewhere
+    (`colour_peak_min`: a yellow line on a grey road is enough); a picture with no colour anywhere
+    (below `mono_peak`) is monochrome, normal unless `colour_expected`. References made before
+    `chroma_peak` existed are judged on the mean chroma (`ref_chroma`, `colour_min`, `mono_max`)."""
     coloured = [s for s in stats if s.mean >= th.dark_mean]  # colour cannot be judged in the dark
     if not coloured:
         return []
@@ -162,7 +171,15 @@ def colour(stats: list[Stats], th: Thresholds, ref_chroma: float | None = None) 
                  "tint": _colour_name(128, 128 + u * 4, 128 + v * 4)}]
     if not th.enabled("colourless"):
         return []
-    if ref_chroma is not None and ref_chroma >= th.colour_min:
+    if ref_peak and ref_peak >= th.colour_peak_min:
+        floor, limit = (0.0 if th.colour_expected else th.mono_peak), th.colour_ratio * ref_peak
+        pale = persistent(coloured, lambda s: floor <= s.chroma_peak < limit, th)
+        if not pale:
+            return []
+        peak = _median([s.chroma_peak for s in pale])
+        return [{"type": "colourless", "score": score(peak, limit, 0.0), "chroma": round(_median([s.chroma for s in pale]), 2),
+                 "colour_peak": round(peak, 1), "reference_peak": round(ref_peak, 1)}]
+    if ref_chroma is not None and ref_chroma >= th.colour_min and not ref_peak:
         floor, limit = (0.0 if th.colour_expected else th.mono_max), th.colour_ratio * ref_chroma
     elif th.colour_expected:
         floor, limit = 0.0, th.mono_max

@@ -39,18 +39,20 @@ class Reference:
     blur: float  # edge blur radius (see features.edge_width), 0 when it has no strong edge
     chroma: float = 0.0  # mean chroma magnitude (colourfulness) of the reference view
     spread: float = 0.0  # luma spread between the 2nd and 98th percentiles (contrast)
+    chroma_peak: float = 0.0  # chroma of the most coloured 2 % (features.chroma_peak); 0 in early references
 
     def to_bytes(self) -> bytes:
         """Serialised (numpy .npz), for keeping in a database column or a file."""
         buf = io.BytesIO()
         np.savez_compressed(buf, structure=self.structure, detail=self.detail, mean=self.mean,
-                            blur=np.float32(self.blur), chroma=np.float32(self.chroma), spread=np.float32(self.spread))
+                            blur=np.float32(self.blur), chroma=np.float32(self.chroma), spread=np.float32(self.spread),
+                            chroma_peak=np.float32(self.chroma_peak))
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Reference:
         with np.load(io.BytesIO(data)) as z:
-            extra = {k: float(z[k]) for k in ("chroma", "spread") if k in z.files}  # absent in early references
+            extra = {k: float(z[k]) for k in ("chroma", "spread", "chroma_peak") if k in z.files}  # absent in early references
             return cls(z["structure"].astype(np.float32), z["detail"].astype(np.float32), z["mean"].astype(np.float32),
                        float(z["blur"]), **extra)
 
@@ -74,10 +76,11 @@ def make_reference(pictures: list[Picture]) -> Reference:
         raise ValueError("a reference needs at least one picture")
     y = median_luma(pictures)
     coloured = [fx.chroma_stats(p.u, p.v)[2] for p in pictures if p.u is not None and p.v is not None]
+    peaks = [fx.chroma_peak(p.u, p.v) for p in pictures if p.u is not None and p.v is not None]
     detail, mean = relative_texture(y)
     p2, p98 = fx.percentiles(y, (2, 98))
     return Reference(structure_of(y), detail, mean, fx.edge_width(y) * 480.0 / max(y.shape[1], 1), float(np.median(coloured)) if coloured else 0.0,
-                     p98 - p2)
+                     p98 - p2, float(np.median(peaks)) if peaks else 0.0)
 
 
 def structure_of(y: np.ndarray) -> np.ndarray:

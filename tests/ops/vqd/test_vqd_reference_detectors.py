@@ -126,3 +126,56 @@ def test_a_blurred_dimmed_or_foggy_road_is_not_a_cover(asphalt, change):
     img = {"blur": lambda a: blur(a, 3.0), "darker": lambda a: a * 0.6,
            "fog": lambda a: 150 + (a - a.mean()) * 0.5}[change](still)
     assert "occlusion" not in diagnose([img] * 6, r)
+
+
+def street(colour_kept: float = 1.0, grey_only: bool = False) -> np.ndarray:
+    """A grey road with a yellow line and a red sign: little colour overall (a mean chroma near 2),
+    but clearly coloured where it is. `colour_kept` scales the colour about each pixel's grey."""
+    rng = np.random.default_rng(3)
+    img = np.repeat((110 + 20 * smooth(rng, H, W, 6) + rng.normal(0, 2, (H, W)))[:, :, None], 3, axis=2)
+    img[120:126, :] = (225, 190, 40)  # the yellow centre line, 2.2 % of the picture
+    img[30:50, 400:420] = (200, 40, 40)
+    if grey_only:
+        colour_kept = 0.0
+    grey = (img @ np.array([0.299, 0.587, 0.114]))[:, :, None]
+    return grey + (img - grey) * colour_kept
+
+
+def colour_pictures(rgb: np.ndarray, n: int = 6) -> list:
+    return [picture_from_rgb(np.clip(rgb, 0, 255).astype(np.uint8), t=2.0 * i) for i in range(n)]
+
+
+@pytest.mark.parametrize("kept", [0.35, 0.1])
+def test_colour_fading_on_a_mostly_grey_street_is_colourless(kept):
+    ref = make_reference(colour_pictures(street(), 1))
+    assert ref.chroma < 3.0 <= ref.chroma_peak  # the old mean-chroma test could not judge this scene
+    found = diagnose_pictures(colour_pictures(street(kept)), [], ref=ref)
+    assert "colourless" in found.types()
+
+
+def test_a_monochrome_picture_and_the_street_itself_are_not_colourless():
+    ref = make_reference(colour_pictures(street(), 1))
+    mono = diagnose_pictures(colour_pictures(street(grey_only=True)), [], ref=ref)
+    assert "colourless" not in mono.types() and mono.notes.get("monochrome")
+    assert "colourless" not in diagnose_pictures(colour_pictures(street(0.8)), [], ref=ref).types()
+
+
+def test_a_scene_without_colour_is_not_judged_for_colour_loss(asphalt):
+    grey_road = np.repeat(view(asphalt)[:, :, None], 3, axis=2) * np.array([1.0, 1.0, 1.03])  # a faint tint only
+    ref = make_reference(colour_pictures(grey_road, 1))
+    assert ref.chroma_peak < 8.0
+    lost = np.repeat(view(asphalt)[:, :, None], 3, axis=2)  # the faint tint gone too
+    assert "colourless" not in diagnose_pictures(colour_pictures(lost), [], ref=ref).types()
+
+
+def test_a_reference_kept_before_chroma_peaks_still_loads_and_judges_by_the_mean():
+    import io
+
+    ref = make_reference(colour_pictures(street(), 1))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, structure=ref.structure, detail=ref.detail, mean=ref.mean, blur=np.float32(ref.blur),
+                        chroma=np.float32(ref.chroma), spread=np.float32(ref.spread))
+    old = type(ref).from_bytes(buf.getvalue())
+    assert old.chroma_peak == 0.0 and old.chroma == pytest.approx(ref.chroma)
+    assert "colourless" not in diagnose_pictures(colour_pictures(street(0.35)), [], ref=old).types()  # mean < colour_min
+    assert type(ref).from_bytes(ref.to_bytes()).chroma_peak == pytest.approx(ref.chroma_peak)
