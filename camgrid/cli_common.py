@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from sqlalchemy import Engine
@@ -43,3 +45,36 @@ def cli_store(settings: Settings) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+T = TypeVar("T")
+
+
+def state_choices(name: str, states: Sequence[str]) -> type[Enum]:
+    """The choices of a list command's --state: each state, then active (not finished) and all."""
+    return Enum(name, {s: s for s in (*states, "active", "all")}, type=str)  # type: ignore[return-value]
+
+
+def read_store(settings: Settings, what: str, read: Callable[[Engine], T]) -> T:
+    """`read(engine)` on the migrated store; an error the operator can act on when it fails."""
+    with cli_store(settings) as engine:
+        try:
+            return read(engine)
+        except Exception as exc:
+            raise fail(f"cannot read {what} ({exc})") from None
+
+
+def print_rows(rows: Sequence[dict[str, Any]], *, as_json: bool, empty: str, header: str,
+               line: Callable[[dict[str, Any]], str], to_json: Callable[[dict[str, Any]], Any]) -> None:
+    """A list command's output: one JSON object per line, or a header and a table line per row
+    (`empty` on stderr when there are none)."""
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(to_json(row), ensure_ascii=False, sort_keys=True))
+        return
+    if not rows:
+        typer.echo(empty, err=True)
+        return
+    typer.echo(header)
+    for row in rows:
+        typer.echo(line(row))

@@ -12,12 +12,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "api"))
 
 from alarm_helpers import FakeClock, WebhookReceiver, alarm_settings  # noqa: E402
-from api_helpers import PASSWORD, Api  # noqa: E402
+from api_helpers import Api, role_tokens  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from camgrid.api.app import ApiContext, create_api  # noqa: E402
 from camgrid.bus import MemoryBus  # noqa: E402
-from camgrid.governance.users import create_user, issue_token  # noqa: E402
 from camgrid.ops.alarms.centre import AlarmCentre  # noqa: E402
 
 
@@ -56,11 +55,8 @@ async def receiver():
 
 @pytest.fixture
 def users(engine) -> dict[str, str]:
-    out = {}
-    for role in ("admin", "operator", "viewer"):
-        user = create_user(engine, f"{role}1", PASSWORD, role)
-        out[role] = issue_token(engine, user["id"], 3600)
-    return out
+    """One user per role (named after it), each with a live token."""
+    return role_tokens(engine)
 
 
 @pytest.fixture

@@ -14,6 +14,18 @@ from camgrid.store.engine import utcnow
 from camgrid.store.tables import channels, devices
 
 PASSWORD = "Correct-Horse-42"
+ROLES = ("admin", "operator", "viewer")
+
+
+def role_tokens(engine) -> dict[str, str]:
+    """One user per role (named after it: admin1, ...), each with a live token; the `users` fixtures."""
+    from camgrid.governance.users import create_user, issue_token
+
+    out = {}
+    for role in ROLES:
+        user = create_user(engine, f"{role}1", PASSWORD, role)
+        out[role] = issue_token(engine, user["id"], 3600)
+    return out
 
 
 class FakeCommands:

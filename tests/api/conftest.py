@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_helpers import PASSWORD, Api, FakeCommands
+from api_helpers import Api, FakeCommands, role_tokens
 from fastapi.testclient import TestClient
 
 from camgrid.api.app import ApiContext, create_api
 from camgrid.config import Settings
-from camgrid.governance.users import create_user, issue_token
 
 
 @pytest.fixture
@@ -27,11 +26,7 @@ def make_api(engine):
 @pytest.fixture
 def users(engine) -> dict[str, str]:
     """One user per role (named after it), each with a live token."""
-    out = {}
-    for role in ("admin", "operator", "viewer"):
-        user = create_user(engine, f"{role}1", PASSWORD, role)
-        out[role] = issue_token(engine, user["id"], 3600)
-    return out
+    return role_tokens(engine)
 
 
 @pytest.fixture

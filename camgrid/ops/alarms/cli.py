@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from camgrid.cli_common import DatabaseUrl, DataDir, cli_settings, cli_store, fail
+from camgrid.cli_common import DatabaseUrl, DataDir, cli_settings, print_rows, read_store, state_choices
 from camgrid.ops.alarms import store
-from camgrid.ops.alarms.model import PRIORITY_NAMES
+from camgrid.ops.alarms.model import PRIORITY_NAMES, STATES
 from camgrid.ops.alarms.outbox import jsonable
 
 alarms_app = typer.Typer(help="Alarms: list them.", no_args_is_help=True, add_completion=False)
 
 
-class StateChoice(str, Enum):
-    open = "open"
-    acknowledged = "acknowledged"
-    dispatched = "dispatched"
-    resolved = "resolved"
-    active = "active"
-    all = "all"
+StateChoice = state_choices("StateChoice", STATES)
 
 
 @alarms_app.callback()
@@ -45,25 +37,18 @@ def list_alarms(
 ) -> None:
     """Alarms, newest first: id, priority, state, type, where, count, last seen, title."""
     settings = cli_settings(data_dir, database_url)
-    with cli_store(settings) as engine:
-        stmt = store.query(state=state.value, priority=priority, type_=type_, channel_id=channel, device_id=device)
-        try:
-            rows = store.page(engine, stmt, None, limit)
-        except Exception as exc:
-            raise fail(f"cannot read alarms ({exc})") from None
-    if as_json:
-        for row in rows:
-            typer.echo(json.dumps(jsonable(store.public(row)), ensure_ascii=False, sort_keys=True))
-        return
-    if not rows:
-        typer.echo(f"no alarms ({state.value})", err=True)
-        return
-    typer.echo(f"{'ID':>7}  {'PRIO':<10} {'STATE':<12} {'TYPE':<26} {'WHERE':<20} {'COUNT':>6}  {'LAST (UTC)':<19}  TITLE")
-    for row in rows:
-        prio = f"{row['priority']} {PRIORITY_NAMES.get(row['priority'], '')}"
-        state_text = row["state"] + ("*" if row["cleared_at"] and row["state"] != "resolved" else "")
-        where = row["channel_id"] or row["device_id"] or "-"
-        typer.echo(f"{row['id']:>7}  {prio:<10} {state_text:<12} {row['type'][:26]:<26} {where:<20} {row['count']:>6}  "
-                   f"{row['last_at']:%Y-%m-%d %H:%M:%S}  {row['title']}")
-    if any(r["cleared_at"] and r["state"] != "resolved" for r in rows):
+    stmt = store.query(state=state.value, priority=priority, type_=type_, channel_id=channel, device_id=device)
+    rows = read_store(settings, "alarms", lambda engine: store.page(engine, stmt, None, limit))
+    print_rows(rows, as_json=as_json, empty=f"no alarms ({state.value})", to_json=lambda r: jsonable(store.public(r)),
+               header=f"{'ID':>7}  {'PRIO':<10} {'STATE':<12} {'TYPE':<26} {'WHERE':<20} {'COUNT':>6}  {'LAST (UTC)':<19}  TITLE",
+               line=_line)
+    if not as_json and any(r["cleared_at"] and r["state"] != "resolved" for r in rows):
         typer.echo("* the condition has cleared; the alarm waits to be resolved", err=True)
+
+
+def _line(row: dict) -> str:
+    prio = f"{row['priority']} {PRIORITY_NAMES.get(row['priority'], '')}"
+    state_text = row["state"] + ("*" if row["cleared_at"] and row["state"] != "resolved" else "")
+    where = row["channel_id"] or row["device_id"] or "-"
+    return (f"{row['id']:>7}  {prio:<10} {state_text:<12} {row['type'][:26]:<26} {where:<20} {row['count']:>6}  "
+            f"{row['last_at']:%Y-%m-%d %H:%M:%S}  {row['title']}")

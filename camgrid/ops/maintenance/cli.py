@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from camgrid.cli_common import DatabaseUrl, DataDir, cli_settings, cli_store, fail
+from camgrid.cli_common import DatabaseUrl, DataDir, cli_settings, print_rows, read_store, state_choices
 from camgrid.ops.alarms.outbox import jsonable
 from camgrid.ops.maintenance import model, store
 from camgrid.store.engine import utcnow
@@ -17,15 +15,7 @@ from camgrid.store.engine import utcnow
 maintenance_app = typer.Typer(help="Maintenance work orders: list them.", no_args_is_help=True, add_completion=False)
 
 
-class StateChoice(str, Enum):
-    open = "open"
-    assigned = "assigned"
-    in_progress = "in_progress"
-    verifying = "verifying"
-    closed = "closed"
-    cancelled = "cancelled"
-    active = "active"
-    all = "all"
+StateChoice = state_choices("StateChoice", model.STATES)
 
 
 @maintenance_app.callback()
@@ -46,25 +36,16 @@ def list_orders(
     """Work orders, newest first: id, priority, state, team, who, time left, title."""
     settings = cli_settings(data_dir, database_url)
     now = utcnow()
-    with cli_store(settings) as engine:
-        stmt = store.query(state=state.value, assignee=assignee, breached=True if breached else None)
-        try:
-            rows = store.page(engine, stmt, None, limit)
-            teams = {t["id"]: t["name"] for t in store.list_teams(engine)}
-        except Exception as exc:
-            raise fail(f"cannot read work orders ({exc})") from None
-    if as_json:
-        for row in rows:
-            typer.echo(json.dumps(jsonable({**row, "team": teams.get(row["team_id"]), "sla": model.sla_view(row, now)}),
-                                  ensure_ascii=False, sort_keys=True))
-        return
-    if not rows:
-        typer.echo(f"no work orders ({state.value})", err=True)
-        return
-    typer.echo(f"{'ID':>6}  {'P':<2}{'STATE':<12} {'TEAM':<16} {'WHO':<12} {'DUE':<14} TITLE")
-    for row in rows:
-        sla = model.sla_view(row, now)
-        left = sla["resolve_remaining_s"]
+    stmt = store.query(state=state.value, assignee=assignee, breached=True if breached else None)
+    rows, teams = read_store(settings, "work orders", lambda engine: (
+        store.page(engine, stmt, None, limit), {t["id"]: t["name"] for t in store.list_teams(engine)}))
+
+    def line(row: dict) -> str:
+        left = model.sla_view(row, now)["resolve_remaining_s"]
         due = "-" if left is None else (f"{left / 3600:.1f} h left" if left >= 0 else f"{-left / 3600:.1f} h late")
-        typer.echo(f"{row['id']:>6}  {row['priority']:<2}{row['state']:<12} {(teams.get(row['team_id']) or '-')[:16]:<16} "
-                   f"{(row['assignee'] or '-')[:12]:<12} {due:<14} {row['title']}")
+        return (f"{row['id']:>6}  {row['priority']:<2}{row['state']:<12} {(teams.get(row['team_id']) or '-')[:16]:<16} "
+                f"{(row['assignee'] or '-')[:12]:<12} {due:<14} {row['title']}")
+
+    print_rows(rows, as_json=as_json, empty=f"no work orders ({state.value})", line=line,
+               header=f"{'ID':>6}  {'P':<2}{'STATE':<12} {'TEAM':<16} {'WHO':<12} {'DUE':<14} TITLE",
+               to_json=lambda r: jsonable({**r, "team": teams.get(r["team_id"]), "sla": model.sla_view(r, now)}))
