@@ -370,83 +370,6 @@ write_parts(PyObject *module, PyObject *args)
     return PyLong_FromSsize_t(total);
 }
 
-/* -- RTP ---------------------------------------------------------------------------------------- */
-#define RUN_MAX 1024
-
-/* The in-order run at the front of a batch of datagrams: what MediaStream.on_datagrams hands to
- * the demuxer without building an RtpPacket or touching the reorder buffer. The run takes packets
- * from `start` while each is plain RTP (first byte 0x80: version 2, no padding, extension or CSRC,
- * at least 12 bytes), carries `ssrc` (any when ssrc < 0), has the sequence number that follows
- * (starting at `seq`) and the run's first payload type; it ends after a marker packet (the demuxer
- * flushes there) or before the first packet that is not so (the Python path takes that one).
- * Returns (payloads, markers, payload_type, last_ssrc, wire_bytes); markers has one byte per
- * payload (1: marker set). An empty run is ([], b"", -1, -1, 0). */
-static PyObject *
-rtp_run(PyObject *module, PyObject *args)
-{
-    PyObject *datagrams, *seq_obj, *payloads = NULL, *item, *result = NULL;
-    Py_ssize_t start, i, n, count = 0;
-    long long ssrc;
-    int seq, pt = -1, k;
-    long long last_ssrc = -1;
-    Py_ssize_t wire = 0;
-    char markers[RUN_MAX];
-
-    if (!PyArg_ParseTuple(args, "OnLi:rtp_run", &datagrams, &start, &ssrc, &seq))
-        return NULL;
-    if (!PyList_Check(datagrams)) {
-        PyErr_SetString(PyExc_TypeError, "rtp_run() takes a list of datagrams");
-        return NULL;
-    }
-    if (seq < 0 || seq > 0xFFFF || ssrc > 0xFFFFFFFFLL) {
-        PyErr_SetString(PyExc_ValueError, "sequence number or SSRC out of range");
-        return NULL;
-    }
-    seq_obj = datagrams;
-    n = PyList_GET_SIZE(seq_obj);
-    if (start < 0 || start > n) {
-        PyErr_Format(PyExc_ValueError, "start %zd out of range", start);
-        return NULL;
-    }
-    payloads = PyList_New(0);
-    if (payloads == NULL)
-        return NULL;
-    for (i = start; i < n && count < RUN_MAX; i++) {
-        const unsigned char *d;
-        Py_ssize_t len;
-        long long pssrc;
-        item = PyList_GET_ITEM(seq_obj, i);
-        if (!PyBytes_Check(item))
-            break;
-        d = (const unsigned char *)PyBytes_AS_STRING(item);
-        len = PyBytes_GET_SIZE(item);
-        if (len < 12 || d[0] != 0x80)
-            break;
-        pssrc = ((long long)d[8] << 24) | (d[9] << 16) | (d[10] << 8) | d[11];
-        if ((ssrc >= 0 && pssrc != ssrc) || ((d[2] << 8) | d[3]) != seq || (pt >= 0 && (d[1] & 0x7F) != pt))
-            break;
-        k = d[1] & 0x7F;
-        {
-            PyObject *payload = PyBytes_FromStringAndSize((const char *)d + 12, len - 12);
-            if (payload == NULL || PyList_Append(payloads, payload) < 0) {
-                Py_XDECREF(payload);
-                Py_DECREF(payloads);
-                return NULL;
-            }
-            Py_DECREF(payload);
-        }
-        pt = k;
-        last_ssrc = pssrc;
-        wire += len;
-        markers[count++] = (d[1] & 0x80) ? 1 : 0;
-        seq = (seq + 1) & 0xFFFF;
-        if (d[1] & 0x80)
-            break;
-    }
-    result = Py_BuildValue("(Ny#iLn)", payloads, markers, count, pt, last_ssrc, wire);
-    return result;
-}
-
 /* -- PS demuxer ---------------------------------------------------------------------------------- */
 /* camgrid.media.ps.PythonPsDemuxer in C, move for move: pack and PES framing, resync over garbage,
  * the lost-packet rule (a pack header inside a video PES), the program stream map, PTS/DTS and the
@@ -765,47 +688,36 @@ ps_parse(PsDemuxerObject *self, PyObject *out)
     return pos;
 }
 
-static PyObject *
-PsDemuxer_feed(PsDemuxerObject *self, PyObject *arg)
+/* Append n bytes at p to the buffer and parse: PythonPsDemuxer.feed. The caller has checked
+ * ps_ready and set `busy`; the finished units go to `out`. 0, or -1 with an exception. */
+static int
+ps_feed_bytes(PsDemuxerObject *self, const unsigned char *p, Py_ssize_t n, PyObject *out)
 {
-    Py_buffer view;
-    PyObject *out;
     Py_ssize_t pos;
-
-    if (!ps_ready(self) || PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if (view.len > self->cap - self->len) {
+    if (n > self->cap - self->len) {
         Py_ssize_t cap = self->cap ? self->cap : 65536;
         unsigned char *grown;
-        while (cap - self->len < view.len) {
+        while (cap - self->len < n) {
             if (cap > PY_SSIZE_T_MAX / 2) {
-                PyBuffer_Release(&view);
-                return PyErr_NoMemory();
+                PyErr_NoMemory();
+                return -1;
             }
             cap *= 2;
         }
         grown = PyMem_Realloc(self->buf, (size_t)cap);
         if (grown == NULL) {
-            PyBuffer_Release(&view);
-            return PyErr_NoMemory();
+            PyErr_NoMemory();
+            return -1;
         }
         self->buf = grown;
         self->cap = cap;
     }
-    memcpy(self->buf + self->len, view.buf, (size_t)view.len);
-    self->len += view.len;
-    PyBuffer_Release(&view);
-
-    out = PyList_New(0);
-    if (out == NULL)
-        return NULL;
-    self->busy = 1;
+    memcpy(self->buf + self->len, p, (size_t)n);
+    self->len += n;
     pos = ps_parse(self, out);
-    self->busy = 0;
     if (pos < 0) {
         self->scanned_to = 0;
-        Py_DECREF(out);
-        return NULL;
+        return -1;
     }
     if (pos >= self->len) {
         self->len = 0;
@@ -818,27 +730,167 @@ PsDemuxer_feed(PsDemuxerObject *self, PyObject *arg)
         self->len = 0;
         self->scanned_to = 0;
     }
+    return 0;
+}
+
+/* Every unit still being gathered, in the order they began, to `out` (caller: ps_ready, busy). */
+static int
+ps_flush_into(PsDemuxerObject *self, PyObject *out)
+{
+    int order[PS_STREAMS], count = self->n_gathering, i;
+    memcpy(order, self->gathering, (size_t)count * sizeof(int));  /* ps_finish changes the list */
+    for (i = 0; i < count; i++) {
+        if (ps_finish(self, order[i], out) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+PsDemuxer_feed(PsDemuxerObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    PyObject *out;
+    int rc;
+
+    if (!ps_ready(self) || PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    out = PyList_New(0);
+    if (out == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    self->busy = 1;
+    rc = ps_feed_bytes(self, (const unsigned char *)view.buf, view.len, out);
+    self->busy = 0;
+    PyBuffer_Release(&view);
+    if (rc < 0)
+        Py_CLEAR(out);
     return out;
 }
 
 static PyObject *
 PsDemuxer_flush(PsDemuxerObject *self, PyObject *unused)
 {
-    int order[PS_STREAMS], count = self->n_gathering, i;
     PyObject *out;
+    int rc;
     if (!ps_ready(self) || (out = PyList_New(0)) == NULL)
         return NULL;
-    memcpy(order, self->gathering, (size_t)count * sizeof(int));  /* ps_finish changes the list */
     self->busy = 1;
-    for (i = 0; i < count; i++) {
-        if (ps_finish(self, order[i], out) < 0) {
-            self->busy = 0;
-            Py_DECREF(out);
-            return NULL;
+    rc = ps_flush_into(self, out);
+    self->busy = 0;
+    if (rc < 0)
+        Py_CLEAR(out);
+    return out;
+}
+
+/* Whether a unit make_unit built is a video key frame (its `keyframe` attribute, for stream ids
+ * E0-EF); -1 with an exception. */
+static int
+is_video_keyframe(PyObject *unit, PyObject *keyframe_name)
+{
+    PyObject *sid_obj, *flag;
+    long sid;
+    int truth;
+    if ((sid_obj = PyObject_GetAttrString(unit, "stream_id")) == NULL)
+        return -1;
+    sid = PyLong_AsLong(sid_obj);
+    Py_DECREF(sid_obj);
+    if (sid == -1 && PyErr_Occurred())
+        return -1;
+    if (sid < 0xE0 || sid > 0xEF)
+        return 0;
+    if ((flag = PyObject_GetAttr(unit, keyframe_name)) == NULL)
+        return -1;
+    truth = PyObject_IsTrue(flag);
+    Py_DECREF(flag);
+    return truth;
+}
+
+/* MediaStream.on_datagrams' in-order run, received and demuxed in one call. From datagrams[start]
+ * on, each datagram is taken while it is plain RTP (a bytes object of at least 12 bytes whose
+ * first byte is 0x80: version 2 without padding, extension or CSRC), carries `ssrc` (any when
+ * ssrc < 0), the next sequence number (from `seq`; any when seq < 0, for TCP) and the run's
+ * first payload type: its payload is fed to the demuxer straight from the datagram (no bytes
+ * object per payload), and a marker flushes the demuxer, as _deliver does. The run ends before
+ * the first datagram that is not so (the caller's Python path takes that one), and after a
+ * datagram that completed a video key frame, so that the caller sees the demuxer's codecs as they
+ * were just after that datagram when it handles the key frame (MediaStream._units reads them).
+ * Returns (units, count, payload_type, last_ssrc, wire_bytes); (units, 0, -1, -1, 0) when the
+ * first datagram does not qualify. If make_unit raises, the exception propagates and the units
+ * of this call are lost (make_unit is pure; it does not raise on any input). */
+static PyObject *
+PsDemuxer_feed_rtp(PsDemuxerObject *self, PyObject *args)
+{
+    PyObject *datagrams, *out, *keyframe_name;
+    Py_ssize_t start, i, count = 0, wire = 0, before;
+    long long ssrc, last_ssrc = -1;
+    int seq, pt = -1, stop = 0, k;
+
+    if (!PyArg_ParseTuple(args, "O!nLi:feed_rtp", &PyList_Type, &datagrams, &start, &ssrc, &seq))
+        return NULL;
+    if (seq > 0xFFFF || ssrc > 0xFFFFFFFFLL) {
+        PyErr_SetString(PyExc_ValueError, "sequence number or SSRC out of range");
+        return NULL;
+    }
+    if (start < 0 || start > PyList_GET_SIZE(datagrams)) {
+        PyErr_Format(PyExc_ValueError, "start %zd out of range", start);
+        return NULL;
+    }
+    if (!ps_ready(self) || (out = PyList_New(0)) == NULL)
+        return NULL;
+    keyframe_name = PyUnicode_InternFromString("keyframe");
+    if (keyframe_name == NULL) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    self->busy = 1;
+    /* The list is re-read each time: make_unit runs Python code in between. */
+    for (i = start; !stop && i < PyList_GET_SIZE(datagrams); i++) {
+        PyObject *item = PyList_GET_ITEM(datagrams, i);
+        const unsigned char *d;
+        Py_ssize_t len;
+        long long pssrc;
+        int rc;
+        if (!PyBytes_CheckExact(item))
+            break;
+        d = (const unsigned char *)PyBytes_AS_STRING(item);
+        len = PyBytes_GET_SIZE(item);
+        if (len < 12 || d[0] != 0x80)
+            break;
+        pssrc = ((long long)d[8] << 24) | (d[9] << 16) | (d[10] << 8) | d[11];
+        k = d[1] & 0x7F;
+        if ((ssrc >= 0 && pssrc != ssrc) || (seq >= 0 && ((d[2] << 8) | d[3]) != seq) || (pt >= 0 && k != pt))
+            break;
+        Py_INCREF(item);  /* held while make_unit runs */
+        before = PyList_GET_SIZE(out);
+        rc = ps_feed_bytes(self, d + 12, len - 12, out);
+        if (rc == 0 && (d[1] & 0x80))
+            rc = ps_flush_into(self, out);
+        Py_DECREF(item);
+        if (rc < 0)
+            goto fail;
+        for (; before < PyList_GET_SIZE(out); before++) {
+            int key = is_video_keyframe(PyList_GET_ITEM(out, before), keyframe_name);
+            if (key < 0)
+                goto fail;
+            stop |= key;
         }
+        pt = k;
+        last_ssrc = pssrc;
+        wire += len;
+        count++;
+        if (seq >= 0)
+            seq = (seq + 1) & 0xFFFF;
     }
     self->busy = 0;
-    return out;
+    Py_DECREF(keyframe_name);
+    return Py_BuildValue("(NniLn)", out, count, pt, last_ssrc, wire);
+fail:
+    self->busy = 0;
+    Py_DECREF(keyframe_name);
+    Py_DECREF(out);
+    return NULL;
 }
 
 static PyObject *
@@ -909,6 +961,10 @@ static PyMethodDef PsDemuxer_methods[] = {
      "feed(data) -> [unit, ...]: bytes of the stream (e.g. one RTP payload); the units they completed."},
     {"flush", (PyCFunction)PsDemuxer_flush, METH_NOARGS,
      "flush() -> [unit, ...]: every unit still being gathered, in the order they began."},
+    {"feed_rtp", (PyCFunction)PsDemuxer_feed_rtp, METH_VARARGS,
+     "feed_rtp(datagrams, start, ssrc, seq) -> (units, count, payload_type, last_ssrc, wire_bytes): the\n"
+     "in-order run of plain RTP packets from datagrams[start], their payloads fed and flushed at\n"
+     "markers in one call (see MediaStream.on_datagrams); ssrc < 0: any; seq < 0: any (TCP)."},
     {"lost", (PyCFunction)PsDemuxer_lost, METH_NOARGS,
      "lost(): packets went missing here: the buffer and the units being gathered are dropped."},
     {NULL, NULL, 0, NULL},
@@ -1056,9 +1112,6 @@ static PyMethodDef methods[] = {
     {"write_parts", write_parts, METH_VARARGS,
      "write_parts(fd, parts, sync=True) -> int: every part written whole, then fsync, without the\n"
      "GIL; the bytes written. OSError on the first failure (the file may hold some of the parts)."},
-    {"rtp_run", rtp_run, METH_VARARGS,
-     "rtp_run(datagrams, start, ssrc, seq) -> (payloads, markers, payload_type, last_ssrc, wire_bytes):\n"
-     "the in-order run of plain RTP packets from datagrams[start] (see MediaStream.on_datagrams)."},
 #ifdef __linux__
     {"recv_many", recv_many, METH_VARARGS,
      "recv_many(fd, count=64, size=65536) -> [bytes, ...]: up to `count` datagrams from a UDP socket\n"
@@ -1077,7 +1130,7 @@ static struct PyModuleDef module_def = {
 
 /* Raised whenever an entry point is added or changes: camgrid.media.fastpath refuses a module
  * built from older source (an install that was not rebuilt) rather than call what it lacks. */
-#define API_VERSION 4
+#define API_VERSION 5
 
 PyMODINIT_FUNC
 PyInit__native(void)

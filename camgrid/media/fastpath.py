@@ -3,9 +3,11 @@
 `camgrid.media._native` (camgrid/media/_native.c, built by `pip install -e .` where a compiler
 and the Python headers are present) does the per-frame Annex B → length-prefixed conversion of
 fMP4 fragments in one allocation, reads many UDP datagrams per system call (recvmmsg), and
-demuxes PS (camgrid.media.ps.NativePsDemuxer). The pure-Python code beside each use
-(camgrid.media.h26x.nal_bounds, FragmentWriter's Python path, socket.recv, PythonPsDemuxer) is
-the reference: tests/media/test_fastpath.py and test_ps_native.py hold both to the same output.
+demuxes PS (camgrid.media.ps.NativePsDemuxer), including the in-order runs of RTP packets of a
+batch in one call (NativePsDemuxer.feed_rtp, used by MediaStream.on_datagrams). The pure-Python code beside each use
+(camgrid.media.h26x.nal_bounds, FragmentWriter's Python path, socket.recv, PythonPsDemuxer,
+MediaStream.on_packet) is the reference: tests/media/test_fastpath.py, test_ps_native.py and
+test_stream_native.py hold both to the same output.
 
 CAMGRID_NATIVE=0 (or false/no/off) turns the native module off for a process, e.g. to compare
 or to rule it out; an install without it works the same, only slower. `NATIVE` says which one
@@ -21,7 +23,7 @@ import os
 from types import ModuleType
 
 _OFF = ("0", "false", "no", "off")
-API_VERSION = 4  # what this source expects of _native.c (its API_VERSION)
+API_VERSION = 5  # what this source expects of _native.c (its API_VERSION)
 
 
 def _load() -> tuple[ModuleType | None, str]:

@@ -296,7 +296,8 @@ class PythonPsDemuxer:
 
 if _native is not None:
     class NativePsDemuxer(_native.PsDemuxer):
-        """PythonPsDemuxer's feed/flush/lost, codecs and counters, in C."""
+        """PythonPsDemuxer's feed/flush/lost, codecs and counters, in C; and feed_rtp, a run of RTP
+        datagrams demuxed in one call (MediaStream.on_datagrams, tests/media/test_stream_native.py)."""
 
         __slots__ = ()
 

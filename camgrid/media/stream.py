@@ -81,40 +81,46 @@ class MediaStream:
             self._deliver(item, now)
 
     def on_datagrams(self, datagrams: list[bytes], now: float) -> None:
-        """A batch of datagrams from one socket read, exactly as `on_packet` for each in turn.
-        With the native module, runs of plain in-order packets (the usual case) skip the RtpPacket
-        and the reorder buffer: C checks each header (version, SSRC, sequence number, payload type)
-        and cuts the payloads out, and they go to the demuxer as `_deliver` would hand them on.
-        Anything else (a gap, a reordered or foreign packet, a first packet) takes `on_packet`."""
-        jitter, i, n = self.jitter, 0, len(datagrams)
-        run = _native.rtp_run if _native is not None and jitter is not None else None
+        """A batch of datagrams from one socket read (or one TCP read's frames), exactly as
+        `on_packet` for each in turn. With the native demuxer, runs of plain packets in order (the
+        usual case) go to it in one call (NativePsDemuxer.feed_rtp): C checks each header
+        (version, SSRC, sequence number, payload type), feeds the payload straight from the
+        datagram and flushes at each marker, as `_deliver` would; no RtpPacket, no bytes object
+        per payload, no reorder buffer, which is told how many went by. A run also ends after a
+        datagram that completed a video key frame, so that `_units` reads the demuxer's codecs
+        as `on_packet` would have. Anything else (a gap, a reordered, padded, extended or foreign
+        packet, a first packet) takes `on_packet`. CAMGRID_NATIVE=0: `on_packet` for each."""
+        feed_rtp = getattr(self.demuxer, "feed_rtp", None) if _native is not None else None
         expected = -1 if self.spec.ssrc is None else self.spec.ssrc
+        if feed_rtp is None or not 0 <= expected + 1 <= 0x1_0000_0000:  # an SSRC no packet can carry
+            for data in datagrams:
+                self.on_packet(data, now)
+            return
+        jitter, on_packet, i, n = self.jitter, self.on_packet, 0, len(datagrams)
         while i < n:
-            seq = jitter.in_order if run is not None else None
+            if jitter is not None:
+                seq = jitter.in_order  # None while packets wait in the reorder buffer
+            else:
+                seq = -1 if self.first_packet_at is not None else None  # TCP: in order by nature
             if seq is None:
-                self.on_packet(datagrams[i], now)
+                on_packet(datagrams[i], now)
                 i += 1
                 continue
-            payloads, markers, payload_type, ssrc, wire = run(datagrams, i, expected, seq)
-            if not payloads:
-                self.on_packet(datagrams[i], now)
+            units, count, payload_type, ssrc, wire = feed_rtp(datagrams, i, expected, seq)
+            if not count:
+                on_packet(datagrams[i], now)
                 i += 1
                 continue
-            count = len(payloads)
             i += count
             self.packets += count
             self.bytes += wire
             self.ssrc_seen = ssrc
             self.last_packet_at = now
             self.payload_types.add(payload_type)
-            jitter.passed(count)
-            feed = self.demuxer.feed
-            for payload, marker in zip(payloads, markers):
-                units = feed(payload)
-                if marker:
-                    units += self.demuxer.flush()
-                if units:
-                    self._units(units, now)
+            if jitter is not None:
+                jitter.passed(count)
+            if units:
+                self._units(units, now)
 
     def poll(self, now: float) -> None:
         """Release packets whose wait in the reorder buffer is over (call a few times a second)."""

@@ -282,10 +282,11 @@ _junk = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.floats(), st
 @needs_native
 @hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["nal_bounds", "annexb_to_length_prefixed", "length_prefixed_sizes", "join_length_prefixed",
-                        "write_parts", "recv_many", "recv_many_from", "rtp_run", "PsDemuxer"]),
+                        "write_parts", "recv_many", "recv_many_from", "PsDemuxer", "feed_rtp"]),
        st.lists(_junk, max_size=4))
 def test_native_entry_points_raise_but_never_crash(name, args):
-    fn = getattr(native, name, None)
+    from camgrid.media.ps import NativePsDemuxer
+    fn = NativePsDemuxer().feed_rtp if name == "feed_rtp" else getattr(native, name, None)
     if fn is None:
         return
     if name in ("write_parts", "recv_many", "recv_many_from") and args and isinstance(args[0], int) and 0 <= args[0] < 1024:
@@ -317,17 +318,34 @@ def test_native_entry_points_take_huge_and_empty_buffers():
 
 @needs_native
 @hsettings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.binary(max_size=30), st.binary(min_size=12, max_size=30).map(lambda b: b"\x80" + b[1:])),
+@given(st.lists(st.one_of(st.binary(max_size=30), st.binary(min_size=12, max_size=30).map(lambda b: b"\x80" + b[1:]),
+                          st.just(b"\x80\xe0\x00\x05\x00\x00\x00\x00\x00\x00\x00\x07\x00\x00\x01\xba")),
                 max_size=8),
        st.integers(-3, 10), st.integers(-2, 1 << 33), st.integers(-2, 70_000))
-def test_rtp_run_takes_any_datagrams(datagrams, start, ssrc, seq):
+def test_feed_rtp_takes_any_datagrams(datagrams, start, ssrc, seq):
+    """The run it takes is what each datagram's header allows, and the demuxer ends up as the
+    Python one fed those payloads (flushed at markers)."""
+    from camgrid.media.ps import NativePsDemuxer, PythonPsDemuxer
+    demuxer = NativePsDemuxer()
     try:
-        payloads, markers, payload_type, last_ssrc, wire = native.rtp_run(datagrams, start, ssrc, seq)
+        units, count, payload_type, last_ssrc, wire = demuxer.feed_rtp(datagrams, start, ssrc, seq)
     except (ValueError, OverflowError):
+        assert not 0 <= start <= len(datagrams) or ssrc > 0xFFFFFFFF or seq > 0xFFFF
         return
-    assert len(payloads) == len(markers) and wire == sum(len(p) + 12 for p in payloads)
-    for i, payload in enumerate(payloads):  # each one is the datagram after its 12-byte header
-        assert datagrams[start + i][12:] == payload
+    run = datagrams[start:start + count]
+    assert wire == sum(map(len, run)) and all(len(d) >= 12 and d[0] == 0x80 for d in run)
+    assert len({d[1] & 0x7F for d in run}) <= 1 and payload_type == (run[0][1] & 0x7F if run else -1)
+    for i, d in enumerate(run):
+        assert ssrc < 0 or int.from_bytes(d[8:12], "big") == ssrc
+        assert seq < 0 or int.from_bytes(d[2:4], "big") == (seq + i) & 0xFFFF
+    assert last_ssrc == (int.from_bytes(run[-1][8:12], "big") if run else -1)
+    reference, expect = PythonPsDemuxer(), []
+    for d in run:
+        expect += reference.feed(d[12:])
+        if d[1] & 0x80:
+            expect += reference.flush()
+    assert units == expect
+    assert (demuxer.resyncs, demuxer.dropped_bytes, demuxer.packs) == (reference.resyncs, reference.dropped_bytes, reference.packs)
 
 
 def test_a_module_built_from_other_source_is_not_used(monkeypatch):

@@ -1,0 +1,268 @@
+"""MediaStream.on_datagrams with the native demuxer's combined call (NativePsDemuxer.feed_rtp: a
+run of in-order RTP datagrams checked and demuxed in one call) against the pure-Python path
+(PythonPsDemuxer, on_packet for each datagram): the same access units, the same key-frame audio
+announcements, the same stream, reorder-buffer and demuxer counters and the same RTP state after
+every batch, whatever arrives (loss, duplicates, reordering, SSRC changes, padding, extensions,
+CSRCs, payload-type changes, empty payloads, garbage), over UDP and TCP."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from camgrid.media import fastpath, ps
+from camgrid.media.ps import AUDIO_ID, VIDEO_ID, PythonPsDemuxer, mux_ps
+from camgrid.media.rtp import RtpPacket, parse_rtp
+from camgrid.media.stream import MediaStream, StreamSpec
+from camgrid.sim.video import packetize, synthetic_footage
+
+NativePsDemuxer = ps.NativePsDemuxer
+pytestmark = pytest.mark.skipif(NativePsDemuxer is None, reason=f"native module not loaded: {fastpath.REASON}")
+
+SSRC, OTHER = 0x1234, 0x5678
+# The map at each key frame lists another audio codec (or none), so a key frame handled with the
+# codecs of a later map would announce the wrong one.
+AUDIO_BY_GOP = ["g711a", "g711u", None, "g711a", "aac"]
+
+
+@pytest.fixture(scope="module")
+def packets() -> list[bytes]:
+    """Video and G.711 audio muxed as devices do, cut into RTP packets of varying size: 2 s of
+    footage twice (100 frames, 10 key frames); the sequence numbers wrap."""
+    footage = synthetic_footage("h264", 320, 240, 25, 2, gop_s=0.4)
+    out, seq, gop = [], 65_480, -1
+    for i, frame in enumerate(footage.frames + footage.frames):
+        gop += frame.keyframe
+        audio = AUDIO_BY_GOP[gop % len(AUDIO_BY_GOP)]
+        streams = {VIDEO_ID: "h264", **({AUDIO_ID: audio} if audio else {})}
+        pts = frame.pts + (i >= len(footage.frames)) * 180_000
+        data = mux_ps(VIDEO_ID, frame.data, pts, streams=streams, keyframe=frame.keyframe)
+        if audio and i % 2:
+            data += mux_ps(AUDIO_ID, bytes([0xD5 ^ (i & 0xFF)]) * 320, pts + 1800)
+        chunk = 200 + 131 * (i % 7)
+        frame_packets = packetize(data, ssrc=SSRC, seq=seq, timestamp=pts, mtu_payload=chunk)
+        out += frame_packets
+        seq = (seq + len(frame_packets)) & 0xFFFF
+    return out
+
+
+def _rewrite(p: bytes, **changes) -> bytes:  # noqa: ANN003
+    packet = parse_rtp(p)
+    for name, value in changes.items():
+        setattr(packet, name, value)
+    return packet.to_bytes()
+
+
+def _padded(p: bytes, pad: int) -> bytes:
+    return bytes([p[0] | 0x20]) + p[1:] + bytes(pad - 1) + bytes([pad])
+
+
+def spoil(packets: list[bytes], rng: random.Random, rate: float, restart: bool = False) -> list[bytes]:
+    """What networks and devices do to a stream, at `rate` each; with `restart`, the device
+    restarts once somewhere (another SSRC or not, other sequence numbers from there on)."""
+    out: list[bytes] = []
+    ssrc_shift, seq_shift = 0, 0
+    restart_at = rng.randrange(len(packets)) if restart else -1
+    for i, p in enumerate(packets):
+        if i == restart_at:
+            ssrc_shift, seq_shift = rng.choice([0, 0x99]), rng.randrange(1, 1 << 16)
+        if ssrc_shift or seq_shift:  # the device restarted: another SSRC and sequence numbers from then on
+            p = _rewrite(p, ssrc=SSRC ^ ssrc_shift, sequence=(int.from_bytes(p[2:4], "big") + seq_shift) & 0xFFFF)
+        r = rng.random() / max(rate, 1e-9)
+        if r >= 12:
+            out.append(p)
+        elif r < 1:
+            continue  # lost
+        elif r < 2:
+            out += [p, p]  # duplicated at once
+        elif r < 3 and out:
+            out.insert(len(out) - rng.randint(1, min(len(out), 30)), p)  # arrives early, up to 30 places
+        elif r < 4:
+            out.append(p)
+            out.insert(max(0, len(out) - rng.randint(2, 40)), p)  # a late copy
+        elif r < 4.5:
+            out += [_rewrite(p, ssrc=OTHER), p]  # a foreign packet first
+        elif r < 5:
+            out.append(_rewrite(p, extension=(0xBEDE, bytes(4 * rng.randint(0, 3)))))
+        elif r < 5.5:
+            out.append(_rewrite(p, csrcs=(7, 8)[:rng.randint(1, 2)]))
+        elif r < 6:
+            out.append(_padded(p, rng.randint(1, 40)))
+        elif r < 6.5:
+            out.append(_rewrite(p, payload_type=rng.choice([8, 96, 98])))  # another payload type
+        elif r < 7:
+            out += [_rewrite(p, payload=b""), p]  # an empty packet first (same number: a duplicate)
+        elif r < 7.5:
+            out += [bytes(rng.randrange(256) for _ in range(rng.randrange(16))), p]  # garbage, short headers
+        elif r < 8:
+            out += [b"\x40" + p[1:], p]  # RTP version 1
+        elif r < 9:
+            cut = rng.randrange(12, max(13, len(p)))
+            out.append(p[:cut])  # cut short: its payload is a piece of the PS
+        else:
+            out.append(p)
+    return out
+
+
+def _stats(stream: MediaStream) -> tuple:
+    s = stream.stats()
+    jb = stream.jitter
+    return (s, sorted(stream.payload_types),
+            None if jb is None else (jb._next, jb.held, jb.delivered, jb.lost, jb.late, jb.duplicates),
+            (stream.demuxer.resyncs, stream.demuxer.dropped_bytes, stream.demuxer.packs, dict(stream.demuxer.codecs)),
+            (stream.live.frames, stream.live.keyframes, stream.live.bad_frames, stream.live._announced))
+
+
+def run(packets: list[bytes], batches: list[int], spec: StreamSpec, native: bool) -> tuple[list, dict]:
+    """What the stream gave after each batch: units, announcements, counters; and how often each
+    path ran (on_packet calls, feed_rtp calls) on the native side."""
+    stream = MediaStream(spec, created_at=0.0)
+    calls = {"on_packet": 0, "feed_rtp": 0}
+    if native:
+        assert type(stream.demuxer) is NativePsDemuxer
+        demuxer = stream.demuxer
+
+        class Counting(NativePsDemuxer):
+            __slots__ = ()
+
+            def feed_rtp(self, *args):  # noqa: ANN002, ANN202
+                calls["feed_rtp"] += 1
+                return super().feed_rtp(*args)
+
+        stream.demuxer = demuxer = Counting()
+        on_packet = stream.on_packet
+
+        def counted(data: bytes, now: float) -> None:
+            calls["on_packet"] += 1
+            on_packet(data, now)
+
+        stream.on_packet = counted  # type: ignore[method-assign]
+    else:
+        stream.demuxer = PythonPsDemuxer()
+    got: list = []
+    stream.consumers.append(lambda u: got.append(("unit", u.stream_id, u.codec, u.pts, u.dts, u.data, u.keyframe)))
+    announce = stream.live.announce_audio
+
+    def announced(codec: str | None) -> None:
+        got.append(("announce", codec))
+        announce(codec)
+
+    stream.live.announce_audio = announced  # type: ignore[method-assign]
+    trace, pos, now = [], 0, 1.0
+    for size in batches:
+        batch = packets[pos:pos + size]
+        pos += size
+        if native:
+            stream.on_datagrams(batch, now)
+        else:
+            for data in batch:
+                stream.on_packet(data, now)
+        trace.append((list(got), _stats(stream)))
+        got.clear()
+        now += 0.07
+        stream.poll(now)
+        trace.append((list(got), _stats(stream)))
+        got.clear()
+    stream.poll(now + 5.0)
+    trace.append((list(got), _stats(stream)))
+    return trace, calls
+
+
+def assert_same(packets: list[bytes], batches: list[int], spec: StreamSpec) -> dict:
+    native, calls = run(packets, batches, spec, True)
+    python, _ = run(packets, batches, spec, False)
+    assert len(native) == len(python)
+    for i, (n, p) in enumerate(zip(native, python)):
+        assert n[0] == p[0], f"step {i}: units"
+        assert n[1] == p[1], f"step {i}: counters"
+    return calls
+
+
+def _batches(rng: random.Random, total: int) -> list[int]:
+    out = []
+    while total > 0:
+        out.append(min(total, rng.choice([1, 3, 16, 64, 64, 200])))
+        total -= out[-1]
+    return out
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32), rate=st.sampled_from([0.0, 0.001, 0.005, 0.02, 0.08]),
+       ssrc=st.sampled_from([SSRC, None]), strict=st.booleans(), transport=st.sampled_from(["udp", "udp", "tcp-passive"]),
+       restart=st.booleans())
+def test_the_combined_call_gives_what_the_python_path_gives(packets, seed, rate, ssrc, strict, transport, restart):
+    rng = random.Random(seed)
+    spoiled = spoil(packets, rng, rate, restart)
+    calls = assert_same(spoiled, _batches(rng, len(spoiled)), StreamSpec("s", transport, ssrc=ssrc, ssrc_strict=strict))
+    assert calls["feed_rtp"] > 0
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp-passive"])
+@pytest.mark.parametrize("batch", [1, 64, 100_000])
+def test_a_clean_stream_goes_through_the_combined_call(packets, transport, batch):
+    """Only the first packet takes on_packet; every unit and announcement comes out as in Python."""
+    spec = StreamSpec("s", transport, ssrc=SSRC)
+    calls = assert_same(packets, [batch] * (len(packets) // batch + 1), spec)
+    assert calls["on_packet"] == 1
+    stream = MediaStream(spec, created_at=0.0)
+    stream.on_datagrams(packets, 1.0)
+    assert stream.video_frames == 100 and stream.lost_packets == 0 and stream.packets == len(packets)
+    assert stream.audio_units > 0 and stream.live.keyframes == 10
+
+
+def test_a_key_frame_ends_the_run_so_it_is_announced_with_its_own_map(packets):
+    """One batch holding several GOPs, whose maps list different audio codecs: each key frame
+    announces the codec of the maps up to its own (a map without audio leaves the codec it had),
+    not that of a later map in the batch."""
+    spec = StreamSpec("s", ssrc=SSRC)
+    trace, calls = run(packets, [len(packets)], spec, True)
+    announced = [codec for kind, *rest in trace[0][0] if kind == "announce" for codec in rest]
+    assert announced == ["g711a", "g711u", "g711u", "g711a", "aac"] * 2
+    assert [codec for kind, *rest in run(packets, [len(packets)], spec, False)[0][0][0] if kind == "announce"
+            for codec in rest] == announced
+    assert calls["on_packet"] == 1 and calls["feed_rtp"] == 1 + 2 * len(AUDIO_BY_GOP)
+
+
+def test_feed_rtp_takes_the_run_and_stops_where_python_must_take_over(packets):
+    d = NativePsDemuxer()
+    first = [p for p in packets[:40]]
+    seq0 = int.from_bytes(first[0][2:4], "big")
+    # the first key frame ends the run after the datagram that completed it
+    units, count, pt, last_ssrc, wire = d.feed_rtp(first, 0, SSRC, seq0)
+    assert count >= 1 and pt == 96 and last_ssrc == SSRC and wire == sum(map(len, first[:count]))
+    assert units and units[-1].keyframe and first[count - 1][1] & 0x80
+    reference, expect = PythonPsDemuxer(), []
+    for p in first[:count]:
+        expect += reference.feed(p[12:])
+        if p[1] & 0x80:
+            expect += reference.flush()
+    assert [(u.stream_id, u.pts, u.data, u.keyframe) for u in units] == [(u.stream_id, u.pts, u.data, u.keyframe) for u in expect]
+    nxt = (seq0 + count) & 0xFFFF
+    assert d.feed_rtp(first, count, SSRC, (nxt + 1) & 0xFFFF)[1:] == (0, -1, -1, 0)  # the wrong number
+    assert d.feed_rtp(first, count, OTHER, nxt)[1:] == (0, -1, -1, 0)  # another SSRC
+    assert d.feed_rtp([bytearray(first[count])], 0, SSRC, nxt)[1] == 0  # not bytes
+    assert d.feed_rtp([_padded(first[count], 4)], 0, SSRC, nxt)[1] == 0
+    assert d.feed_rtp([first[count][:11]], 0, SSRC, nxt)[1] == 0
+    assert d.feed_rtp(first, len(first), SSRC, nxt) == ([], 0, -1, -1, 0)  # nothing left
+    mixed = [first[count], _rewrite(first[count + 1], payload_type=8)]
+    assert d.feed_rtp(mixed, 0, -1, nxt)[1:3] == (1, 96)  # the run keeps one payload type
+    assert d.feed_rtp(mixed, 1, -1, -1)[1:3] == (1, 8)  # any SSRC, any number (TCP)
+    for bad in ((first, -1, SSRC, nxt), (first, 41, SSRC, nxt), (first, 0, 1 << 32, nxt), (first, 0, SSRC, 1 << 16),
+                (tuple(first), 0, SSRC, nxt)):
+        with pytest.raises((ValueError, TypeError)):
+            d.feed_rtp(*bad)
+
+
+def test_feed_rtp_is_refused_inside_make_unit():
+    """make_unit runs Python code; a demuxer fed from inside it would corrupt its own state."""
+    def reenter(codecs, sid, pts, dts, data):  # noqa: ANN001, ANN202
+        with pytest.raises(RuntimeError):
+            d.feed_rtp([RtpPacket(96, 1, 0, SSRC, b"").to_bytes()], 0, SSRC, 1)
+        return ps.make_unit(codecs, sid, pts, dts, data)
+
+    d = ps._native.PsDemuxer(reenter, ps.STREAM_TYPES, ps.MAX_BUFFER)
+    data = mux_ps(VIDEO_ID, b"\x00\x00\x00\x01\x41" + bytes(100), 9000)
+    units, count, *_ = d.feed_rtp([RtpPacket(96, 0, 0, SSRC, data, marker=True).to_bytes()], 0, SSRC, 0)
+    assert count == 1 and len(units) == 1 and units[0].pts == 9000
