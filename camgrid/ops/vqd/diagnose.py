@@ -100,7 +100,8 @@ def diagnose_pictures(spaced: list[Picture], burst: list[Picture], thresholds: T
         return _finish(d, [{"type": "signal_loss", "score": 1.0, "reason": "no decodable video"}]
                        if th.enabled("signal_loss") else [])
     judged = spaced or everything
-    stats = [picture.measure(p, th) for p in picture.latest(judged)]  # picture faults: the state now
+    bands = ref.bands if ref is not None else ()
+    stats = [picture.measure(p, th, bands) for p in picture.latest(judged)]  # picture faults: the state now
     found = picture.screens(stats, th)
     if found:
         return _finish(d, found)

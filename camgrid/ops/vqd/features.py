@@ -353,3 +353,60 @@ def shift_picture(a: np.ndarray, dx: int, dy: int) -> tuple[np.ndarray, np.ndarr
     out[yd, xd] = fa[ys, xs]
     mask[yd, xd] = True
     return out, mask
+
+
+def band_profiles(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(row profile of the left half, of the right half, column profile of the top half, of the
+    bottom half): the median luma of each row (column) over half the picture, so a vehicle in
+    part of a row does not move it. Kept in a reference to tell bands from the scene's own rows."""
+    a = as_float(y)
+    h, w = a.shape
+    if h < 4 or w < 4:
+        z = np.zeros(0, np.float32)
+        return z, z, z, z
+    return (np.median(a[:, :w // 2], axis=1), np.median(a[:, w // 2:], axis=1),
+            np.median(a[:h // 2], axis=0), np.median(a[h // 2:], axis=0))
+
+
+def _boxcar(x: np.ndarray, k: int) -> np.ndarray:
+    return np.convolve(np.pad(x, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
+
+
+def added_bands(cur: np.ndarray, ref: np.ndarray, k: int = 31) -> float:
+    """Amplitude (grey levels) of a periodic pattern that profile `cur` has and its reference
+    profile `ref` has not. Both are high-passed (k samples) and the reference is matched in
+    gain on their smooth parts (exposure does not count); what the reference's own pattern
+    explains of the difference (a blur or fog weakens the scene's pattern, and the difference
+    is then that pattern again) is projected out; the rest counts when one frequency holds
+    most of its energy (over 40 %, full weight from 80 %)."""
+    c, r = as_float(cur).ravel().astype(np.float64), as_float(ref).ravel().astype(np.float64)
+    if c.shape != r.shape or c.size < 3 * k:
+        return 0.0
+    lc, lr = _boxcar(c, k), _boxcar(r, k)
+    den = float(((lr - lr.mean()) ** 2).sum())
+    gain = float(((lr - lr.mean()) * (lc - lc.mean())).sum() / den) if den > 1e-9 else 1.0
+    edge = slice(k // 2, c.size - k // 2)
+    hc, hr = (c - lc)[edge], gain * (r - lr)[edge]
+    diff = hc - hr
+    norm = float((hr * hr).sum())
+    if norm > 1e-9:
+        diff = diff - float((diff * hr).sum()) / norm * hr
+    power = np.abs(np.fft.rfft((diff - diff.mean()) * np.hanning(diff.size))) ** 2
+    if power.size < 8 or float(power[2:].sum()) <= 1e-9:
+        return 0.0
+    f = int(np.argmax(power[4:])) + 4  # periods up to a quarter of the profile
+    share = float(power[f - 1:f + 2].sum() / power[2:].sum())
+    amplitude = float(np.sqrt(2 * np.mean(diff ** 2)))
+    return amplitude * float(np.clip((share - 0.4) / 0.4, 0.0, 1.0))
+
+
+def stripe_against(y: np.ndarray, ref: tuple[np.ndarray, ...]) -> float | None:
+    """Banding strength (grey levels) of picture `y` against its reference's `band_profiles`:
+    bands across the whole picture show in both halves, so the weaker half counts (a fence or a
+    row of posts in one part of the view does not). None when the profiles do not fit `y`."""
+    cur = band_profiles(y)
+    if len(ref) != 4 or any(a.shape != b.shape or a.size == 0 for a, b in zip(cur, ref)):
+        return None
+    rows = min(added_bands(cur[0], ref[0]), added_bands(cur[1], ref[1]))
+    cols = min(added_bands(cur[2], ref[2]), added_bands(cur[3], ref[3]))
+    return max(rows, cols)

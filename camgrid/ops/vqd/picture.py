@@ -43,7 +43,9 @@ class Stats:
     stripe: float
 
 
-def measure(p: Picture, th: Thresholds) -> Stats:
+def measure(p: Picture, th: Thresholds, bands: tuple[np.ndarray, ...] = ()) -> Stats:
+    """Everything measured on one picture. `bands`: the reference's band profiles
+    (features.band_profiles); with them, stripes are bands the reference does not have."""
     y = p.y
     mean = float(fx.as_float(y).mean()) if y.size else 0.0
     p2, p10, p98, top = fx.percentiles(y, (2, 10, 98, 99.5))
@@ -60,7 +62,8 @@ def measure(p: Picture, th: Thresholds) -> Stats:
         peak = fx.chroma_peak(p.u, p.v)
     gx, gy = fx.gradients(y)
     texture = float((gx + gy).mean()) if gx.size else 0.0
-    stripe = max(fx.stripe_strength(y))
+    against = fx.stripe_against(y, bands) if bands else None
+    stripe = against if against is not None else max(fx.stripe_strength(y))
     noise = fx.noise_sigma(p.detail) if p.detail is not None else None
     blur = fx.edge_width(y) * 480.0 / max(y.shape[1], 1)
     return Stats(p.t, mean, p2, p10, p98, top, clipped, share, med_y, med_u, med_v, cast_u, cast_v, chroma, peak,

@@ -40,21 +40,24 @@ class Reference:
     chroma: float = 0.0  # mean chroma magnitude (colourfulness) of the reference view
     spread: float = 0.0  # luma spread between the 2nd and 98th percentiles (contrast)
     chroma_peak: float = 0.0  # chroma of the most coloured 2 % (features.chroma_peak); 0 in early references
+    bands: tuple[np.ndarray, ...] = ()  # features.band_profiles of the view at analysis size; () in early references
 
     def to_bytes(self) -> bytes:
         """Serialised (numpy .npz), for keeping in a database column or a file."""
         buf = io.BytesIO()
         np.savez_compressed(buf, structure=self.structure, detail=self.detail, mean=self.mean,
                             blur=np.float32(self.blur), chroma=np.float32(self.chroma), spread=np.float32(self.spread),
-                            chroma_peak=np.float32(self.chroma_peak))
+                            chroma_peak=np.float32(self.chroma_peak),
+                            **{f"band{i}": b.astype(np.float32) for i, b in enumerate(self.bands)})
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Reference:
         with np.load(io.BytesIO(data)) as z:
             extra = {k: float(z[k]) for k in ("chroma", "spread", "chroma_peak") if k in z.files}  # absent in early references
+            bands = tuple(z[f"band{i}"].astype(np.float32) for i in range(4)) if "band3" in z.files else ()
             return cls(z["structure"].astype(np.float32), z["detail"].astype(np.float32), z["mean"].astype(np.float32),
-                       float(z["blur"]), **extra)
+                       float(z["blur"]), **extra, bands=bands)
 
 
 def median_luma(pictures: list[Picture]) -> np.ndarray:
@@ -80,7 +83,8 @@ def make_reference(pictures: list[Picture]) -> Reference:
     detail, mean = relative_texture(y)
     p2, p98 = fx.percentiles(y, (2, 98))
     return Reference(structure_of(y), detail, mean, fx.edge_width(y) * 480.0 / max(y.shape[1], 1), float(np.median(coloured)) if coloured else 0.0,
-                     p98 - p2, float(np.median(peaks)) if peaks else 0.0)
+                     p98 - p2, float(np.median(peaks)) if peaks else 0.0,
+                     tuple(np.asarray(b, np.float32) for b in fx.band_profiles(y)))
 
 
 def structure_of(y: np.ndarray) -> np.ndarray:

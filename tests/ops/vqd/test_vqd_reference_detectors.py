@@ -179,3 +179,41 @@ def test_a_reference_kept_before_chroma_peaks_still_loads_and_judges_by_the_mean
     assert old.chroma_peak == 0.0 and old.chroma == pytest.approx(ref.chroma)
     assert "colourless" not in diagnose_pictures(colour_pictures(street(0.35)), [], ref=old).types()  # mean < colour_min
     assert type(ref).from_bytes(ref.to_bytes()).chroma_peak == pytest.approx(ref.chroma_peak)
+
+
+def fenced_road() -> np.ndarray:
+    """A road with a fence of posts along its left half (a periodic pattern of the scene itself)
+    and lane marks: what the picture-only stripe measure can take for interference."""
+    rng = np.random.default_rng(11)
+    img = 120 + 25 * smooth(rng, H, W, 6) + rng.normal(0, 1.5, (H, W))
+    for x in range(10, W // 2, 16):
+        img[40:150, x:x + 4] -= 60  # posts
+    img[60:66, :W // 2] -= 50  # the rail
+    for x in range(0, W, 60):
+        img[200:206, x:x + 30] += 80  # dashes
+    return img
+
+
+def bands(img: np.ndarray, amplitude: float, period: float = 18.0, vertical: bool = False) -> np.ndarray:
+    coord = np.arange(W if vertical else H, dtype=np.float64)
+    wave = amplitude * np.sin(2 * np.pi * coord / period)
+    return img + (wave[None, :] if vertical else wave[:, None])
+
+
+@pytest.mark.parametrize("vertical", [False, True])
+def test_faint_bands_are_stripes_against_the_reference(vertical):
+    clean = fenced_road()
+    ref = make_reference(pictures([clean]))
+    rng = np.random.default_rng(1)
+    frames = [bands(clean, 4.0, vertical=vertical) + rng.normal(0, 1, (H, W)) for _ in range(6)]
+    assert "stripe" in diagnose(frames, ref)
+    assert "stripe" not in diagnose([clean + rng.normal(0, 1, (H, W)) for _ in range(6)], ref)
+
+
+@pytest.mark.parametrize("change", ["blur", "darker", "vehicle"])
+def test_the_scenes_own_periodic_structure_is_not_a_stripe(change):
+    clean = fenced_road()
+    ref = make_reference(pictures([clean]))
+    img = {"blur": lambda a: blur(a, 2.0), "darker": lambda a: a * 0.7,
+           "vehicle": lambda a: car(car(a, 300, 120), 100, 130, 60)}[change](clean)
+    assert "stripe" not in diagnose([img] * 3 + [img + 0.5] * 3, ref)
