@@ -84,6 +84,7 @@ class SignalingServer:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
+        log.debug("%s", sipfast.describe())
         # Registry changes made through the API (same process) reach the in-memory state at once.
         for kind in ("device.deleted", "device.added", "device.approved"):
             self.bus.subscribe(kind, self._on_registry_change)
