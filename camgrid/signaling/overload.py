@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 
 class LoadMonitor:
-    def __init__(self, lag_threshold_s: float, *, interval_s: float = 0.25, calm_s: float = 2.0, sustained: int = 3,
+    def __init__(self, lag_threshold_s: float, *, interval_s: float = 0.5, calm_s: float = 2.0, sustained: int = 3,
                  clock: Callable[[], float] = time.monotonic,
                  on_change: Callable[[bool, float], None] | None = None,
                  backlog: Callable[[], tuple[int, int] | None] | None = None, backlog_fraction: float = 0.25) -> None:
