@@ -221,6 +221,19 @@ cseq_ok(const header_t *h, const char *method, Py_ssize_t mlen)
     return 1;
 }
 
+/* Where the line at `line` ends (its '\n', or `end`); *llen: its length without trailing '\r's. */
+static const char *
+line_end(const char *line, const char *end, Py_ssize_t *llen)
+{
+    const char *eol = memchr(line, '\n', (size_t)(end - line));
+    if (eol == NULL)
+        eol = end;
+    *llen = eol - line;
+    while (*llen > 0 && line[*llen - 1] == '\r')
+        (*llen)--;
+    return eol;
+}
+
 /* Fill `m` from a datagram or framed stream message; -1 when the Python parser must decide. */
 static int
 scan(msg_t *m, const char *d, Py_ssize_t n, Py_ssize_t max_size, int stream)
@@ -251,12 +264,7 @@ scan(msg_t *m, const char *d, Py_ssize_t n, Py_ssize_t max_size, int stream)
     m->mlen = m->ulen = m->rlen = 0;
     line = d;
     /* The first line (no leading blank lines: those are rare and left to Python). */
-    eol = memchr(line, '\n', (size_t)(head_end - line));
-    if (eol == NULL)
-        eol = head_end;
-    llen = eol - line;
-    while (llen > 0 && line[llen - 1] == '\r')
-        llen--;
+    eol = line_end(line, head_end, &llen);
     if (llen == 0 || parse_start_line(m, line, llen) < 0)
         return -1;
     line = eol < head_end ? eol + 1 : head_end;
@@ -264,12 +272,7 @@ scan(msg_t *m, const char *d, Py_ssize_t n, Py_ssize_t max_size, int stream)
         header_t *h;
         const char *name, *value;
         Py_ssize_t nlen, vlen;
-        eol = memchr(line, '\n', (size_t)(head_end - line));
-        if (eol == NULL)
-            eol = head_end;
-        llen = eol - line;
-        while (llen > 0 && line[llen - 1] == '\r')
-            llen--;
+        eol = line_end(line, head_end, &llen);
         if (llen > 0) {
             if (line[0] == ' ' || line[0] == '\t' || m->nh == MAX_HEADERS)
                 return -1;
