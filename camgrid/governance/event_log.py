@@ -63,7 +63,7 @@ class EventRecorder:
         if self._task is not None:
             return
         if not self._subscribed:
-            self.bus.subscribe("", self._on_event)
+            self.bus.subscribe_inline("", self._on_event)
             self._subscribed = True
         self._full = asyncio.Event()
         self._queued = asyncio.Event()
@@ -89,7 +89,7 @@ class EventRecorder:
         log.error("event log: %d events could not be stored at stop (%s)", len(self._buffer), self.last_error)
         self._buffer = []
 
-    async def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: Event) -> None:
         self._buffer.append(event_row(event))
         self._queued.set()
         if len(self._buffer) > self.max_buffer:

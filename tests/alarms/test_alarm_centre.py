@@ -172,9 +172,10 @@ async def test_a_flood_does_not_block_the_publisher(make_centre, sqlite_engine):
     centre, bus = await make_centre()
     for _ in range(10_000):
         bus.publish(device_alarm())
-    # publish() returned 10,000 times without the centre handling a single event: it only queues
-    assert centre.events_seen == 0
-    await until(lambda: centre.events_seen == 10_000, timeout=120, what="the centre reading the flood")
+    # publish() returned 10,000 times with the centre only taking note (its intake runs inside
+    # publish and buffers); nothing was classified or written to the database on the way
+    assert centre.events_seen == 10_000
+    assert alarm_rows(sqlite_engine) == []
     await until(lambda: (r := alarm_rows(sqlite_engine)) and r[0]["count"] == 10_000, timeout=120, what="one alarm, 10k")
     assert len(alarm_rows(sqlite_engine)) == 1
     assert centre.events_dropped == 0 and all(sub.dropped == 0 for sub in bus._subs)

@@ -39,7 +39,6 @@ TICK_S = 1.0
 COALESCE_S = 0.2  # how long a woken worker waits for more events before writing
 TABLE_SOURCE = "events"
 SEEN_ON_BUS = 10_000  # fingerprints of table kinds seen on the bus, so the table tail skips them
-BUS_QUEUE = 100_000
 RESTORE_EVENTS = 200_000  # at most this many recent device transitions read to seed the flap detector
 FLAPPING = "health.flapping"
 
@@ -84,7 +83,7 @@ class AlarmCentre:
         if self._tasks:
             return
         if not self._subscribed:
-            self.bus.subscribe("", self._on_event, queue_size=BUS_QUEUE)
+            self.bus.subscribe_inline("", self._on_event)
             self._subscribed = True
         if not self._restored:  # once per process: after a stop/start in-process the detector still knows
             self._restored = True
@@ -112,8 +111,8 @@ class AlarmCentre:
             await self.process()  # what is still buffered
         await self.notifier.stop()
 
-    # -- intake (on the bus's task: cheap, never blocks, never raises) -------------------------------
-    async def _on_event(self, event: Event) -> None:
+    # -- intake (inside the bus's publish(): cheap, never blocks, never raises) -------------------------
+    def _on_event(self, event: Event) -> None:
         kind = event.kind
         if kind not in self._kinds:
             return
@@ -328,7 +327,7 @@ class AlarmCentre:
                 for event in read:
                     if (event.kind, event.subject, _stamp(event.at)) in self._seen:
                         continue  # came over the bus too
-                    await self._on_event(event)
+                    self._on_event(event)
                 if read:
                     continue
             except Exception as exc:  # noqa: BLE001 - retried
