@@ -102,7 +102,9 @@ class Challenge:
 
 
 class NonceFactory:
-    """Stateless, self-verifying nonces: base64(time || HMAC(key, time || realm)[:12])."""
+    """Stateless, self-verifying nonces: base64(time || MAC(key, time || realm)), the MAC a keyed
+    BLAKE2s of 12 bytes (a MAC by design; a third of HMAC-SHA256's cost, and every REGISTER
+    answer makes or checks one)."""
 
     def __init__(self, realm: str, ttl_s: float = 300, *, key: bytes | None = None, clock=time.time) -> None:
         self.realm = realm
@@ -112,7 +114,7 @@ class NonceFactory:
         self._clock = clock
 
     def _sig(self, stamp: bytes) -> bytes:
-        return hmac.digest(self._key, stamp + self._realm_bytes, "sha256")[:12]  # one-shot C HMAC
+        return hashlib.blake2s(stamp + self._realm_bytes, key=self._key, digest_size=12).digest()
 
     def make(self) -> str:
         stamp = struct.pack(">d", self._clock())
