@@ -122,7 +122,6 @@ def run(packets: list[bytes], batches: list[int], spec: StreamSpec, native: bool
     calls = {"on_packet": 0, "feed_rtp": 0}
     if native:
         assert type(stream.demuxer) is NativePsDemuxer
-        demuxer = stream.demuxer
 
         class Counting(NativePsDemuxer):
             __slots__ = ()
@@ -131,7 +130,7 @@ def run(packets: list[bytes], batches: list[int], spec: StreamSpec, native: bool
                 calls["feed_rtp"] += 1
                 return super().feed_rtp(*args)
 
-        stream.demuxer = demuxer = Counting()
+        stream.demuxer = Counting()
         on_packet = stream.on_packet
 
         def counted(data: bytes, now: float) -> None:
@@ -227,7 +226,7 @@ def test_a_key_frame_ends_the_run_so_it_is_announced_with_its_own_map(packets):
 
 def test_feed_rtp_takes_the_run_and_stops_where_python_must_take_over(packets):
     d = NativePsDemuxer()
-    first = [p for p in packets[:40]]
+    first = packets[:40]
     seq0 = int.from_bytes(first[0][2:4], "big")
     # the first key frame ends the run after the datagram that completed it
     units, count, pt, last_ssrc, wire = d.feed_rtp(first, 0, SSRC, seq0)
