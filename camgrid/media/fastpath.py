@@ -19,26 +19,15 @@ This module only decides; it has no state beyond that decision.
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 
-_OFF = ("0", "false", "no", "off")
+from camgrid.native import load
+
 API_VERSION = 5  # what this source expects of _native.c (its API_VERSION)
 
 
 def _load() -> tuple[ModuleType | None, str]:
-    setting = os.environ.get("CAMGRID_NATIVE", "").strip().lower()
-    if setting in _OFF:
-        return None, f"turned off (CAMGRID_NATIVE={setting})"
-    try:
-        from camgrid.media import _native
-    except ImportError as exc:
-        return None, f"not built ({exc}); reinstall with a C compiler and the Python headers to build it"
-    built = getattr(_native, "API_VERSION", None)
-    if built != API_VERSION:
-        return None, (f"built from other source (API {built}, expected {API_VERSION}): "
-                      "rebuild it with `pip install -e .`")
-    return _native, f"loaded from {os.path.basename(getattr(_native, '__file__', None) or '_native')}"
+    return load("camgrid.media._native", API_VERSION)
 
 
 native, REASON = _load()

@@ -274,3 +274,15 @@ def test_the_python_path_runs_the_sip_tests_with_native_off():
          str(tests / "signaling" / "test_overload.py")],
         env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+def test_a_module_built_from_other_source_is_not_used(monkeypatch):
+    import types
+
+    monkeypatch.delenv("CAMGRID_NATIVE", raising=False)
+    stale = types.ModuleType("camgrid.gb28181.sip._sipfast")  # an old build: no API_VERSION
+    monkeypatch.setitem(sys.modules, "camgrid.gb28181.sip._sipfast", stale)
+    module, reason = fastpath._load()
+    assert module is None and "rebuild" in reason
+    monkeypatch.setenv("CAMGRID_NATIVE", "off")
+    assert fastpath._load() == (None, "turned off (CAMGRID_NATIVE=off)")
