@@ -30,14 +30,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from camgrid.media.ps import VIDEO_ID, mux_ps  # noqa: E402
-from camgrid.sim.video import CLOCK_HZ, Footage, FootageFrame, packetize  # noqa: E402
+from camgrid.sim.rtp_sender import packetize  # noqa: E402
+from camgrid.sim.video import CLOCK_HZ, Footage, FootageFrame  # noqa: E402
 
 DEFAULT_FOOTAGE = ROOT.parent / "shared" / "footage" / "road-car-detection.mp4"
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "camgrid-bench"
 RESULTS = ROOT / "bench" / "results"
 _MAGIC = b"CGBENCH1"
 _FRAME = struct.Struct(">QBI")  # pts (90 kHz), key frame, length
-MTU_PAYLOAD = 1400  # RTP payload bytes per packet, as camgrid.sim.video.packetize cuts by default
+MTU_PAYLOAD = 1400  # RTP payload bytes per packet, as camgrid.sim.rtp_sender.packetize cuts by default
 
 
 # -- footage ----------------------------------------------------------------------------------

@@ -40,7 +40,8 @@ from camgrid.gb28181.sip.headers import new_tag
 from camgrid.gb28181.sip.message import SipMessage
 from camgrid.gb28181.sip.stack import SipStack, TransactionTimeout, TransportUnavailable
 from camgrid.gb28181.sip.transport import Peer
-from camgrid.sim.video import Footage, FootageError, PsRtpSender, load_footage, mode_for_offer, synthetic_footage, with_audio
+from camgrid.sim.video import Footage, FootageError, load_footage, synthetic_footage, with_audio
+from camgrid.sim.rtp_sender import PsRtpSender, mode_for_offer
 
 log = logging.getLogger(__name__)
 

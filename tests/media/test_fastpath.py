@@ -231,7 +231,8 @@ async def test_the_shared_port_routes_batches_by_ssrc(monkeypatch, batched):
     from camgrid.media.ps import VIDEO_ID, mux_ps
     from camgrid.media.rtp import RtpPacket
     from camgrid.media.stream import MediaStream, StreamSpec
-    from camgrid.sim.video import packetize, synthetic_footage
+    from camgrid.sim.video import synthetic_footage
+    from camgrid.sim.rtp_sender import packetize
 
     if batched and fastpath.recv_many_from is None:
         pytest.skip("recvmmsg needs the native module on Linux")

@@ -12,7 +12,8 @@ from camgrid.config import MediaSettings
 from camgrid.media.ingest import PortRange
 from camgrid.media.node import MediaNode
 from camgrid.media.ps import VIDEO_ID, mux_ps
-from camgrid.sim.video import packetize, synthetic_footage
+from camgrid.sim.video import synthetic_footage
+from camgrid.sim.rtp_sender import packetize
 
 SECRET = "node-secret-for-tests-0123456789"
 

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from camgrid.media import fastpath, ps
 from camgrid.media.ps import AUDIO_ID, VIDEO_ID, AccessUnit, PythonPsDemuxer, mux_ps
-from camgrid.sim.video import packetize, synthetic_footage
+from camgrid.sim.video import synthetic_footage
+from camgrid.sim.rtp_sender import packetize
 
 NativePsDemuxer = ps.NativePsDemuxer
 needs_native = pytest.mark.skipif(NativePsDemuxer is None, reason=f"native module not loaded: {fastpath.REASON}")

@@ -12,7 +12,8 @@ from camgrid.media import fastpath
 from camgrid.media.ps import VIDEO_ID, mux_ps
 from camgrid.media.rtp import RtpPacket
 from camgrid.media.stream import MediaStream, StreamSpec
-from camgrid.sim.video import packetize, synthetic_footage
+from camgrid.sim.video import synthetic_footage
+from camgrid.sim.rtp_sender import packetize
 
 SSRC = 0x1234
 

@@ -16,7 +16,8 @@ from camgrid.media import fastpath, ps
 from camgrid.media.ps import AUDIO_ID, VIDEO_ID, PythonPsDemuxer, mux_ps
 from camgrid.media.rtp import RtpPacket, parse_rtp
 from camgrid.media.stream import MediaStream, StreamSpec
-from camgrid.sim.video import packetize, synthetic_footage
+from camgrid.sim.video import synthetic_footage
+from camgrid.sim.rtp_sender import packetize
 
 NativePsDemuxer = ps.NativePsDemuxer
 pytestmark = pytest.mark.skipif(NativePsDemuxer is None, reason=f"native module not loaded: {fastpath.REASON}")

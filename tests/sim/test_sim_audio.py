@@ -20,7 +20,8 @@ from camgrid.media.ps import AUDIO_ID, VIDEO_ID, PsDemuxer, mux_ps
 from camgrid.media.recordings_query import segments_between
 from camgrid.media.stream import StreamSpec
 from camgrid.sim.media import SimMedia, SimMediaOptions
-from camgrid.sim.video import AudioUnit, PsRtpSender, load_footage, packetize, synthetic_footage, with_audio
+from camgrid.sim.video import AudioUnit, load_footage, synthetic_footage, with_audio
+from camgrid.sim.rtp_sender import PsRtpSender, packetize
 from camgrid.store.engine import make_engine, migrate
 
 SECRET = "sim-audio-secret-0123456789"

@@ -22,7 +22,8 @@ from camgrid.app import Platform
 from camgrid.media.ps import PsDemuxer
 from camgrid.media.rtp import parse_rtp
 from camgrid.sim.media import SimMediaOptions
-from camgrid.sim.video import CLOCK_HZ, Footage, PsRtpSender, load_footage, with_audio
+from camgrid.sim.video import CLOCK_HZ, Footage, load_footage, with_audio
+from camgrid.sim.rtp_sender import PsRtpSender
 from tests.signaling.conftest import make_settings, provision, sim_for, wait_for
 from tests.signaling.conftest import specs  # noqa: F401  (a fixture)
 

@@ -13,8 +13,8 @@ import pytest
 
 from camgrid.media.ps import PsDemuxer
 from camgrid.media.rtp import TcpDeframer, parse_rtp
-from camgrid.sim.video import (Footage, FootageError, PsRtpSender, load_footage, mode_for_offer, packetize,
-                               synthetic_footage)
+from camgrid.sim.video import Footage, FootageError, load_footage, synthetic_footage
+from camgrid.sim.rtp_sender import PsRtpSender, mode_for_offer, packetize
 
 FOOTAGE = Path(__file__).resolve().parents[2].parent / "shared" / "footage"
 needs_footage = pytest.mark.skipif(not FOOTAGE.is_dir(), reason=f"no development footage at {FOOTAGE}")
