@@ -26,7 +26,7 @@ from camgrid.config import MediaSettings, RetentionSettings
 from camgrid.media import fastpath
 from camgrid.media.export import MANIFEST, write_bundle
 from camgrid.media.ingest import PortRange, SharedUdpPort, StreamSocket
-from camgrid.media.recorder import Recorder
+from camgrid.media.recorder import Recorder, announced_audio_of
 from camgrid.media.recording_index import RecordingIndex
 from camgrid.media.recovery import recover_segments
 from camgrid.media.retention_worker import RetentionWorker
@@ -202,7 +202,8 @@ class MediaNode:
         recorder = Recorder(channel_id=channel_id, device_id=device_id, root=self.recordings_dir, index=self.index,
                             node_id=self.node_id, part_s=self.settings.part_s, segment_s=self.settings.segment_s,
                             event_mode=event_mode, pre_s=self.settings.event_pre_s if pre_s is None else pre_s,
-                            post_s=self.settings.event_post_s if post_s is None else post_s, media_origin=media_origin)
+                            post_s=self.settings.event_post_s if post_s is None else post_s, media_origin=media_origin,
+                            announced_audio=lambda: announced_audio_of(stream.demuxer.codecs))
         recorder.start()
         self.recorders[stream_id] = recorder
         stream.consumers.append(recorder.push)

@@ -12,7 +12,10 @@ Audio (G.711 or AAC, camgrid.media.audio) is kept as the device sent it, in a se
 the same fragments, placed on the video's timeline. A segment has an audio track when the audio
 was known as it opened; audio that starts (or changes format) later closes the segment at the
 next key frame, so the next one carries it. Audio that cannot be read is counted and dropped:
-it never costs video.
+it never costs video. A continuous recording of a stream whose program stream map announces
+audio (`announced_audio`) holds its first frames until the first audio unit has come, so that
+its first segment has the audio track too (devices send the first audio just after the first key
+frame); after AUDIO_WAIT_S of video without audio it starts video-only, and says why (log, stats).
 
 Wall-clock times: a segment starts at the arrival time of its first frame and ends that much
 media time later (its timestamps, made forward-only by camgrid.media.timeline).
@@ -33,6 +36,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from camgrid.media.audio import AUDIO_CODECS, AudioConfig, AudioSample, AudioTrackBuilder
 from camgrid.media.fmp4 import FragmentWriter, Sample, init_segment
@@ -47,6 +51,13 @@ log = logging.getLogger(__name__)
 MAX_QUEUED_PARTS = 30  # parts waiting for a slow disk before new ones are dropped
 MAX_BATCH_BYTES = 8 << 20  # parts that waited are written together, with one fsync, up to this much
 TIMESCALE = 90_000
+AUDIO_WAIT_S = 2.0  # media time a recording waits for the first unit of the audio the map announces
+AUDIO_STREAM_IDS = range(0xC0, 0xE0)
+
+
+def announced_audio_of(codecs: dict[int, str]) -> str | None:
+    """The audio codec a program stream map lists (stream id → codec, as the demuxer keeps it)."""
+    return next((c for sid, c in codecs.items() if sid in AUDIO_STREAM_IDS and c in AUDIO_CODECS), None)
 
 
 @dataclass
@@ -72,7 +83,8 @@ class Recorder:
     def __init__(self, *, channel_id: str, device_id: str, root: Path, index: RecordingIndex, node_id: str,
                  part_s: float = 1.0, segment_s: float = 60.0, clock=time.time,  # noqa: ANN001
                  event_mode: bool = False, pre_s: float = 10.0, post_s: float = 30.0,
-                 media_origin: float | None = None) -> None:
+                 media_origin: float | None = None, announced_audio: Callable[[], str | None] | None = None,
+                 audio_wait_s: float = AUDIO_WAIT_S) -> None:
         self.channel_id = channel_id
         self.device_id = device_id
         self.root = root
@@ -105,6 +117,12 @@ class Recorder:
         # Importing a device's own recording (a Download): wall time comes from the footage's
         # range start plus its media time, not from when it arrived.
         self.media_origin = media_origin
+        # The audio codec the stream's program stream map lists now (None: none); a continuous
+        # recording holds its first frames (unit, dts, pts, arrival) until that audio has come.
+        self.announced_audio = announced_audio
+        self.audio_wait_ticks = int(audio_wait_s * TIMESCALE)
+        self._first: list[tuple] | None = [] if announced_audio is not None and not event_mode else None
+        self.audio_wait: str | None = None  # why the recording started without the announced audio
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._write_loop())
@@ -128,10 +146,41 @@ class Recorder:
             if self._segment is None:
                 self._hold(unit, dts, pts, now)
                 return
+        if self._first is not None and self._await_audio(unit, dts, pts, now):
+            return
         self._record(unit, dts, pts, now)
+
+    def _await_audio(self, unit: AccessUnit, dts: int, pts: int, now: float) -> bool:
+        """Hold the first frames while the announced audio has not come (True: held)."""
+        first = self._first
+        assert first is not None
+        if not first:
+            if not unit.keyframe:
+                return False  # nothing to start a file with yet: _record drops it
+            announced = self.announced_audio() if self.announced_audio is not None else None
+            if announced not in AUDIO_CODECS or self._audio.config is not None:
+                self._first = None  # no audio announced, or it is here already: start now
+                return False
+        elif dts - first[0][1] >= self.audio_wait_ticks:
+            self.audio_wait = (f"the program stream map announces {self.announced_audio() if self.announced_audio else '?'} "
+                               f"audio but none came in {self.audio_wait_ticks / TIMESCALE:g} s: recording video only "
+                               "until it does")
+            log.info("recording of %s: %s", self.channel_id, self.audio_wait)
+            self._release_first()
+            return False
+        first.append((unit, dts, pts, now))
+        return True
+
+    def _release_first(self) -> None:
+        """Record the frames held for the audio (with it, when it has come)."""
+        held, self._first = self._first or [], None
+        for unit, dts, pts, now in held:
+            self._record(unit, dts, pts, now)
 
     def _push_audio(self, unit: AccessUnit) -> None:
         _, samples = self._audio.push(unit.codec, unit.pts, unit.data)
+        if self._first and self._audio.config is not None:
+            self._release_first()  # the announced audio came: the first segment opens with its track
         if not samples:
             return
         config = self._audio.config
@@ -346,6 +395,8 @@ class Recorder:
         """Write what is gathered, close the segment, and wait for the disk."""
         if self.stopped:
             return
+        if self._first:
+            self._release_first()  # stopped while waiting for the audio: what came is kept, video only
         self._cut(None)
         self.stopped = True
         self._queue.put_nowait(("stop",))
@@ -359,4 +410,5 @@ class Recorder:
                 "parts_dropped": self.parts_dropped, "bytes_written": self.bytes_written, "write_error": self.write_error,
                 "queued": self._queue.qsize(),
                 "audio": self._audio.config.describe() if self._audio.config else None,
-                "audio_samples": self.audio_samples, "audio_bad_units": self._audio.bad_units}
+                "audio_samples": self.audio_samples, "audio_bad_units": self._audio.bad_units,
+                "audio_wait": self.audio_wait}

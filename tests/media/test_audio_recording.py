@@ -15,8 +15,8 @@ from recording_helpers import CHANNEL, DEVICE, T0, at
 
 from camgrid.media.export import load_or_create_key, write_bundle
 from camgrid.media.playback import read_recorded
-from camgrid.media.ps import AUDIO_ID, VIDEO_ID, AccessUnit
-from camgrid.media.recorder import Recorder
+from camgrid.media.ps import AUDIO_ID, VIDEO_ID, AccessUnit, PsDemuxer, mux_ps
+from camgrid.media.recorder import Recorder, announced_audio_of
 from camgrid.media.recording_index import RecordingIndex
 from camgrid.media.recordings_query import segments_between
 from camgrid.sim.video import synthetic_footage, with_audio
@@ -102,6 +102,76 @@ async def test_audio_that_starts_later_starts_a_segment_with_it(tmp_path, footag
         assert "audio" not in got[0]  # opened before any audio came
         assert got[1]["audio"] == "pcm_mulaw"  # the next key frame opened one with the audio track
         assert sum(g["video"] for g in got) == 100  # no frame lost on the way
+    finally:
+        engine.dispose()
+
+
+async def record_ps(tmp_path: Path, footage, audio_codec: str, *, audio_from_s: float | None,
+                    check: list[tuple[float, int]] = ()):
+    """One recording of the footage sent as PS whose map announces `audio_codec` with every key
+    frame, through the real demuxer (the recorder asks it what the map announces, as the node
+    does); the audio's first unit comes `audio_from_s` after the first key frame (None: never).
+    `check`: (media second, segments the recorder should have opened by then)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'rec-index.db'}")
+    migrate(engine)
+    index = RecordingIndex(engine, flush_interval_s=0.05)
+    await index.start()
+    fo = with_audio(footage, audio_codec)
+    streams = {VIDEO_ID: "h264", AUDIO_ID: audio_codec}
+    demuxer = PsDemuxer()
+    clock = [T0]
+    recorder = Recorder(channel_id=CHANNEL, device_id=DEVICE, root=tmp_path / "rec", index=index, node_id="n1",
+                        part_s=0.5, segment_s=2.0, clock=lambda: clock[0],
+                        announced_audio=lambda: announced_audio_of(demuxer.codecs))
+    recorder.start()
+    units = [] if audio_from_s is None else [u for u in fo.audio if u.pts >= audio_from_s * 90_000]
+    checks = list(check)
+    for f in fo.frames:
+        ps = mux_ps(VIDEO_ID, f.data, f.pts, streams=streams, keyframe=f.keyframe)
+        while units and units[0].pts <= f.pts:
+            unit = units.pop(0)
+            ps += mux_ps(AUDIO_ID, unit.data, unit.pts)
+        for unit in demuxer.feed(ps) + demuxer.flush():
+            recorder.push(unit)
+        clock[0] += 1 / footage.fps
+        for _ in range(3):
+            await asyncio.sleep(0)
+        while checks and f.pts >= checks[0][0] * 90_000:
+            await asyncio.sleep(0.05)  # the disk worker opens the file
+            second, opened = checks.pop(0)
+            assert recorder.stats()["segments"] == opened, (second, recorder.stats())
+    await recorder.stop()
+    await index.stop()
+    return engine, tmp_path / "rec", recorder.stats()
+
+
+@pytest.mark.parametrize("codec", ["aac", "g711u"])
+async def test_announced_audio_that_comes_after_the_first_key_frame_is_in_the_first_segment(tmp_path, footage, codec):
+    # The map announces the audio with the first key frame; its first unit comes 0.3 s later.
+    engine, root, stats = await record_ps(tmp_path, footage, codec, audio_from_s=0.3)
+    try:
+        rows_ = segments_between(engine, CHANNEL, at(0), at(120))
+        got = [probe(root / row["path"]) for row in rows_]
+        assert len(got) == 2 and all(g.get("audio") == DECODER[codec] for g in got), got
+        assert got[0]["video"] == 50 and got[1]["video"] == 50  # nothing held back was lost
+        assert 0.2 < got[0]["audio_start"] < 0.45, got[0]  # the sound starts where it came
+        assert rows_[0]["start_at"] == at(0)  # the file starts at the first key frame's arrival
+        assert stats["audio_wait"] is None and stats["audio"]["codec"] == codec
+    finally:
+        engine.dispose()
+
+
+async def test_announced_audio_that_never_comes_starts_video_only_after_the_wait(tmp_path, footage):
+    # No file while the recorder waits (2 s of video); then, at the frame of 2 s (a key frame that
+    # also ends the first 2 s segment), the held frames become a file without audio, and the next opens.
+    engine, root, stats = await record_ps(tmp_path, footage, "aac", audio_from_s=None,
+                                          check=[(0.5, 0), (1.9, 0), (2.0, 2)])
+    try:
+        rows_ = segments_between(engine, CHANNEL, at(0), at(120))
+        got = [probe(root / row["path"]) for row in rows_]
+        assert got and all("audio" not in g for g in got), got
+        assert sum(g["video"] for g in got) == 100 and rows_[0]["start_at"] == at(0)
+        assert "announces aac audio but none came in 2 s" in stats["audio_wait"]
     finally:
         engine.dispose()
 
