@@ -18,6 +18,14 @@
 // segment is read for its mp4a track the same way. Video-only streams are set up as before.
 // The video element starts muted (browsers let only muted media start by itself); `muted: false`
 // or the element's own controls let the sound through.
+//
+// A new init segment with the same tracks but another codec (the device switched H.264 → H.265)
+// goes into the same SourceBuffer after `changeType`. One that adds or removes a track (a
+// recording whose first segment has no audio yet, then one with audio) cannot: a SourceBuffer
+// keeps the tracks it was made with. The player then lets what is buffered play out, and goes on
+// with a new MediaSource and SourceBuffer made for the new tracks, from the same place on the
+// same media timeline (the fragments' times go on from where they were; so do the recorded
+// footage's "segment" marks), with the element's muted/volume/rate untouched.
 
 export type PlayerState = 'connecting' | 'buffering' | 'playing' | 'ended' | 'closed' | 'failed'
 
@@ -53,6 +61,8 @@ export interface PlayerStats {
   delayS: number
   bufferedS: number
   liveEdgeJumps: number
+  /** New MediaSources made because an init segment added or removed a track. */
+  rebuilds: number
 }
 
 export type PlayerFailure =
@@ -95,6 +105,26 @@ interface TextMessage {
   height?: number
   media_s?: number
   wall?: string | null
+}
+
+/** A piece waiting for the SourceBuffer: media bytes, or where something is to happen. */
+type Piece =
+  | ArrayBuffer
+  | { mark: 'end' }
+  | { mark: 'codec'; codec: string }
+  | { mark: 'tracks'; codec: string }
+
+const AUDIO_CODEC = /^(mp4a|opus|flac|ac-3|ec-3|alaw|ulaw|mp3|vorbis)/i
+
+/** What tracks a codecs list stands for, e.g. "audio+video" for "avc1.64001f,mp4a.40.2". */
+export function trackSetOf(codecString: string): string {
+  return codecString
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean)
+    .map((c) => (AUDIO_CODEC.test(c) ? 'audio' : 'video'))
+    .sort()
+    .join('+')
 }
 
 const hex2 = (n: number) => n.toString(16).toUpperCase().padStart(2, '0')
@@ -178,7 +208,11 @@ export class MsePlayer {
   /** The codec the SourceBuffer was made for, and the one the latest init message announced. */
   private codecString: string | null = null
   private pendingCodec: string | null = null
-  private queue: ArrayBuffer[] = []
+  /** The codec the latest init was announced with (what the end of the queue is for). */
+  private tailCodec: string | null = null
+  /** A new MediaSource is due for these codecs once what is buffered has played out. */
+  private rebuildTo: string | null = null
+  private queue: Piece[] = []
   private queuedBytes = 0
   private timer: ReturnType<typeof setInterval> | null = null
   private lastTrim = 0
@@ -188,7 +222,7 @@ export class MsePlayer {
   private codecFromInit: string | null = null
   /** The node said "end": a closing socket is no failure, the buffer plays out. */
   private ended = false
-  private readonly stats: PlayerStats = { bytes: 0, fragments: 0, delayS: 0, bufferedS: 0, liveEdgeJumps: 0 }
+  private readonly stats: PlayerStats = { bytes: 0, fragments: 0, delayS: 0, bufferedS: 0, liveEdgeJumps: 0, rebuilds: 0 }
 
   constructor(
     private readonly video: HTMLVideoElement,
@@ -210,19 +244,15 @@ export class MsePlayer {
     this.ended = false
     this.codecFromInit = null
     this.setState('connecting')
-    Object.assign(this.stats, { bytes: 0, fragments: 0, delayS: 0, bufferedS: 0, liveEdgeJumps: 0 })
+    Object.assign(this.stats, { bytes: 0, fragments: 0, delayS: 0, bufferedS: 0, liveEdgeJumps: 0, rebuilds: 0 })
 
-    const mediaSource = new MediaSource()
-    this.mediaSource = mediaSource
-    this.objectUrl = URL.createObjectURL(mediaSource)
     // Muted video may start without a click; the sound (if the stream has any) waits for the user.
     this.video.muted = this.options.muted ?? true
     this.video.playsInline = true
-    this.video.src = this.objectUrl
+    this.attachMediaSource()
     const rate = this.options.playbackRate ?? 1
     this.video.defaultPlaybackRate = rate
     this.video.playbackRate = rate
-    mediaSource.addEventListener('sourceopen', () => this.pump(), { once: true })
 
     const ws = new WebSocket(wsUrl)
     ws.binaryType = 'arraybuffer'
@@ -236,7 +266,25 @@ export class MsePlayer {
     this.video.addEventListener('error', this.onVideoError)
     this.video.addEventListener('playing', this.onPlaying)
     this.video.addEventListener('ended', this.onEnded)
+    this.video.addEventListener('waiting', this.onWaiting)
     this.timer = setInterval(() => this.tick(), 500)
+  }
+
+  /** A new MediaSource on the element (a new src: the element keeps muted, volume, default rate). */
+  private attachMediaSource(): void {
+    const mediaSource = new MediaSource()
+    const before = this.objectUrl
+    this.mediaSource = mediaSource
+    this.objectUrl = URL.createObjectURL(mediaSource)
+    this.video.src = this.objectUrl
+    if (before) URL.revokeObjectURL(before)
+    mediaSource.addEventListener(
+      'sourceopen',
+      () => {
+        if (this.mediaSource === mediaSource && !this.stopped) this.pump()
+      },
+      { once: true },
+    )
   }
 
   /** Stop and release everything; no callback fires after this. */
@@ -253,10 +301,13 @@ export class MsePlayer {
     this.video.removeEventListener('error', this.onVideoError)
     this.video.removeEventListener('playing', this.onPlaying)
     this.video.removeEventListener('ended', this.onEnded)
+    this.video.removeEventListener('waiting', this.onWaiting)
     this.sourceBuffer?.removeEventListener('updateend', this.onUpdateEnd)
     this.sourceBuffer = null
     this.codecString = null
     this.pendingCodec = null
+    this.tailCodec = null
+    this.rebuildTo = null
     this.queue = []
     this.queuedBytes = 0
     if (this.mediaSource?.readyState === 'open') {
@@ -347,7 +398,7 @@ export class MsePlayer {
       case 'end':
         this.ended = true
         this.options.onEnd?.()
-        this.queue.push(new ArrayBuffer(0)) // a marker: end of stream once the queue reaches it
+        this.queue.push({ mark: 'end' }) // end of stream once the queue reaches it
         this.pump()
         return
     }
@@ -364,12 +415,17 @@ export class MsePlayer {
     else if (codecString.includes('mp4a')) info.audio = { codec: 'aac', played: true }
     this.options.onInfo?.(info)
     if (this.state === 'connecting') this.setState('buffering')
-    if (this.sourceBuffer && codecString !== this.codecString) {
-      // The device switched codec: keep the buffer, tell it what comes next. A mere change of
-      // resolution needs nothing: the next init segment carries it.
-      this.queue.push(new ArrayBuffer(0)) // a marker: changeType once the queue reaches it
+    const before = this.tailCodec
+    this.tailCodec = codecString
+    if (before === null) {
+      this.pendingCodec = codecString // the first SourceBuffer is made for it
+    } else if (codecString !== before) {
+      // Once what came before is appended: the same tracks in another codec (the device switched
+      // codec) take a changeType; a track more or less (audio starts or stops) a new MediaSource.
+      // A mere change of resolution needs nothing: the next init segment carries it.
+      const sameTracks = trackSetOf(codecString) === trackSetOf(before)
+      this.queue.push({ mark: sameTracks ? 'codec' : 'tracks', codec: codecString })
     }
-    this.pendingCodec = codecString
     this.pump()
   }
 
@@ -388,26 +444,32 @@ export class MsePlayer {
 
   /** Append the next queued piece when the SourceBuffer is idle. */
   private pump(): void {
+    if (this.rebuildTo !== null) return // waiting for the old buffer to play out
     const sb = this.ensureSourceBuffer()
     if (!sb || sb.updating || this.queue.length === 0) return
     const next = this.queue.shift()!
-    this.queuedBytes -= next.byteLength
-    if (next.byteLength === 0) {
-      if (this.ended && this.queue.length === 0) {
+    if (!(next instanceof ArrayBuffer)) {
+      if (next.mark === 'end') {
         if (this.mediaSource?.readyState === 'open') this.mediaSource.endOfStream()
         return
       }
-      if (this.pendingCodec && this.pendingCodec !== this.codecString) {
+      if (next.mark === 'tracks') {
+        this.rebuildTo = next.codec
+        this.maybeRebuild()
+        return
+      }
+      if (next.codec !== this.codecString) {
         if (typeof sb.changeType !== 'function') {
           this.fail({ kind: 'media_error', message: 'the stream changed codec; this browser cannot follow' })
           return
         }
-        sb.changeType(MIME(this.pendingCodec))
-        this.codecString = this.pendingCodec
+        sb.changeType(MIME(next.codec))
+        this.codecString = next.codec
       }
       this.pump()
       return
     }
+    this.queuedBytes -= next.byteLength
     try {
       sb.appendBuffer(next)
     } catch (err) {
@@ -440,6 +502,28 @@ export class MsePlayer {
 
   private readonly onPlaying = (): void => this.setState('playing')
 
+  private readonly onWaiting = (): void => this.maybeRebuild()
+
+  /** A new MediaSource for a new set of tracks, once the old one has played out to its end. */
+  private maybeRebuild(): void {
+    const codec = this.rebuildTo
+    if (codec === null || this.stopped) return
+    const buffered = this.video.buffered
+    const end = buffered.length > 0 ? buffered.end(buffered.length - 1) : 0
+    if (buffered.length > 0 && end - this.video.currentTime > 0.1) return // still playing what is there
+    const resumeAt = Math.max(this.video.currentTime, end)
+    this.sourceBuffer?.removeEventListener('updateend', this.onUpdateEnd)
+    this.sourceBuffer = null
+    this.codecString = null
+    this.pendingCodec = codec
+    this.rebuildTo = null
+    this.stats.rebuilds += 1
+    this.attachMediaSource()
+    // Until the new data is there the element reports this position (its default playback start
+    // position), so a recorded-playback clock that reads currentTime does not jump back to 0.
+    this.video.currentTime = resumeAt
+  }
+
   private readonly onEnded = (): void => {
     if (this.ended) this.setState('ended')
   }
@@ -463,6 +547,7 @@ export class MsePlayer {
 
   /** Twice a second: keep near the live edge, bound the buffer, report. */
   private tick(): void {
+    this.maybeRebuild()
     const buffered = this.video.buffered
     if (buffered.length === 0) return
     const edge = buffered.end(buffered.length - 1)
