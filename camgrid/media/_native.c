@@ -25,6 +25,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #endif
 
 /* -- Annex B ---------------------------------------------------------------------------------- */
@@ -807,6 +808,69 @@ is_video_keyframe(PyObject *unit, PyObject *keyframe_name)
     return truth;
 }
 
+/* The state of one in-order run of RTP datagrams (feed_rtp, and UdpDrain.drain from its receive
+ * buffer): what the next datagram must carry and what the run took so far. */
+typedef struct {
+    long long ssrc;       /* expected SSRC; < 0: any */
+    int seq;              /* expected sequence number; < 0: any (TCP) */
+    int pt;               /* the run's payload type; -1 before the first datagram */
+    int stop;             /* a datagram completed a video key frame: the run ends after it */
+    long long last_ssrc;
+    Py_ssize_t count, wire;
+} rtp_run_t;
+
+static void
+rtp_run_init(rtp_run_t *run, long long ssrc, int seq)
+{
+    run->ssrc = ssrc;
+    run->seq = seq;
+    run->pt = -1;
+    run->stop = 0;
+    run->last_ssrc = -1;
+    run->count = run->wire = 0;
+}
+
+/* One datagram of a run (the caller has checked ps_ready and set `busy`): 1 when it was plain RTP
+ * as the run expects and its payload went to the demuxer (a marker flushes it, as
+ * MediaStream._deliver does; the finished units go to `out`), 0 when it is not (the run ends
+ * before it), -1 with an exception. The datagram's bytes must stay put while make_unit runs. */
+static int
+rtp_run_step(PsDemuxerObject *self, rtp_run_t *run, const unsigned char *d, Py_ssize_t len, PyObject *out,
+             PyObject *keyframe_name)
+{
+    long long pssrc;
+    Py_ssize_t before;
+    int k, rc;
+    if (len < 12 || d[0] != 0x80)
+        return 0;
+    pssrc = ((long long)d[8] << 24) | (d[9] << 16) | (d[10] << 8) | d[11];
+    k = d[1] & 0x7F;
+    if ((run->ssrc >= 0 && pssrc != run->ssrc) || (run->seq >= 0 && ((d[2] << 8) | d[3]) != run->seq)
+        || (run->pt >= 0 && k != run->pt))
+        return 0;
+    before = PyList_GET_SIZE(out);
+    rc = ps_feed_bytes(self, d + 12, len - 12, out);
+    if (rc == 0 && (d[1] & 0x80))
+        rc = ps_flush_into(self, out);
+    if (rc < 0)
+        return -1;
+    for (; before < PyList_GET_SIZE(out); before++) {
+        int key = is_video_keyframe(PyList_GET_ITEM(out, before), keyframe_name);
+        if (key < 0)
+            return -1;
+        run->stop |= key;
+    }
+    run->pt = k;
+    run->last_ssrc = pssrc;
+    run->wire += len;
+    run->count++;
+    if (run->seq >= 0)
+        run->seq = (run->seq + 1) & 0xFFFF;
+    return 1;
+}
+
+static PyObject *keyframe_str;  /* "keyframe", interned at module init */
+
 /* MediaStream.on_datagrams' in-order run, received and demuxed in one call. From datagrams[start]
  * on, each datagram is taken while it is plain RTP (a bytes object of at least 12 bytes whose
  * first byte is 0x80: version 2 without padding, extension or CSRC), carries `ssrc` (any when
@@ -822,10 +886,11 @@ is_video_keyframe(PyObject *unit, PyObject *keyframe_name)
 static PyObject *
 PsDemuxer_feed_rtp(PsDemuxerObject *self, PyObject *args)
 {
-    PyObject *datagrams, *out, *keyframe_name;
-    Py_ssize_t start, i, count = 0, wire = 0, before;
-    long long ssrc, last_ssrc = -1;
-    int seq, pt = -1, stop = 0, k;
+    PyObject *datagrams, *out;
+    Py_ssize_t start, i;
+    long long ssrc;
+    int seq, rc;
+    rtp_run_t run;
 
     if (!PyArg_ParseTuple(args, "O!nLi:feed_rtp", &PyList_Type, &datagrams, &start, &ssrc, &seq))
         return NULL;
@@ -839,56 +904,26 @@ PsDemuxer_feed_rtp(PsDemuxerObject *self, PyObject *args)
     }
     if (!ps_ready(self) || (out = PyList_New(0)) == NULL)
         return NULL;
-    keyframe_name = PyUnicode_InternFromString("keyframe");
-    if (keyframe_name == NULL) {
-        Py_DECREF(out);
-        return NULL;
-    }
+    rtp_run_init(&run, ssrc, seq);
     self->busy = 1;
     /* The list is re-read each time: make_unit runs Python code in between. */
-    for (i = start; !stop && i < PyList_GET_SIZE(datagrams); i++) {
+    for (i = start; !run.stop && i < PyList_GET_SIZE(datagrams); i++) {
         PyObject *item = PyList_GET_ITEM(datagrams, i);
-        const unsigned char *d;
-        Py_ssize_t len;
-        long long pssrc;
-        int rc;
         if (!PyBytes_CheckExact(item))
             break;
-        d = (const unsigned char *)PyBytes_AS_STRING(item);
-        len = PyBytes_GET_SIZE(item);
-        if (len < 12 || d[0] != 0x80)
-            break;
-        pssrc = ((long long)d[8] << 24) | (d[9] << 16) | (d[10] << 8) | d[11];
-        k = d[1] & 0x7F;
-        if ((ssrc >= 0 && pssrc != ssrc) || (seq >= 0 && ((d[2] << 8) | d[3]) != seq) || (pt >= 0 && k != pt))
-            break;
         Py_INCREF(item);  /* held while make_unit runs */
-        before = PyList_GET_SIZE(out);
-        rc = ps_feed_bytes(self, d + 12, len - 12, out);
-        if (rc == 0 && (d[1] & 0x80))
-            rc = ps_flush_into(self, out);
+        rc = rtp_run_step(self, &run, (const unsigned char *)PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item), out,
+                          keyframe_str);
         Py_DECREF(item);
         if (rc < 0)
             goto fail;
-        for (; before < PyList_GET_SIZE(out); before++) {
-            int key = is_video_keyframe(PyList_GET_ITEM(out, before), keyframe_name);
-            if (key < 0)
-                goto fail;
-            stop |= key;
-        }
-        pt = k;
-        last_ssrc = pssrc;
-        wire += len;
-        count++;
-        if (seq >= 0)
-            seq = (seq + 1) & 0xFFFF;
+        if (rc == 0)
+            break;
     }
     self->busy = 0;
-    Py_DECREF(keyframe_name);
-    return Py_BuildValue("(NniLn)", out, count, pt, last_ssrc, wire);
+    return Py_BuildValue("(NniLn)", out, run.count, run.pt, run.last_ssrc, run.wire);
 fail:
     self->busy = 0;
-    Py_DECREF(keyframe_name);
     Py_DECREF(out);
     return NULL;
 }
@@ -1096,7 +1131,458 @@ recv_many_from(PyObject *module, PyObject *args)
 {
     return recv_batch(args, "i|in:recv_many_from", 1);
 }
+/* -- UdpDrain: every ready stream socket of a node in one call ---------------------------------- */
+/* One epoll set of UDP stream sockets (camgrid.media.ingest.UdpDrain registers its fd with the
+ * event loop). drain() takes each ready socket's datagrams with one recvmmsg (at most `batch`, for
+ * fairness: a socket with more stays ready) into a buffer kept between calls, and feeds the
+ * in-order run at the head of each batch to the stream's demuxer straight from that buffer
+ * (rtp_run_step, as feed_rtp does: no bytes object and no copy per datagram). The run's state comes
+ * from the stream as MediaStream.on_datagrams reads it: `stream.demuxer` (a PsDemuxer),
+ * `stream.spec.ssrc` and `stream.jitter.in_order` (`stream.first_packet_at` without a reorder
+ * buffer). Whatever the run does not take (from the first datagram that Python must judge, or after
+ * a datagram that completed a video key frame) comes back as bytes, in order, for
+ * MediaStream.on_datagrams. Python thus runs once per ready socket with a finished frame or a
+ * leftover, not once per datagram. */
+typedef struct {
+    PyObject_HEAD
+    int epfd;
+    int busy;
+    int batch, max_events;
+    Py_ssize_t size;
+    PyObject **by_fd;  /* fd -> its stream (a strong reference), NULL: none */
+    int by_fd_len;
+    Py_ssize_t registered, errors;
+    char *buf;
+    struct mmsghdr *msgs;
+    struct iovec *iovs;
+    struct epoll_event *events;
+} UdpDrainObject;
+
+static PyObject *str_demuxer, *str_spec, *str_ssrc, *str_jitter, *str_in_order, *str_first_packet_at;
+
+static int
+UdpDrain_init(UdpDrainObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"batch", "size", "max_events", NULL};
+    int batch = 64, max_events = 256, k;
+    Py_ssize_t size = RECV_MAX_SIZE;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|ini:UdpDrain", kwlist, &batch, &size, &max_events))
+        return -1;
+    if (self->epfd > 0 || self->buf != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "UdpDrain.__init__ called twice");
+        return -1;
+    }
+    if (batch < 1 || batch > RECV_MAX_COUNT || size < 12 || size > RECV_MAX_SIZE || max_events < 1 || max_events > 65536) {
+        PyErr_Format(PyExc_ValueError, "batch must be 1..%d, size 12..%d, max_events 1..65536", RECV_MAX_COUNT,
+                     RECV_MAX_SIZE);
+        return -1;
+    }
+    self->batch = batch;
+    self->size = size;
+    self->max_events = max_events;
+    self->buf = PyMem_RawMalloc((size_t)batch * (size_t)size);
+    self->msgs = PyMem_RawCalloc((size_t)batch, sizeof(struct mmsghdr));
+    self->iovs = PyMem_RawCalloc((size_t)batch, sizeof(struct iovec));
+    self->events = PyMem_RawCalloc((size_t)max_events, sizeof(struct epoll_event));
+    if (self->buf == NULL || self->msgs == NULL || self->iovs == NULL || self->events == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (k = 0; k < batch; k++) {
+        self->iovs[k].iov_base = self->buf + (size_t)k * (size_t)size;
+        self->iovs[k].iov_len = (size_t)size;
+        self->msgs[k].msg_hdr.msg_iov = &self->iovs[k];
+        self->msgs[k].msg_hdr.msg_iovlen = 1;
+    }
+    self->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (self->epfd < 0) {
+        self->epfd = -1;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+UdpDrain_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    UdpDrainObject *self = (UdpDrainObject *)type->tp_alloc(type, 0);
+    if (self != NULL)
+        self->epfd = -1;
+    return (PyObject *)self;
+}
+
+static void
+udp_drain_clear(UdpDrainObject *self)
+{
+    int fd;
+    for (fd = 0; fd < self->by_fd_len; fd++)
+        Py_CLEAR(self->by_fd[fd]);
+    PyMem_Free(self->by_fd);
+    self->by_fd = NULL;
+    self->by_fd_len = 0;
+    self->registered = 0;
+}
+
+static void
+UdpDrain_dealloc(UdpDrainObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    if (self->epfd >= 0)
+        close(self->epfd);
+    udp_drain_clear(self);
+    PyMem_RawFree(self->buf);
+    PyMem_RawFree(self->msgs);
+    PyMem_RawFree(self->iovs);
+    PyMem_RawFree(self->events);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+UdpDrain_traverse(UdpDrainObject *self, visitproc visit, void *arg)
+{
+    int fd;
+    for (fd = 0; fd < self->by_fd_len; fd++)
+        Py_VISIT(self->by_fd[fd]);
+    return 0;
+}
+
+static int
+UdpDrain_tp_clear(UdpDrainObject *self)
+{
+    udp_drain_clear(self);
+    return 0;
+}
+
+static int
+udp_drain_usable(UdpDrainObject *self)
+{
+    if (self->epfd < 0) {
+        PyErr_SetString(PyExc_ValueError, "UdpDrain is closed (or __init__ was not called)");
+        return 0;
+    }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "UdpDrain used from inside its own drain()");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *
+UdpDrain_add(UdpDrainObject *self, PyObject *args)
+{
+    int fd;
+    PyObject *stream;
+    struct epoll_event ev;
+
+    if (!PyArg_ParseTuple(args, "iO:add", &fd, &stream) || !udp_drain_usable(self))
+        return NULL;
+    if (fd < 0) {
+        PyErr_Format(PyExc_ValueError, "bad file descriptor %d", fd);
+        return NULL;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        if (errno == EEXIST)
+            PyErr_Format(PyExc_ValueError, "file descriptor %d is already registered", fd);
+        else
+            PyErr_SetFromErrno(PyExc_OSError);
+        return NULL;
+    }
+    if (fd >= self->by_fd_len) {
+        int len = self->by_fd_len ? self->by_fd_len : 64, i;
+        PyObject **grown;
+        while (len <= fd)
+            len *= 2;
+        grown = PyMem_Realloc(self->by_fd, (size_t)len * sizeof(PyObject *));
+        if (grown == NULL) {
+            (void)epoll_ctl(self->epfd, EPOLL_CTL_DEL, fd, NULL);
+            return PyErr_NoMemory();
+        }
+        for (i = self->by_fd_len; i < len; i++)
+            grown[i] = NULL;
+        self->by_fd = grown;
+        self->by_fd_len = len;
+    }
+    if (self->by_fd[fd] != NULL) {  /* a socket closed without remove() left the set; its number is reused */
+        Py_SETREF(self->by_fd[fd], Py_NewRef(stream));
+        Py_RETURN_NONE;
+    }
+    self->by_fd[fd] = Py_NewRef(stream);
+    self->registered++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+UdpDrain_remove(UdpDrainObject *self, PyObject *arg)
+{
+    int fd = _PyLong_AsInt(arg);
+    PyObject *stream;
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    if (!udp_drain_usable(self))
+        return NULL;
+    if (fd < 0 || fd >= self->by_fd_len || self->by_fd[fd] == NULL)
+        Py_RETURN_FALSE;
+    (void)epoll_ctl(self->epfd, EPOLL_CTL_DEL, fd, NULL);  /* a socket already closed has left the set */
+    stream = self->by_fd[fd];
+    self->by_fd[fd] = NULL;
+    self->registered--;
+    Py_DECREF(stream);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+UdpDrain_close(UdpDrainObject *self, PyObject *unused)
+{
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "UdpDrain used from inside its own drain()");
+        return NULL;
+    }
+    if (self->epfd >= 0) {
+        close(self->epfd);
+        self->epfd = -1;
+    }
+    udp_drain_clear(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+UdpDrain_fileno(UdpDrainObject *self, PyObject *unused)
+{
+    if (self->epfd < 0) {
+        PyErr_SetString(PyExc_ValueError, "UdpDrain is closed");
+        return NULL;
+    }
+    return PyLong_FromLong(self->epfd);
+}
+
+/* The run state MediaStream.on_datagrams would use for `stream`: 1 with *demuxer (borrowed while
+ * the stream holds it; the caller takes a reference), *ssrc and *seq set; 0 when the run cannot be
+ * taken (every datagram goes to Python); -1 with an exception. */
+static int
+stream_run_state(PyObject *stream, PyObject **demuxer, long long *ssrc, int *seq)
+{
+    PyObject *d, *spec, *value, *jitter;
+    int ok = 0;
+    if ((d = PyObject_GetAttr(stream, str_demuxer)) == NULL)
+        return -1;
+    if (!PyObject_TypeCheck(d, &PsDemuxerType)) {
+        Py_DECREF(d);
+        return 0;
+    }
+    if ((spec = PyObject_GetAttr(stream, str_spec)) == NULL)
+        goto fail;
+    value = PyObject_GetAttr(spec, str_ssrc);
+    Py_DECREF(spec);
+    if (value == NULL)
+        goto fail;
+    if (value == Py_None) {
+        *ssrc = -1;
+    } else if (PyLong_Check(value)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (v == -1 && PyErr_Occurred()) {
+            Py_DECREF(value);
+            goto fail;
+        }
+        if (overflow || v < 0 || v > 0xFFFFFFFFLL) {  /* an SSRC no packet can carry: Python counts them */
+            Py_DECREF(value);
+            Py_DECREF(d);
+            return 0;
+        }
+        *ssrc = v;
+    } else {
+        Py_DECREF(value);
+        Py_DECREF(d);
+        return 0;
+    }
+    Py_DECREF(value);
+    if ((jitter = PyObject_GetAttr(stream, str_jitter)) == NULL)
+        goto fail;
+    if (jitter == Py_None) {  /* in order by nature (TCP): any number, once a first packet came */
+        Py_DECREF(jitter);
+        if ((value = PyObject_GetAttr(stream, str_first_packet_at)) == NULL)
+            goto fail;
+        ok = value != Py_None;
+        *seq = -1;
+    } else {
+        value = PyObject_GetAttr(jitter, str_in_order);
+        Py_DECREF(jitter);
+        if (value == NULL)
+            goto fail;
+        if (value != Py_None) {
+            long v = PyLong_AsLong(value);
+            if (v == -1 && PyErr_Occurred()) {
+                Py_DECREF(value);
+                goto fail;
+            }
+            ok = v >= 0 && v <= 0xFFFF;
+            *seq = (int)v;
+        }
+    }
+    Py_DECREF(value);
+    if (!ok) {
+        Py_DECREF(d);
+        return 0;
+    }
+    *demuxer = d;
+    return 1;
+fail:
+    Py_DECREF(d);
+    return -1;
+}
+
+/* The datagrams of msgs[from:got] as a list of bytes; NULL with an exception. */
+static PyObject *
+udp_drain_rest(UdpDrainObject *self, int from, int got)
+{
+    PyObject *rest = PyList_New(got - from), *item;
+    int k;
+    if (rest == NULL)
+        return NULL;
+    for (k = from; k < got; k++) {
+        item = PyBytes_FromStringAndSize(self->iovs[k].iov_base, (Py_ssize_t)self->msgs[k].msg_len);
+        if (item == NULL) {
+            Py_DECREF(rest);
+            return NULL;
+        }
+        PyList_SET_ITEM(rest, k - from, item);
+    }
+    return rest;
+}
+
+static PyObject *
+UdpDrain_drain(UdpDrainObject *self, PyObject *unused)
+{
+    PyObject *results, *stream, *units, *rest, *demuxer, *row;
+    int ready, e, fd, got, k, fast, rc;
+    long long ssrc = -1;
+    int seq = -1;
+    rtp_run_t run;
+
+    if (!udp_drain_usable(self) || (results = PyList_New(0)) == NULL)
+        return NULL;
+    ready = epoll_wait(self->epfd, self->events, self->max_events, 0);
+    if (ready < 0) {
+        if (errno == EINTR)
+            return results;
+        Py_DECREF(results);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    self->busy = 1;
+    for (e = 0; e < ready; e++) {
+        fd = self->events[e].data.fd;
+        if (fd < 0 || fd >= self->by_fd_len || (stream = self->by_fd[fd]) == NULL)
+            continue;  /* removed since (a closed socket's number) */
+        got = recvmmsg(fd, self->msgs, (unsigned int)self->batch, MSG_DONTWAIT, NULL);
+        if (got <= 0) {
+            if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                self->errors++;  /* ICMP errors surface here on some kernels; the next read goes on */
+            continue;
+        }
+        Py_INCREF(stream);
+        demuxer = NULL;
+        units = NULL;
+        rtp_run_init(&run, -1, -1);
+        fast = stream_run_state(stream, &demuxer, &ssrc, &seq);
+        if (fast < 0)
+            goto fail_stream;
+        if ((units = PyList_New(0)) == NULL)
+            goto fail_stream;
+        k = 0;
+        if (fast) {
+            PsDemuxerObject *dm = (PsDemuxerObject *)demuxer;
+            if (!ps_ready(dm))
+                goto fail_stream;
+            rtp_run_init(&run, ssrc, seq);
+            dm->busy = 1;
+            for (; !run.stop && k < got; k++) {
+                rc = rtp_run_step(dm, &run, self->iovs[k].iov_base, (Py_ssize_t)self->msgs[k].msg_len, units,
+                                  keyframe_str);
+                if (rc < 0) {
+                    dm->busy = 0;
+                    goto fail_stream;
+                }
+                if (rc == 0)
+                    break;
+            }
+            dm->busy = 0;
+        }
+        if (k < got) {
+            if ((rest = udp_drain_rest(self, k, got)) == NULL)
+                goto fail_stream;
+        } else {
+            rest = Py_NewRef(Py_None);
+        }
+        row = Py_BuildValue("(OOniLnN)", stream, units, run.count, run.pt, run.last_ssrc, run.wire, rest);
+        Py_CLEAR(units);
+        Py_XDECREF(demuxer);
+        Py_DECREF(stream);
+        if (row == NULL || PyList_Append(results, row) < 0) {
+            Py_XDECREF(row);
+            goto fail;
+        }
+        Py_DECREF(row);
+    }
+    self->busy = 0;
+    return results;
+fail_stream:
+    Py_XDECREF(units);
+    Py_XDECREF(demuxer);
+    Py_DECREF(stream);
+fail:
+    self->busy = 0;
+    Py_DECREF(results);
+    return NULL;
+}
+
+static PyObject *
+UdpDrain_len(UdpDrainObject *self, PyObject *unused)
+{
+    return PyLong_FromSsize_t(self->registered);
+}
+
+static PyMethodDef UdpDrain_methods[] = {
+    {"fileno", (PyCFunction)UdpDrain_fileno, METH_NOARGS, "fileno() -> int: the epoll set, to watch for reading."},
+    {"add", (PyCFunction)UdpDrain_add, METH_VARARGS,
+     "add(fd, stream): a bound, non-blocking UDP socket and the MediaStream its datagrams feed."},
+    {"remove", (PyCFunction)UdpDrain_remove, METH_O,
+     "remove(fd) -> bool: forget a socket (before closing it); False if it was not registered."},
+    {"drain", (PyCFunction)UdpDrain_drain, METH_NOARGS,
+     "drain() -> [(stream, units, count, payload_type, last_ssrc, wire_bytes, rest), ...]: one row per ready\n"
+     "socket that gave datagrams: the in-order run demuxed as feed_rtp does (count datagrams, the units they\n"
+     "finished) and `rest`, the datagrams after it as bytes for MediaStream.on_datagrams (None: none)."},
+    {"close", (PyCFunction)UdpDrain_close, METH_NOARGS, "close(): the epoll set closed, every socket forgotten."},
+    {"registered", (PyCFunction)UdpDrain_len, METH_NOARGS, "registered() -> int: sockets in the set."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef UdpDrain_members[] = {
+    {"errors", T_PYSSIZET, offsetof(UdpDrainObject, errors), READONLY, "recvmmsg failures (ICMP errors, a closed socket)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject UdpDrainType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "camgrid.media._native.UdpDrain",
+    .tp_basicsize = sizeof(UdpDrainObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "UdpDrain(batch=64, size=65536, max_events=256): the stream sockets of a node read and demuxed\n"
+              "in one call per wake-up (see camgrid.media.ingest.UdpDrain).",
+    .tp_new = UdpDrain_new,
+    .tp_init = (initproc)UdpDrain_init,
+    .tp_dealloc = (destructor)UdpDrain_dealloc,
+    .tp_traverse = (traverseproc)UdpDrain_traverse,
+    .tp_clear = (inquiry)UdpDrain_tp_clear,
+    .tp_methods = UdpDrain_methods,
+    .tp_members = UdpDrain_members,
+};
 #endif
+
 
 /* -- module ------------------------------------------------------------------------------------- */
 static PyMethodDef methods[] = {
@@ -1130,7 +1616,7 @@ static struct PyModuleDef module_def = {
 
 /* Raised whenever an entry point is added or changes: camgrid.media.fastpath refuses a module
  * built from older source (an install that was not rebuilt) rather than call what it lacks. */
-#define API_VERSION 5
+#define API_VERSION 6
 
 PyMODINIT_FUNC
 PyInit__native(void)
@@ -1138,11 +1624,28 @@ PyInit__native(void)
     PyObject *m;
     if (PyType_Ready(&PsDemuxerType) < 0)
         return NULL;
+    if ((keyframe_str = PyUnicode_InternFromString("keyframe")) == NULL)
+        return NULL;
+#ifdef __linux__
+    if (PyType_Ready(&UdpDrainType) < 0)
+        return NULL;
+    if ((str_demuxer = PyUnicode_InternFromString("demuxer")) == NULL
+        || (str_spec = PyUnicode_InternFromString("spec")) == NULL
+        || (str_ssrc = PyUnicode_InternFromString("ssrc")) == NULL
+        || (str_jitter = PyUnicode_InternFromString("jitter")) == NULL
+        || (str_in_order = PyUnicode_InternFromString("in_order")) == NULL
+        || (str_first_packet_at = PyUnicode_InternFromString("first_packet_at")) == NULL)
+        return NULL;
+#endif
     m = PyModule_Create(&module_def);
     if (m == NULL)
         return NULL;
     if (PyModule_AddIntConstant(m, "API_VERSION", API_VERSION) < 0
         || PyModule_AddObjectRef(m, "PsDemuxer", (PyObject *)&PsDemuxerType) < 0)
         Py_CLEAR(m);
+#ifdef __linux__
+    if (m != NULL && PyModule_AddObjectRef(m, "UdpDrain", (PyObject *)&UdpDrainType) < 0)
+        Py_CLEAR(m);
+#endif
     return m;
 }

@@ -6,7 +6,9 @@
 
 Ports come from a configured range; a port that the OS refuses (taken by another program) is
 skipped. The hot path hands each socket read's packets to the stream as one batch
-(MediaStream.on_datagrams).
+(MediaStream.on_datagrams). With the native module, the UDP stream sockets of an event loop sit in
+one native epoll set (UdpDrain): one callback per wake-up reads every ready socket and demuxes
+the in-order runs in C, so Python runs per finished frame, not per socket read or per packet.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import contextlib
 import logging
 import socket
 import time
+import weakref
 
+from camgrid.media import fastpath
 from camgrid.media.fastpath import recv_many, recv_many_from
 from camgrid.media.rtp import TcpDeframer
 from camgrid.media.stream import MediaStream
@@ -94,6 +98,76 @@ class _UdpReader:
     def close(self) -> None:
         self._loop.remove_reader(self.sock.fileno())
         self.sock.close()
+
+
+class UdpDrain:
+    """The UDP stream sockets of one event loop, read in one native call per wake-up
+    (camgrid.media._native.UdpDrain, an epoll set whose fd the loop watches): each ready socket
+    gives up to READ_BATCH datagrams (one recvmmsg), the in-order run at the head of each batch is
+    checked and demuxed in C straight from the receive buffer (as NativePsDemuxer.feed_rtp does),
+    and Python gets one row per socket: the run's units and counts (MediaStream.on_run) and any
+    datagrams the run did not take, as bytes (MediaStream.on_datagrams, which judges them exactly
+    as before). One per loop, made by the first socket and closed with the last (`for_loop`);
+    tests/media/test_udp_drain_native.py holds it to the per-socket Python path."""
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UdpDrain] = weakref.WeakKeyDictionary()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        assert fastpath.UdpDrain is not None
+        self._native = fastpath.UdpDrain(READ_BATCH)
+        self._loop = weakref.ref(loop) if loop is not None else None  # the loop's reader holds this object
+        self.sockets: dict[int, socket.socket] = {}
+        if loop is not None:
+            loop.add_reader(self._native.fileno(), self._ready)
+
+    @classmethod
+    def for_loop(cls, loop: asyncio.AbstractEventLoop) -> UdpDrain:
+        drain = cls._by_loop.get(loop)
+        if drain is None:
+            drain = cls._by_loop[loop] = cls(loop)
+        return drain
+
+    def add(self, sock: socket.socket, stream: MediaStream) -> None:
+        self._native.add(sock.fileno(), stream)
+        self.sockets[sock.fileno()] = sock
+
+    def remove(self, sock: socket.socket) -> None:
+        """Before the socket closes. The last one out closes the set."""
+        fd = sock.fileno()
+        if fd >= 0 and self.sockets.get(fd) is sock:
+            del self.sockets[fd]
+            self._native.remove(fd)
+        if not self.sockets and self._loop is not None:
+            self.close()
+
+    @property
+    def errors(self) -> int:
+        return self._native.errors
+
+    def _ready(self) -> None:
+        self.drain(time.monotonic())
+
+    def drain(self, now: float) -> int:
+        """Read every ready socket once; the number of sockets that gave datagrams."""
+        rows = self._native.drain()
+        for stream, units, count, payload_type, ssrc, wire, rest in rows:
+            if count:
+                stream.on_run(units, count, payload_type, ssrc, wire, now)
+            if rest is not None:
+                stream.on_datagrams(rest, now)
+        return len(rows)
+
+    def close(self) -> None:
+        """Every socket forgotten (not closed: their StreamSockets close them) and the set closed."""
+        self.sockets.clear()
+        loop = self._loop() if self._loop is not None else None
+        if loop is not None:
+            if self._by_loop.get(loop) is self:
+                del self._by_loop[loop]
+            if not loop.is_closed():
+                loop.remove_reader(self._native.fileno())
+            self._loop = None
+        self._native.close()
 
 
 class _TcpProtocol(asyncio.Protocol):
@@ -227,6 +301,8 @@ class StreamSocket:
         self.port = 0
         self._transport: asyncio.BaseTransport | None = None
         self._reader: _UdpReader | None = None
+        self._drain: UdpDrain | None = None
+        self._udp: socket.socket | None = None
         self._server: asyncio.base_events.Server | None = None
         self._connection: _TcpProtocol | None = None
         self._connect_task: asyncio.Task | None = None
@@ -254,7 +330,12 @@ class StreamSocket:
                         sock.close()
                         raise
                     sock.setblocking(False)
-                    self._reader = _UdpReader(sock, self.stream)
+                    if fastpath.UdpDrain is not None:
+                        self._drain = UdpDrain.for_loop(loop)
+                        self._drain.add(sock, self.stream)
+                        self._udp = sock
+                    else:
+                        self._reader = _UdpReader(sock, self.stream)
                     self.port = sock.getsockname()[1]
                 else:
                     self._server = await loop.create_server(self._accept, self.host, port, reuse_address=True, backlog=4)
@@ -305,6 +386,10 @@ class StreamSocket:
             self._transport.close()
         if self._reader is not None:
             self._reader.close()
+        if self._drain is not None and self._udp is not None:
+            self._drain.remove(self._udp)
+            self._udp.close()
+            self._drain = self._udp = None
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):

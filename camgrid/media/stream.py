@@ -112,15 +112,23 @@ class MediaStream:
                 i += 1
                 continue
             i += count
-            self.packets += count
-            self.bytes += wire
-            self.ssrc_seen = ssrc
-            self.last_packet_at = now
-            self.payload_types.add(payload_type)
-            if jitter is not None:
-                jitter.passed(count)
-            if units:
-                self._units(units, now)
+            self.on_run(units, count, payload_type, ssrc, wire, now)
+
+    def on_run(self, units: list[AccessUnit], count: int, payload_type: int, ssrc: int, wire: int, now: float) -> None:
+        """`count` in-order datagrams (`wire` bytes, the last with `ssrc`) went through the native
+        demuxer in one run and finished `units` (NativePsDemuxer.feed_rtp, or the native UdpDrain of
+        camgrid.media.ingest, which reads the run's state from `demuxer`, `spec.ssrc`,
+        `jitter.in_order` and `first_packet_at` as on_datagrams does): the counters and the reorder
+        buffer as `on_packet` would have left them, then the units."""
+        self.packets += count
+        self.bytes += wire
+        self.ssrc_seen = ssrc
+        self.last_packet_at = now
+        self.payload_types.add(payload_type)
+        if self.jitter is not None:
+            self.jitter.passed(count)
+        if units:
+            self._units(units, now)
 
     def poll(self, now: float) -> None:
         """Release packets whose wait in the reorder buffer is over (call a few times a second)."""

@@ -370,6 +370,7 @@ def test_the_python_fallback_runs_the_media_tests_with_native_off():
         [sys.executable, "-c",
          "from camgrid.media import fastpath, fmp4, segment_file\n"
          "assert not fastpath.NATIVE and fastpath.recv_many is None, fastpath.describe()\n"
+         "assert fastpath.UdpDrain is None\n"
          "assert 'CAMGRID_NATIVE=0' in fastpath.REASON\n"
          "assert fmp4.FragmentWriter()._native is None\n"
          "print(fastpath.describe())"],
