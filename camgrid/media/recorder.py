@@ -348,6 +348,7 @@ class Recorder:
                 "id": seg.id, "channel_id": self.channel_id, "device_id": self.device_id,
                 "start_at": _utc(seg.start_wall), "end_at": _utc(seg.start_wall), "bytes": seg.bytes,
                 "path": seg.relative, "codec": t.codec, "width": t.width, "height": t.height, "state": "open",
+                "audio_codec": seg.audio.codec if seg.audio is not None else None,
                 "node_id": self.node_id, "created_at": _utc(self.clock())})
         elif kind == "part":
             await self._write_parts([job])

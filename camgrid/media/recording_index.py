@@ -1,5 +1,9 @@
 """The media node's writes to the database: the segment index and the node's events.
 
+A row says what a segment holds: its video codec and size, and its audio codec (`audio_codec`,
+NULL when the file has no audio track), as the recorder opened it or as re-indexing read it
+from the file (`audio_codec_of_file`).
+
 Writes are queued and flushed about once a second in one transaction, never one per part:
 200 recording channels make 200 part updates a second, which become one UPDATE ... executemany.
 Updates of one segment coalesce (only its latest end and size matter). When the database is
@@ -14,17 +18,35 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, select, update
 
 from camgrid.governance.event_log import event_row
 from camgrid.bus import Event
+from camgrid.media.fmp4 import tracks_of
 from camgrid.store.tables import events, recordings
 
 log = logging.getLogger(__name__)
 
 MAX_EVENTS = 10_000
+AUDIO_ENTRIES = {"mp4a": "aac", "alaw": "g711a", "ulaw": "g711u"}  # MP4 sample entry → recordings.audio_codec
+INIT_READ = 1 << 20  # a segment's init segment (ftyp + moov) lies within its first bytes
+
+
+def audio_codec_of(init: bytes) -> str | None:
+    """recordings.audio_codec for a segment's init segment: aac | g711a | g711u, None without audio."""
+    for track in tracks_of(init):
+        if track.handler == "soun":
+            return AUDIO_ENTRIES.get(track.entry, track.entry)[:8]
+    return None
+
+
+def audio_codec_of_file(path: Path) -> str | None:
+    """The same, read from a segment file's first bytes (orphan re-indexing)."""
+    with open(path, "rb") as handle:
+        return audio_codec_of(handle.read(INIT_READ))
 _UPDATE = (update(recordings).where(recordings.c.id == bindparam("b_id"))
            .values(end_at=bindparam("end_at"), bytes=bindparam("bytes"), state=bindparam("state")))
 

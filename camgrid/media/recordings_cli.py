@@ -68,7 +68,8 @@ def record_list(
     items = [{"id": r["id"], "channel_id": r["channel_id"], "device_id": r["device_id"],
               "start": r["start_at"].isoformat(), "end": r["end_at"].isoformat(),
               "duration_s": round((r["end_at"] - r["start_at"]).total_seconds(), 3), "bytes": r["bytes"],
-              "codec": r["codec"], "width": r["width"], "height": r["height"], "state": r["state"],
+              "codec": r["codec"], "audio_codec": r["audio_codec"], "width": r["width"], "height": r["height"],
+              "state": r["state"],
               "node_id": r["node_id"], "path": str(settings.recordings_dir / r["path"])} for r in rows]
     if as_json:
         typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
@@ -78,7 +79,8 @@ def record_list(
         return
     for item in items:
         typer.echo(f"{item['start']}  {item['end']}  {item['duration_s']:>8.1f} s  {item['bytes']:>12} B  "
-                   f"{item['codec']} {item['width']}x{item['height']}  {item['state']}")
+                   f"{item['codec']}{'+' + item['audio_codec'] if item['audio_codec'] else ''} "
+                   f"{item['width']}x{item['height']}  {item['state']}")
     spans = timeline(rows, max(first, rows[0]["start_at"]), min(last, rows[-1]["end_at"]))
     typer.echo(f"{len(items)} segments, {len(spans['spans'])} continuous spans, {len(spans['gaps'])} gaps, "
                f"{spans['covered_s'] / 3600:.2f} h recorded")

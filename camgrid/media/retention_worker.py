@@ -49,6 +49,7 @@ from camgrid.governance.event_log import event_row
 from camgrid.governance.retention import active_clause, default_profile
 from camgrid.media import retention_files as files
 from camgrid.media.recordings_query import MAX_SEGMENT
+from camgrid.media.recording_index import audio_codec_of_file
 from camgrid.media.segment_file import SegmentError, describe_segment
 from camgrid.media.retention import (CRITICAL, DELETABLE_STATES, LOW_SPACE, OPEN, TOO_YOUNG, WARNING, AlarmGate, Deletion, Disk,
                                      Hold, Holds, Profile, Segment, SpaceNeed, Thresholds, decide, low_space_alarm,
@@ -481,7 +482,8 @@ class RetentionWorker:
             seg_id = Path(f.relative).stem.split("-", 1)[1] + uuid.uuid4().hex[8:]  # keeps the name's 8 hex digits
             row = {"id": seg_id, "channel_id": f.channel_id, "device_id": device_id, "start_at": f.start_at,
                    "end_at": end_at, "bytes": info.bytes, "path": f.relative, "codec": info.codec,
-                   "width": info.width, "height": info.height, "state": "recovered", "node_id": self.node_id,
+                   "width": info.width, "height": info.height, "audio_codec": audio_codec_of_file(path),
+                   "state": "recovered", "node_id": self.node_id,
                    "created_at": datetime.now(timezone.utc)}
             with self.engine.begin() as conn:
                 c = recordings.c

@@ -209,6 +209,7 @@ recordings = Table(
     Column("width", Integer, nullable=True),
     Column("height", Integer, nullable=True),
     Column("state", String(12), nullable=False, default="open"),  # open | closed | recovered
+    Column("audio_codec", String(8), nullable=True),  # aac | g711a | g711u; NULL: no audio track (0014)
     Column("node_id", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )

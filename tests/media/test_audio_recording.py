@@ -7,11 +7,25 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
 import pytest
+from fastapi.testclient import TestClient
 from recording_helpers import CHANNEL, DEVICE, T0, at
+from sqlalchemy import delete
+
+from camgrid.api.app import ApiContext, create_api
+from camgrid.config import RetentionSettings, Settings
+from camgrid.governance.users import create_user, issue_token
+from camgrid.media.retention_worker import RetentionWorker
+from camgrid.registry.devices import new_device_row
+from camgrid.store.tables import channels, devices, recordings
 
 from camgrid.media.export import load_or_create_key, write_bundle
 from camgrid.media.playback import read_recorded
@@ -106,21 +120,23 @@ async def test_audio_that_starts_later_starts_a_segment_with_it(tmp_path, footag
         engine.dispose()
 
 
-async def record_ps(tmp_path: Path, footage, audio_codec: str, *, audio_from_s: float | None,
-                    check: list[tuple[float, int]] = ()):
+async def record_ps(tmp_path: Path, footage, audio_codec: str | None, *, audio_from_s: float | None,
+                    check: list[tuple[float, int]] = (), engine=None, channel: str = CHANNEL, start: float = T0):
     """One recording of the footage sent as PS whose map announces `audio_codec` with every key
     frame, through the real demuxer (the recorder asks it what the map announces, as the node
     does); the audio's first unit comes `audio_from_s` after the first key frame (None: never).
-    `check`: (media second, segments the recorder should have opened by then)."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'rec-index.db'}")
-    migrate(engine)
+    `check`: (media second, segments the recorder should have opened by then). `audio_codec`
+    None: a camera without sound (nothing announced)."""
+    if engine is None:
+        engine = make_engine(f"sqlite:///{tmp_path / 'rec-index.db'}")
+        migrate(engine)
     index = RecordingIndex(engine, flush_interval_s=0.05)
     await index.start()
-    fo = with_audio(footage, audio_codec)
-    streams = {VIDEO_ID: "h264", AUDIO_ID: audio_codec}
+    fo = with_audio(footage, audio_codec) if audio_codec else footage
+    streams = {VIDEO_ID: "h264", AUDIO_ID: audio_codec} if audio_codec else {VIDEO_ID: "h264"}
     demuxer = PsDemuxer()
-    clock = [T0]
-    recorder = Recorder(channel_id=CHANNEL, device_id=DEVICE, root=tmp_path / "rec", index=index, node_id="n1",
+    clock = [start]
+    recorder = Recorder(channel_id=channel, device_id=DEVICE, root=tmp_path / "rec", index=index, node_id="n1",
                         part_s=0.5, segment_s=2.0, clock=lambda: clock[0],
                         announced_audio=lambda: announced_audio_of(demuxer.codecs))
     recorder.start()
@@ -231,3 +247,61 @@ async def test_playback_leaves_g711_out_for_browsers_and_exports_keep_it(tmp_pat
         assert json.loads((out / "manifest.json").read_text())["files"][0]["audio"]["sample_rate"] == 8000
     finally:
         engine.dispose()
+
+
+async def test_the_index_names_each_segments_audio(engine, tmp_path, footage):
+    """recordings.audio_codec (SQLite and PostgreSQL): set by the recorder, NULL for a camera without
+    sound, shown by `camgrid record list --json` and the recordings API, and read from the file
+    again when an orphan segment is re-indexed."""
+    silent = "34020000001310000002"
+    with engine.begin() as conn:
+        conn.execute(devices.insert(), new_device_row(DEVICE))
+        conn.execute(channels.insert(), [{"id": c, "device_id": DEVICE, "updated_at": datetime.now(UTC), "extra": {}}
+                                         for c in (CHANNEL, silent)])
+    start = time.time() - 3 * 86400  # old enough for the orphan scan below
+    await record_ps(tmp_path, footage, "g711a", audio_from_s=0.2, engine=engine, start=start)
+    await record_ps(tmp_path, footage, None, audio_from_s=None, engine=engine, channel=silent, start=start)
+    since, until = datetime.fromtimestamp(start - 60, UTC), datetime.fromtimestamp(start + 600, UTC)
+    sound = segments_between(engine, CHANNEL, since, until)
+    quiet = segments_between(engine, silent, since, until)
+    assert len(sound) == 2 and len(quiet) == 2
+    assert [r["audio_codec"] for r in sound] == ["g711a", "g711a"] and [r["audio_codec"] for r in quiet] == [None, None]
+    for row in sound + quiet:  # the row says what the file holds
+        assert probe(tmp_path / "rec" / row["path"]).get("audio") == (DECODER["g711a"] if row["audio_codec"] else None)
+
+    # camgrid record list --json
+    env = dict(os.environ, CAMGRID__MEDIA__RECORDINGS_DIR=str(tmp_path / "rec"))
+    db = ["--data-dir", str(tmp_path / "data"), "--database-url", engine.url.render_as_string(hide_password=False)]
+    for channel, expected in ((CHANNEL, "g711a"), (silent, None)):
+        listed = subprocess.run([sys.executable, "-m", "camgrid", "record", "list", *db, "--channel", channel,
+                                 "--from", since.isoformat(), "--json"], capture_output=True, text=True, timeout=120, env=env)
+        assert listed.returncode == 0, listed.stderr
+        assert [i["audio_codec"] for i in json.loads(listed.stdout)] == [expected, expected]
+    table = subprocess.run([sys.executable, "-m", "camgrid", "record", "list", *db, "--channel", CHANNEL,
+                            "--from", since.isoformat()], capture_output=True, text=True, timeout=120, env=env)
+    assert "h264+g711a 160x120" in table.stdout, table.stdout
+
+    # The recordings API, segment by segment
+    user = create_user(engine, "viewer1", "pass-word-123", "operator")
+    client = TestClient(create_api(ApiContext(engine=engine, settings=Settings(), bus=None, health=None, commands=None,
+                                              metrics=None)))
+    token = issue_token(engine, user["id"], 600)
+    for channel, expected in ((CHANNEL, "g711a"), (silent, None)):
+        answer = client.get(f"/api/v1/channels/{channel}/recordings",
+                            params={"from": since.isoformat(), "to": until.isoformat(), "include_segments": "true"},
+                            headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, answer.text
+        assert [i["audio_codec"] for i in answer.json()["items"]] == [expected, expected]
+
+    # Orphans: the rows are lost; the retention sweep indexes the files again, audio codec included.
+    with engine.begin() as conn:
+        conn.execute(delete(recordings))
+    for path in (tmp_path / "rec").rglob("*.mp4"):
+        old = time.time() - 7200
+        os.utime(path, (old, old))
+    rules = {"min_free_percent": 0, "min_free_bytes": 0, "target_free_percent": 0, "target_free_bytes": 0,
+             "orphan_grace_s": 3600}
+    report = RetentionWorker(engine, tmp_path / "rec", "n1", RetentionSettings(**rules)).sweep_once()
+    assert report.as_dict()["reindexed"]["segments"] == 4
+    again = {c: [(r["state"], r["audio_codec"]) for r in segments_between(engine, c, since, until)] for c in (CHANNEL, silent)}
+    assert again == {CHANNEL: [("recovered", "g711a")] * 2, silent: [("recovered", None)] * 2}

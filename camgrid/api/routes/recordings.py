@@ -86,7 +86,8 @@ def get_timeline(
     result = timeline(segments, start, end)
     if include_segments:
         result["items"] = [{"id": s["id"], "from": s["start_at"].isoformat(), "to": s["end_at"].isoformat(),
-                            "bytes": s["bytes"], "codec": s["codec"], "width": s["width"], "height": s["height"],
+                            "bytes": s["bytes"], "codec": s["codec"], "audio_codec": s["audio_codec"],
+                            "width": s["width"], "height": s["height"],
                             "state": s["state"]} for s in segments]
     return result
 
