@@ -530,6 +530,15 @@ vqd_devices = Table(  # what the patrol learned about a device
     Column("substream_refused_at", DateTime(timezone=True), nullable=True),  # it refused the sub-stream then
     Column("substream_dialect", String(16), nullable=True),
     Column("substream_reason", String(300), nullable=True),
+    Column("substream_ok_dialect", String(16), nullable=True),  # the selector it last served a sub-stream for (0015)
+    Column("substream_ok_at", DateTime(timezone=True), nullable=True),
+    Column("ptz_checked_at", DateTime(timezone=True), nullable=True),  # the last PTZ check of one of its channels
+    Column("ptz_result", JSON, nullable=True),  # {"channel_id", "checked", "moved" | "why", "unresponsive"}
+    # What an operator set for the device at runtime (console / API), over the configuration:
+    Column("override_dialect", String(16), nullable=True),  # the sub-stream selector; NULL: the configured one
+    Column("override_ptz_check", Boolean, nullable=True),  # PTZ check on / off for its channels; NULL: configured
+    Column("override_by", String(64), nullable=True),
+    Column("override_at", DateTime(timezone=True), nullable=True),
 )
 
 vqd_rounds = Table(

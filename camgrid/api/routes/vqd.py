@@ -1,5 +1,7 @@
 """Video quality diagnosis: the patrol's progress and rounds, a round now, a channel's findings
-and history, a diagnosis now, its reference picture and its own thresholds.
+and history, a diagnosis now, its reference picture and its own thresholds; the patrol's
+settings, what it learned about each device, an operator's settings per device (sub-stream
+selector, PTZ check) and "try the sub-stream again".
 
 Reading needs health:read; acting needs vqd:manage and is audited. `local_router` answers
 `camgrid vqd patrol` on the same machine: it is authenticated by the secret the running
@@ -11,18 +13,25 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from camgrid.api.errors import ApiError
+from camgrid.api.paging import CursorQuery, LimitQuery, decode_cursor, fill_page
+from camgrid.api.routes.devices import device_status
 from camgrid.api.security import Principal, api_context, record, require
+from camgrid.config import StreamDialect
 from camgrid.governance import roles
 from camgrid.governance.audit import audit
 from camgrid.ops.vqd import patrol_store as store
+from camgrid.ops.vqd.patrol import effective_dialect, refusal_holds
+from camgrid.ops.vqd.patrol_ptz import PTZ_TYPES
 from camgrid.ops.vqd.thresholds import Thresholds
+from camgrid.store.engine import utcnow
 
 router = APIRouter(tags=["vqd"])
 local_router = APIRouter(prefix="/local", tags=["local"], include_in_schema=False)
@@ -113,6 +122,119 @@ async def set_thresholds(channel_id: str, body: dict[str, Any], request: Request
     await run_in_threadpool(store.set_thresholds, ctx.engine, channel_id, body)
     await run_in_threadpool(record, request, principal, "vqd.thresholds", channel_id, {"overrides": body})
     return _state_view(await run_in_threadpool(store.state, ctx.engine, channel_id))
+
+
+# -- the patrol's settings and what it learned about each device (docs/vqd-patrol.md) ----------------
+
+class DeviceSettings(BaseModel):
+    """An operator's settings for one device's patrol, over the configuration (null: as configured)."""
+
+    model_config = ConfigDict(extra="forbid")
+    dialect: StreamDialect | None = Field(
+        None, description="The sub-stream selector for this device (streamnumber, streamprofile, stream, streammode, "
+        "all, none); null: vqd.substream's devices / manufacturers / default.")
+    ptz_check: bool | None = Field(
+        None, description="true: check every PTZ channel of the device; false: none; null: vqd.ptz_check's lists.")
+
+
+def _device_item(ctx: Any, row: dict[str, Any], ptz: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    s = ctx.settings.vqd
+    dialect, source = effective_dialect(s.substream, row["id"], row["manufacturer"] or "", row["override_dialect"])
+    refused_at = row["substream_refused_at"]
+    configured = [c["id"] for c in ptz if s.ptz_check.wants(c["id"], c["organisation_id"])]
+    override_ptz = row["override_ptz_check"]
+    return {
+        "device_id": row["id"], "name": row["name"], "manufacturer": row["manufacturer"] or "",
+        "status": device_status(ctx, row),
+        "dialect": dialect, "dialect_source": source,
+        "override": {"dialect": row["override_dialect"], "ptz_check": override_ptz, "by": row["override_by"],
+                     "at": row["override_at"]},
+        "substream": {
+            "refused_at": refused_at, "refused_dialect": row["substream_dialect"], "reason": row["substream_reason"],
+            "retry_due_at": refused_at + timedelta(seconds=s.substream.retry_after_s) if refused_at else None,
+            "main_only": refusal_holds(row, dialect, s.substream.retry_after_s, now),
+            "ok_dialect": row["substream_ok_dialect"], "ok_at": row["substream_ok_at"]},
+        "ptz": {"channels": len(ptz), "configured": configured,
+                "checked": [c["id"] for c in ptz] if override_ptz else [] if override_ptz is False else configured,
+                "last_at": row["ptz_checked_at"], "last": row["ptz_result"]},
+    }
+
+
+def _device_items(ctx: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ptz = store.ptz_channels(ctx.engine, [r["id"] for r in rows], PTZ_TYPES)
+    now = utcnow()
+    return [_device_item(ctx, r, ptz[r["id"]], now) for r in rows]
+
+
+def _device(ctx: Any, device_id: str) -> dict[str, Any]:
+    row = store.device_row(ctx.engine, device_id)
+    if row is None:
+        raise ApiError(404, f"no device {device_id}")
+    return _device_items(ctx, [row])[0]
+
+
+@router.get("/vqd/settings")
+def patrol_settings(request: Request, principal: Principal = require(roles.HEALTH_READ)) -> dict[str, Any]:
+    """The patrol's settings in effect (the configuration; devices an operator set otherwise are
+    listed at GET /vqd/devices?only=overridden)."""
+    s = api_context(request).settings.vqd
+    return {"patrol": s.model_dump(include={"patrol", "first_round_after_s", "round_interval_s", "concurrency",
+                                            "per_device", "sample_s", "first_frame_s", "auto_reference"}),
+            "substream": s.substream.model_dump(), "ptz_check": s.ptz_check.model_dump(),
+            "dialects": list(get_args(StreamDialect))}
+
+
+@router.get("/vqd/devices")
+def patrol_devices(request: Request,
+                   q: str | None = Query(None, min_length=1, max_length=100,
+                                         description="Substring of the device's ID, name or manufacturer."),
+                   only: Literal["refused", "overridden"] | None = Query(
+                       None, description="refused: a sub-stream refusal is remembered; overridden: an operator's setting."),
+                   cursor: str | None = CursorQuery, limit: int = LimitQuery,
+                   principal: Principal = require(roles.HEALTH_READ)) -> dict[str, Any]:
+    """Devices in ID order with their patrol settings in effect (and where each comes from) and what
+    the patrol learned (sub-stream refused since, retry due, the selector that worked, the last PTZ
+    check); follow next_cursor for the next page."""
+    ctx = api_context(request)
+    after = decode_cursor(cursor, (str,))
+    rows, next_cursor = fill_page(lambda key, n: store.device_rows(ctx.engine, q=q, only=only,
+                                                                    after=key[0] if key else None, n=n),
+                                  lambda r: [r["id"]], None, after, limit)
+    return {"items": _device_items(ctx, rows), "next_cursor": next_cursor}
+
+
+@router.get("/devices/{device_id}/vqd")
+def device_patrol(device_id: str, request: Request, principal: Principal = require(roles.HEALTH_READ)) -> dict[str, Any]:
+    """One device's patrol settings in effect and what the patrol learned about it."""
+    return _device(api_context(request), device_id)
+
+
+@router.put("/devices/{device_id}/vqd/settings")
+async def set_device_settings(device_id: str, body: DeviceSettings, request: Request,
+                              principal: Principal = require(roles.VQD_MANAGE)) -> dict[str, Any]:
+    """An operator's sub-stream selector and PTZ check for the device (replacing earlier ones; null
+    each: as configured); the next diagnosis follows them. Audited with before and after."""
+    ctx = api_context(request)
+    before = await run_in_threadpool(_device, ctx, device_id)
+    await run_in_threadpool(store.set_overrides, ctx.engine, device_id, body.dialect, body.ptz_check,
+                            principal.username, utcnow())
+    old = {"dialect": before["override"]["dialect"], "ptz_check": before["override"]["ptz_check"]}
+    await run_in_threadpool(record, request, principal, "vqd.device_settings", device_id,
+                            {"before": old, "after": body.model_dump()})
+    return await run_in_threadpool(_device, ctx, device_id)
+
+
+@router.post("/devices/{device_id}/vqd/substream/retry")
+async def retry_substream(device_id: str, request: Request, principal: Principal = require(roles.VQD_MANAGE)) -> dict[str, Any]:
+    """Forget that the device refused the sub-stream: its next diagnosis asks for one again."""
+    ctx = api_context(request)
+    before = await run_in_threadpool(_device, ctx, device_id)
+    await run_in_threadpool(store.set_substream_refused, ctx.engine, device_id, None)
+    refused = before["substream"]
+    await run_in_threadpool(record, request, principal, "vqd.substream_retry", device_id,
+                            {"refused_at": refused["refused_at"].isoformat() if refused["refused_at"] else None,
+                             "refused_dialect": refused["refused_dialect"]})
+    return await run_in_threadpool(_device, ctx, device_id)
 
 
 # -- the same machine's command line ------------------------------------------------------------

@@ -17,6 +17,9 @@
   it is diagnosed on its main stream, and remembered (vqd_devices) for `retry_after_s`. Which
   stream was diagnosed is kept with each result; the HD rate takes resolutions from main streams
   only.
+- An operator's settings for a device (the console, PUT /devices/{id}/vqd/settings: the selector,
+  PTZ check on / off) come before the configuration's; what the patrol learned about each device
+  (refusal, the selector that worked, the last PTZ check) is kept in vqd_devices.
 - PTZ cameras opted in (`vqd.ptz_check`) are moved a little after their diagnosis and judged
   `ptz_unresponsive` when the picture does not follow (patrol_ptz.py).
 """
@@ -35,7 +38,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from camgrid.bus import Event, EventBus
-from camgrid.config import Settings
+from camgrid.config import Settings, VqdSubstream
 from camgrid.ops.vqd import patrol_store as store
 from camgrid.ops.vqd import patrol_ptz
 from camgrid.ops.vqd.capture import capture
@@ -45,6 +48,29 @@ from camgrid.ops.vqd.thresholds import Thresholds
 from camgrid.store.engine import utcnow
 
 log = logging.getLogger(__name__)
+
+
+def effective_dialect(sub: VqdSubstream, device_id: str, manufacturer: str, override: str | None) -> tuple[str, str]:
+    """(the sub-stream selector for a device, where it comes from): an operator's setting for the
+    device ("override", vqd_devices) over `vqd.substream.devices` ("device"), `manufacturers`
+    ("manufacturer") and the default ("default")."""
+    if override:
+        return override, "override"
+    if device_id in sub.devices:
+        return sub.devices[device_id], "device"
+    made_by = (manufacturer or "").lower()
+    if any(key and key.lower() in made_by for key in sub.manufacturers):
+        return sub.dialect_for(device_id, manufacturer), "manufacturer"
+    return sub.dialect, "default"
+
+
+def refusal_holds(device: dict[str, Any], dialect: str, retry_after_s: float, now: datetime) -> bool:
+    """Whether the device is asked for its main stream only: it refused the sub-stream with this
+    selector (a refusal with another one does not hold a new selector back) less than
+    retry_after_s ago."""
+    refused_at = device["substream_refused_at"]
+    return (dialect != "none" and refused_at is not None and device["substream_dialect"] in (None, dialect)
+            and (now - refused_at).total_seconds() < retry_after_s)
 
 
 class Patrol:
@@ -153,7 +179,8 @@ class Patrol:
                                make_reference_now: bool = False, by: str = "vqd-patrol") -> dict[str, Any]:
         """Diagnose one channel now ({id, device_id, organisation_id}); store and announce the result."""
         state = await asyncio.to_thread(store.state, self._engine, ch["id"])
-        dialect, refused_before = await self._substream_dialect(ch)
+        device = await asyncio.to_thread(store.device_state, self._engine, ch["device_id"])
+        dialect = self._substream_dialect(ch, device)
         got = await capture(self._media, ch["device_id"], ch["id"], seconds=self.s.sample_s,
                             first_frame_s=self.s.first_frame_s, work_dir=self._work_dir, substream=dialect)
         if got.substream_refused:
@@ -161,8 +188,8 @@ class Patrol:
                      got.substream_refused, self.s.substream.retry_after_s)
             await asyncio.to_thread(store.set_substream_refused, self._engine, ch["device_id"], self._clock(), dialect,
                                     got.substream_refused)
-        elif refused_before and got.stream == "sub":  # asked again after retry_after_s, and it served one
-            await asyncio.to_thread(store.set_substream_refused, self._engine, ch["device_id"], None)
+        elif got.stream == "sub":  # it served one: remember with which selector (and forget a refusal)
+            await asyncio.to_thread(store.substream_served, self._engine, ch["device_id"], self._clock(), dialect)
         at = self._clock()
         self.diagnoses += 1
         reference_bytes = None
@@ -178,11 +205,15 @@ class Patrol:
             if make_reference_now or (ref is None and not faults and self.s.auto_reference):
                 reference_bytes = await asyncio.to_thread(lambda: make_reference(got.sample.pictures).to_bytes())
         ptz_note = None
-        if got.sample is not None and self._ptz is not None and patrol_ptz.wanted(self.s.ptz_check, ch):
+        if (got.sample is not None and self._ptz is not None
+                and patrol_ptz.wanted(self.s.ptz_check, ch, device["override_ptz_check"])):
             th = self.thresholds_for(ch, state)
             if th.enabled("ptz_unresponsive"):
                 found, ptz_note = await patrol_ptz.check(self, ch, got, th, dialect)
                 faults = faults + found
+                await asyncio.to_thread(store.set_ptz_result, self._engine, ch["device_id"], self._clock(), {
+                    "channel_id": ch["id"], "unresponsive": bool(found),
+                    **{k: v for k, v in ptz_note.items() if k in ("checked", "moved", "why")}})
         result_id, before = await asyncio.to_thread(
             store.record, self._engine, channel_id=ch["id"], device_id=ch["device_id"], at=at, round_id=round_id,
             diagnosed=diagnosed, reason=got.reason, faults=faults, resolution=resolution, codec=codec, frames=frames,
@@ -194,17 +225,12 @@ class Patrol:
                 "substream_refused": got.substream_refused, "ptz_check": ptz_note,
                 "reference_made": reference_bytes is not None}
 
-    async def _substream_dialect(self, ch: dict[str, Any]) -> tuple[str, bool]:
-        """(the sub-stream selector for the channel's device, whether it refused one before);
-        "none" while it is remembered as refusing."""
-        sub = self.s.substream
-        dialect = sub.dialect_for(ch["device_id"], ch.get("manufacturer") or "")
-        if dialect == "none":
-            return dialect, False
-        refused_at = await asyncio.to_thread(store.substream_refused_since, self._engine, ch["device_id"])
-        if refused_at is not None and (self._clock() - refused_at).total_seconds() < sub.retry_after_s:
-            return "none", True
-        return dialect, refused_at is not None
+    def _substream_dialect(self, ch: dict[str, Any], device: dict[str, Any]) -> str:
+        """The sub-stream selector for the channel's device (store.device_state: `device`); "none"
+        while the device is remembered as refusing that selector (for retry_after_s)."""
+        dialect, _ = effective_dialect(self.s.substream, ch["device_id"], ch.get("manufacturer") or "",
+                                       device["override_dialect"])
+        return "none" if refusal_holds(device, dialect, self.s.substream.retry_after_s, self._clock()) else dialect
 
     def thresholds_for(self, ch: dict[str, Any], state: dict[str, Any]) -> Thresholds:
         th = self.s.thresholds.for_channel(ch["id"], [ch["organisation_id"]] if ch.get("organisation_id") else [])

@@ -41,8 +41,12 @@ AFTER_S = 3.0  # seconds of video read after the move
 ACTOR = "vqd-patrol"
 
 
-def wanted(settings: VqdPtzCheck, ch: dict[str, Any]) -> bool:
-    return ch.get("ptz_type") in PTZ_TYPES and settings.wants(ch["id"], ch.get("organisation_id"))
+def wanted(settings: VqdPtzCheck, ch: dict[str, Any], override: bool | None = None) -> bool:
+    """A PTZ channel the configuration opts in, or any PTZ channel of a device an operator turned
+    the check on for (`override`: vqd_devices.override_ptz_check; False turns it off)."""
+    if ch.get("ptz_type") not in PTZ_TYPES:
+        return False
+    return override if override is not None else settings.wants(ch["id"], ch.get("organisation_id"))
 
 
 async def check(patrol: Patrol, ch: dict[str, Any], got: Capture, th: Thresholds,

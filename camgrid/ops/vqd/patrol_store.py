@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, or_, select, update
 
 from camgrid.registry._sql import aware
 from camgrid.store.tables import audit_log, channels, devices, vqd_channels, vqd_devices, vqd_results, vqd_rounds
@@ -115,21 +115,104 @@ def latest_started(engine: Engine) -> datetime | None:
 
 
 # -- what the patrol learned about devices --------------------------------------------------------
-def substream_refused_since(engine: Engine, device_id: str) -> datetime | None:
-    """When the device last refused the sub-stream (None: it never did, or it served one since)."""
-    with engine.connect() as conn:
-        return aware(conn.execute(select(vqd_devices.c.substream_refused_at)
-                                  .where(vqd_devices.c.device_id == device_id)).scalar())
-
-
 def set_substream_refused(engine: Engine, device_id: str, at: datetime | None, dialect: str | None = None,
                           reason: str | None = None) -> None:
     """Remember (at) or forget (None) that the device refused the sub-stream."""
     values = {"substream_refused_at": at, "substream_dialect": dialect, "substream_reason": (reason or None) and reason[:300]}
     with engine.begin() as conn:
-        if conn.execute(update(vqd_devices).where(vqd_devices.c.device_id == device_id).values(**values)).rowcount == 0:
-            if at is not None:
-                conn.execute(vqd_devices.insert().values(device_id=device_id, **values))
+        _upsert(conn, device_id, values, insert=at is not None)
+
+
+def _upsert(conn: Connection, device_id: str, values: dict[str, Any], *, insert: bool = True) -> None:
+    if conn.execute(update(vqd_devices).where(vqd_devices.c.device_id == device_id).values(**values)).rowcount == 0:
+        if insert:
+            conn.execute(vqd_devices.insert().values(device_id=device_id, **values))
+
+
+DEVICE_DEFAULTS: dict[str, Any] = {c.name: None for c in vqd_devices.columns if c.name != "device_id"}
+_TIMES = ("substream_refused_at", "substream_ok_at", "ptz_checked_at", "override_at")
+
+
+def _device_view(row: Any) -> dict[str, Any]:
+    out = dict(row)
+    for key in _TIMES:
+        if key in out:
+            out[key] = aware(out[key])
+    return out
+
+
+def device_state(engine: Engine, device_id: str) -> dict[str, Any]:
+    """What the patrol learned about the device and what an operator set for it (None: nothing)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(vqd_devices).where(vqd_devices.c.device_id == device_id)).mappings().first()
+    return _device_view(row) if row is not None else {"device_id": device_id, **DEVICE_DEFAULTS}
+
+
+def substream_served(engine: Engine, device_id: str, at: datetime, dialect: str) -> None:
+    """The device served a sub-stream asked for with `dialect`: remember that, forget any refusal."""
+    with engine.begin() as conn:
+        _upsert(conn, device_id, {"substream_ok_dialect": dialect, "substream_ok_at": at, "substream_refused_at": None,
+                                  "substream_dialect": None, "substream_reason": None})
+
+
+def set_ptz_result(engine: Engine, device_id: str, at: datetime, result: dict[str, Any]) -> None:
+    with engine.begin() as conn:
+        _upsert(conn, device_id, {"ptz_checked_at": at, "ptz_result": result})
+
+
+def set_overrides(engine: Engine, device_id: str, dialect: str | None, ptz_check: bool | None, by: str,
+                  at: datetime) -> None:
+    """The operator's selector and PTZ check for the device (None each: back to the configuration)."""
+    with engine.begin() as conn:
+        _upsert(conn, device_id, {"override_dialect": dialect, "override_ptz_check": ptz_check, "override_by": by[:64],
+                                  "override_at": at})
+
+
+_DEVICE_COLUMNS = (devices.c.id, devices.c.name, devices.c.manufacturer, devices.c.status,
+                   *(c for c in vqd_devices.columns if c.name != "device_id"))
+
+
+def _device_query() -> Any:
+    return select(*_DEVICE_COLUMNS).select_from(devices.outerjoin(vqd_devices, vqd_devices.c.device_id == devices.c.id))
+
+
+def device_row(engine: Engine, device_id: str) -> dict[str, Any] | None:
+    """The device (ID, name, manufacturer) with what the patrol knows of it; None: no such device."""
+    with engine.connect() as conn:
+        row = conn.execute(_device_query().where(devices.c.id == device_id)).mappings().first()
+    return _device_view(row) if row is not None else None
+
+
+def device_rows(engine: Engine, *, q: str | None, only: str | None, after: str | None, n: int) -> list[dict[str, Any]]:
+    """Devices in ID order after `after` with what the patrol knows of them: `only` "refused"
+    (a sub-stream refusal remembered) or "overridden" (an operator's setting); `q` a substring of
+    the ID, name or manufacturer."""
+    query = _device_query().order_by(devices.c.id).limit(n)
+    if after is not None:
+        query = query.where(devices.c.id > after)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(*(col.ilike(pattern, escape="\\") for col in (devices.c.id, devices.c.name,
+                                                                              devices.c.manufacturer))))
+    if only == "refused":
+        query = query.where(vqd_devices.c.substream_refused_at.isnot(None))
+    elif only == "overridden":
+        query = query.where(or_(vqd_devices.c.override_dialect.isnot(None), vqd_devices.c.override_ptz_check.isnot(None)))
+    with engine.connect() as conn:
+        return [_device_view(r) for r in conn.execute(query).mappings()]
+
+
+def ptz_channels(engine: Engine, device_ids: list[str], ptz_types: tuple[int, ...]) -> dict[str, list[dict[str, Any]]]:
+    """The channels of these devices a PTZ check may move ({device: [{id, organisation_id}]})."""
+    out: dict[str, list[dict[str, Any]]] = {d: [] for d in device_ids}
+    if not device_ids:
+        return out
+    with engine.connect() as conn:
+        for r in conn.execute(select(channels.c.id, channels.c.device_id, channels.c.organisation_id)
+                              .where(channels.c.device_id.in_(device_ids), channels.c.ptz_type.in_(ptz_types))
+                              .order_by(channels.c.id)).mappings():
+            out[r["device_id"]].append(dict(r))
+    return out
 
 
 def operator_ptz_since(engine: Engine, channel_id: str, since: datetime) -> datetime | None:
