@@ -493,8 +493,15 @@ export class MsePlayer {
     }
     if (this.video.paused && buffered.length > 0) {
       // Live video does not pause: it starts with the first picture and carries on after a stall.
-      this.video.play().catch(() => {
-        // Refused (a browser that blocks even muted autoplay): the next piece tries again.
+      const video = this.video
+      video.play().catch((err: unknown) => {
+        // Sound that the browser will not start without a click (the element was unmuted before a
+        // new MediaSource): play on muted, as AudioControl does. Else (a browser that blocks even
+        // muted autoplay) the next piece tries again.
+        if (err instanceof DOMException && err.name === 'NotAllowedError' && !video.muted && !this.stopped) {
+          video.muted = true
+          video.play().catch(() => undefined)
+        }
       })
     }
     this.pump()
