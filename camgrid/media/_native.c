@@ -20,6 +20,9 @@
 #include <unistd.h>
 #include <stddef.h>
 #include <structmember.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #ifdef __linux__
 #include <sys/types.h>
@@ -400,15 +403,31 @@ typedef struct {
     ps_unit_t units[PS_STREAMS];
 } PsDemuxerObject;
 
-/* The first i >= from with d[i..i+3] == 00 00 01 BA and i + 4 <= limit, or -1. */
+/* The first i >= from with d[i..i+3] == 00 00 01 BA and i + 4 <= limit, or -1. This is the
+ * lost-packet search over every byte of video payload, so it looks at 16 positions at a time for
+ * the pair 01 BA (rare in coded video, unlike a lone 01, where a memchr for the 01 of each start
+ * code stopped every few hundred bytes) and only then at the two zeros before it. */
 static Py_ssize_t
 find_pack_header(const unsigned char *d, Py_ssize_t limit, Py_ssize_t from)
 {
     Py_ssize_t i = from;
-    while ((i = find_start_code(d, limit, i)) >= 0) {
-        if (i + 3 < limit && d[i + 3] == 0xBA)
+#ifdef __SSE2__
+    const __m128i one = _mm_set1_epi8(1), ba = _mm_set1_epi8((char)0xBA);
+    for (; i + 19 <= limit; i += 16) {  /* candidates i..i+15: their 01 at i+2.., their BA at i+3.. */
+        __m128i at2 = _mm_loadu_si128((const __m128i *)(d + i + 2));
+        __m128i at3 = _mm_loadu_si128((const __m128i *)(d + i + 3));
+        unsigned int mask = (unsigned int)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(at2, one), _mm_cmpeq_epi8(at3, ba)));
+        while (mask) {
+            int k = __builtin_ctz(mask);
+            if (d[i + k] == 0 && d[i + k + 1] == 0)
+                return i + k;
+            mask &= mask - 1;
+        }
+    }
+#endif
+    for (; i + 3 < limit; i++) {
+        if (d[i + 3] == 0xBA && d[i + 2] == 1 && d[i + 1] == 0 && d[i] == 0)
             return i;
-        i += 1;
     }
     return -1;
 }

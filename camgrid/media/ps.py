@@ -62,22 +62,24 @@ def _write_timestamp(prefix: int, ts: int) -> bytes:
     ])
 
 
-def _nal_types(data: bytes, hevc: bool) -> set[int]:
-    types: set[int] = set()
+def _nal_headers(data: bytes) -> set[int]:
+    """The first byte after each start code (the NAL unit header's first byte)."""
+    headers: set[int] = set()
     i = data.find(b"\x00\x00\x01")
     while 0 <= i < len(data) - 3:
-        header = data[i + 3]
-        types.add((header >> 1) & 0x3F if hevc else header & 0x1F)
+        headers.add(data[i + 3])
         i = data.find(b"\x00\x00\x01", i + 3)
-    return types
+    return headers
 
 
 def guess_video_codec(data: bytes) -> str:
     """H.264 or H.265 from a frame's parameter sets (SPS/PPS, or VPS/SPS/PPS); "unknown" for a
-    frame without them, since one NAL header byte can read as either codec."""
-    if _nal_types(data, hevc=False) & {7, 8}:
+    frame without them, since one NAL header byte can read as either codec. One pass over the
+    frame (every frame is guessed until a map or a key frame names the codec)."""
+    headers = _nal_headers(data)
+    if any(h & 0x1F in (7, 8) for h in headers):
         return "h264"
-    if _nal_types(data, hevc=True) & {32, 33, 34}:
+    if any((h >> 1) & 0x3F in (32, 33, 34) for h in headers):
         return "h265"
     return "unknown"
 

@@ -226,6 +226,23 @@ def test_every_split_of_a_damaged_stream():
         assert_same([damaged[:at // 2], damaged[at // 2:at], damaged[at:], "flush"])
 
 
+@needs_native
+def test_a_pack_header_at_every_offset_of_a_video_pes():
+    """The lost-packet search looks at 16 positions at a time: a pack header (or only its 01 BA,
+    or 00 01 BA) at every offset of video PES bodies of every length around those blocks, in one
+    feed and split in two, is found where the reference finds it, and no false one is."""
+    pack = mux_ps(VIDEO_ID, P + b"\x33" * 30, 7200)[:14]
+    rng = random.Random(5)
+    for length in (1, 2, 3, 4, 15, 16, 17, 18, 19, 20, 31, 32, 33, 35, 47, 64, 100):
+        body = bytes(rng.choice([0, 1, 0xBA, 0x41, 0xFF]) for _ in range(length))
+        for at in range(length + 1):
+            for marker in (b"\x00\x00\x01\xba", b"\x01\xba", b"\x00\x01\xba", b"\x00\x00\x01"):
+                pes = mux_ps(VIDEO_ID, P + body[:at] + marker + body[at:], 3600)
+                data = pes + pack + mux_ps(VIDEO_ID, P + b"\x44" * 20, 10800)
+                assert_same([data, "flush"])
+                assert_same([data[:len(pes) // 2], data[len(pes) // 2:], "flush"])
+
+
 # -- the C type itself ------------------------------------------------------------------------------
 @needs_native
 def test_native_demuxer_refuses_misuse_without_crashing():
