@@ -14,6 +14,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -260,6 +261,7 @@ def parse_h265_sps(nal: bytes) -> SpsInfo:
                    space, tier, compatibility, max_sub_layers_minus1 + 1, nesting)
 
 
+@functools.lru_cache(maxsize=1024)  # each key frame repeats its stream's SPS: parsed once (85 µs); SpsInfo is frozen
 def parse_sps(codec: str, nal: bytes) -> SpsInfo:
     if codec == "h264":
         return parse_h264_sps(nal)
