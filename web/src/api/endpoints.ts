@@ -28,13 +28,17 @@ import type {
   RatesAnswer,
   RatesBy,
   RecordingTimeline,
+  StreamDialect,
   TokenResponse,
   TotpSetup,
   TreeLevel,
   TreeQuery,
   TrendAnswer,
+  VqdDevice,
+  VqdDeviceQuery,
   VqdProgress,
   VqdResult,
+  VqdSettings,
   WorkOrder,
   WorkOrderOpen,
   WorkOrderQuery,
@@ -139,6 +143,14 @@ export const api = {
   /** A few seconds of the channel's live video, diagnosed; with `reference` kept as its reference picture. */
   diagnoseChannel: (id: string, reference = false) =>
     post<VqdResult>(`${channelPath(id)}/vqd/diagnose`, {}, { query: reference ? { reference: 'true' } : undefined, timeoutMs: 60_000 }),
+  vqdSettings: (signal?: AbortSignal) => get<VqdSettings>('/vqd/settings', undefined, signal),
+  vqdDevices: (query: VqdDeviceQuery, signal?: AbortSignal) => get<Page<VqdDevice>>('/vqd/devices', { ...query }, signal),
+  deviceVqd: (id: string, signal?: AbortSignal) => get<VqdDevice>(`${devicePath(id)}/vqd`, undefined, signal),
+  /** An operator's selector and PTZ check for the device (null each: as configured). */
+  setDeviceVqd: (id: string, dialect: StreamDialect | null, ptzCheck: boolean | null) =>
+    request<VqdDevice>('PUT', `${devicePath(id)}/vqd/settings`, { body: { dialect, ptz_check: ptzCheck } }),
+  /** Forget the device's sub-stream refusal: its next diagnosis asks for one again. */
+  retryDeviceSubstream: (id: string) => post<VqdDevice>(`${devicePath(id)}/vqd/substream/retry`),
 
   mapSettings: (signal?: AbortSignal) => get<MapSettings>('/map/settings', undefined, signal),
   mapClusters: (bbox: [number, number, number, number], zoom: number, signal?: AbortSignal) =>

@@ -498,6 +498,76 @@ export interface ChannelVqd {
   history: VqdResult[]
 }
 
+// -- the patrol's settings (docs/vqd-patrol.md) -----------------------------------------------------
+
+export type StreamDialect = 'none' | 'streamnumber' | 'streamprofile' | 'stream' | 'streammode' | 'all'
+export type DialectSource = 'override' | 'device' | 'manufacturer' | 'default'
+
+export interface VqdSettings {
+  patrol: {
+    patrol: boolean
+    first_round_after_s: number
+    round_interval_s: number
+    concurrency: number
+    per_device: number
+    sample_s: number
+    first_frame_s: number
+    auto_reference: boolean
+  }
+  substream: {
+    dialect: StreamDialect
+    devices: Record<string, StreamDialect>
+    manufacturers: Record<string, StreamDialect>
+    retry_after_s: number
+  }
+  ptz_check: {
+    channels: string[]
+    groups: string[]
+    pan_speed: number
+    move_s: number
+    operator_quiet_s: number
+    presets: Record<string, number>
+  }
+  dialects: StreamDialect[]
+}
+
+export interface VqdPtzResult {
+  channel_id: string
+  checked: boolean
+  unresponsive: boolean
+  moved?: boolean
+  why?: string
+}
+
+/** One device's patrol settings in effect and what the patrol learned about it. */
+export interface VqdDevice {
+  device_id: string
+  name: string
+  manufacturer: string
+  status: 'online' | 'offline'
+  dialect: StreamDialect
+  dialect_source: DialectSource
+  override: { dialect: StreamDialect | null; ptz_check: boolean | null; by: string | null; at: string | null }
+  substream: {
+    refused_at: string | null
+    refused_dialect: string | null
+    reason: string | null
+    retry_due_at: string | null
+    /** Asked for its main stream only (a refusal of this selector is remembered). */
+    main_only: boolean
+    ok_dialect: string | null
+    ok_at: string | null
+  }
+  ptz: { channels: number; configured: string[]; checked: string[]; last_at: string | null; last: VqdPtzResult | null }
+}
+
+export interface VqdDeviceQuery {
+  q?: string
+  only?: 'refused' | 'overridden'
+  cursor?: string
+  limit?: number
+}
+
 // -- map -------------------------------------------------------------------------------------------
 
 export interface MapCluster {
