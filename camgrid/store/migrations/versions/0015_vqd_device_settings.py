@@ -3,14 +3,14 @@ selector it served, the last PTZ check) and what an operator set for it at runti
 PTZ check on / off), in vqd_devices.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-01
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
