@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 import pytest
 
@@ -121,6 +123,7 @@ def test_sound_control_unmutes_one_player_at_a_time(audio_platform):
     token = call(http, "/api/v1/auth/login", body={"username": "ops", "password": PASSWORD})["access_token"]
     channels = {sound: wait_channel(http, token, spec.id) for sound, spec in specs.items()}
     base = f"http://127.0.0.1:{http}"
+    started = datetime.now(timezone.utc)
     for sound in ("aac", "g711a"):  # recordings to play back at the end
         call(http, f"/api/v1/channels/{channels[sound]}/record-plan?device_id={specs[sound].id}", token,
              body={"mode": "continuous"}, method="PUT")
@@ -211,6 +214,14 @@ def test_sound_control_unmutes_one_player_at_a_time(audio_platform):
         page.get_by_test_id("language").click()
         expect(tile(page, 0).get_by_test_id("audio-toggle")).to_have_attribute("title", "Turn the sound on (other players are muted)")
 
+
+        # The recordings have the camera's audio from their first segment on (the recorder waited
+        # for the audio the stream's map announced), and the index says so.
+        window = {"from": (started - timedelta(minutes=1)).isoformat(),
+                  "to": (datetime.now(timezone.utc) + timedelta(minutes=1)).isoformat(), "include_segments": "true"}
+        for sound in ("aac", "g711a"):
+            items = call(http, f"/api/v1/channels/{channels[sound]}/recordings?{urlencode(window)}", token)["items"]
+            assert items and [i["audio_codec"] for i in items] == [sound] * len(items), items
 
         # Playback: the AAC recording has sound to turn on; G.711 is kept in recordings but not
         # given to the browser (MSE cannot play it), and the page says so.
