@@ -7,7 +7,8 @@ two cameras (same processes and skips as test_console.py):
 - an operator finds a device by its ID, sets its selector and turns its PTZ check off; the table
   says so, a reload shows it again, the API and the audit log have it;
 - "try the sub-stream again" on the refusing device forgets the refusal;
-- the device's own page shows its patrol state with the operator's selector.
+- the device's own page shows its patrol state with the operator's selector;
+- a viewer sees the same and is offered nothing to change.
 
 Screenshots go to test-artifacts/console/vqd-settings/.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from camgrid.governance.users import create_user
 from camgrid.ops.vqd import patrol_store
 from camgrid.sim.devices import generate
 from camgrid.store.engine import make_engine, utcnow
@@ -68,6 +70,7 @@ def test_an_operator_sets_a_devices_patrol_and_it_stays(settings_platform):
     mine, refusing = specs[0].id, specs[1].id
     engine = make_engine(db_url)  # the patrol remembered that this device refused the sub-stream
     patrol_store.set_substream_refused(engine, refusing, utcnow(), "all", "488 Not Acceptable Here")
+    create_user(engine, "watcher", PASSWORD, "viewer")
     engine.dispose()
     base = f"http://127.0.0.1:{http}"
 
@@ -129,6 +132,20 @@ def test_an_operator_sets_a_devices_patrol_and_it_stays(settings_platform):
         expect(card.get_by_test_id("vqd-dev-dialect")).to_have_attribute("data-dialect", "stream")
         expect(card.get_by_test_id("vqd-dev-ptz")).to_have_attribute("data-override", "false")
         shot(page, "4-device")
+
+        # a viewer reads the same, and is offered nothing to change
+        page.get_by_test_id("logout").click()
+        field(page, "username").fill("watcher")
+        field(page, "password").fill(PASSWORD)
+        page.get_by_test_id("login-submit").click()
+        expect(page.get_by_test_id("current-user")).to_contain_text("watcher")
+        page.goto(base + "/vqd?tab=settings")
+        expect(dialect).to_have_attribute("data-dialect", "stream")
+        expect(page.get_by_test_id("vqd-settings")).to_contain_text("此账号可以查看巡检设置，但不能修改")
+        page.locator(f"[data-test=vqd-settings-edit][data-device='{mine}']").click()
+        expect(page.get_by_test_id("vqd-settings-dialog").get_by_test_id("vqd-dev-dialect")).to_have_attribute(
+            "data-dialect", "stream")
+        expect(page.get_by_test_id("vqd-dev-save")).to_have_count(0)
         errors = [p for p in problems if "Content Security Policy" in p or "page error" in p]
         assert not errors, problems
 
