@@ -123,6 +123,7 @@ class Recorder:
         self.audio_wait_ticks = int(audio_wait_s * TIMESCALE)
         self._first: list[tuple] | None = [] if announced_audio is not None and not event_mode else None
         self.audio_wait: str | None = None  # why the recording started without the announced audio
+        self._awaited: str | None = None  # the codec the first frames are held for
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._write_loop())
@@ -161,10 +162,10 @@ class Recorder:
             if announced not in AUDIO_CODECS or self._audio.config is not None:
                 self._first = None  # no audio announced, or it is here already: start now
                 return False
+            self._awaited = announced
         elif dts - first[0][1] >= self.audio_wait_ticks:
-            self.audio_wait = (f"the program stream map announces {self.announced_audio() if self.announced_audio else '?'} "
-                               f"audio but none came in {self.audio_wait_ticks / TIMESCALE:g} s: recording video only "
-                               "until it does")
+            self.audio_wait = (f"the program stream map announces {self._awaited} audio but none came in "
+                               f"{self.audio_wait_ticks / TIMESCALE:g} s: recording video only until it does")
             log.info("recording of %s: %s", self.channel_id, self.audio_wait)
             self._release_first()
             return False
