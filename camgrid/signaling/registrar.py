@@ -17,7 +17,7 @@ from camgrid.bus import Event, EventBus
 from camgrid.config import SipSettings
 from camgrid.gb28181.sip.digest import Challenge, Credentials, DigestError, NonceFactory
 from camgrid.gb28181.sip.headers import NameAddr
-from camgrid.gb28181.sip.message import SipError, SipMessage
+from camgrid.gb28181.sip.message import REASONS, SipError, SipMessage
 from camgrid.gb28181.sip.stack import SipStack
 from camgrid.gb28181.sip.transport import Peer
 from camgrid.registry.devices import DeviceAuth, add_pending_device
@@ -41,6 +41,48 @@ def gb_date(now: datetime, tz: ZoneInfo) -> str:
     if _date_prefix[0] != second or _date_prefix[1] is not tz:
         _date_prefix[:] = [second, tz, now.replace(microsecond=0).astimezone(tz).strftime("%Y-%m-%dT%H:%M:%S.")]
     return _date_prefix[2] + f"{now.microsecond // 1000:03d}"
+
+
+class NativeRegister:
+    """A REGISTER read by the native fast path (sip.fastpath.register): what the registrar reads
+    of it, and the head of its answers (Via to Server, as make_response builds them). Answers
+    made while the fast call runs leave with it in the UDP batch; one made later (after a registry
+    recheck) is sent at once. Only the hot, idempotent outcomes take this path (see
+    Registrar.handle_native), so no server transaction is kept, as for the general path's."""
+
+    __slots__ = ("device_id", "authorization", "contact", "expires", "gb_ver", "reply_port", "head", "digest",
+                 "host", "answer", "detached", "_send", "_counters")
+    method = "REGISTER"
+
+    def __init__(self, found: tuple, host: str, send: Callable[[bytes, str, int], None], counters: Counter[str]) -> None:
+        (self.device_id, self.authorization, self.contact, self.expires, self.gb_ver,
+         self.reply_port, self.head, self.digest) = found  # digest: Credentials fields, when read in C
+        self.host = host
+        self.answer: bytes | None = None
+        self.detached = False
+        self._send = send
+        self._counters = counters
+
+    def get(self, name: str) -> str | None:
+        if name == "Authorization":
+            return self.authorization
+        if name == "Contact":
+            return self.contact
+        if name == "Expires":
+            return self.expires
+        if name == "X-GB-Ver":
+            return self.gb_ver
+        raise KeyError(f"{name} is not read from a native REGISTER")
+
+    def respond(self, status: int, reason: str | None, headers: list[tuple[str, str]]) -> None:
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers)
+        data = b"".join((f"SIP/2.0 {status} {reason or REASONS.get(status, '')}\r\n".encode(), self.head,
+                         extra.encode("utf-8", "surrogateescape"), b"Content-Length: 0\r\n\r\n"))
+        self._counters[f"out.{status // 100}xx"] += 1
+        if self.detached:
+            self._send(data, self.host, self.reply_port)
+        else:
+            self.answer = data
 
 
 class Registrar:
@@ -72,20 +114,53 @@ class Registrar:
         try:
             device_id = NameAddr.parse(req.get("From") or "").uri.user or NameAddr.parse(req.get("To") or "").uri.user
         except SipError:
-            self.stack.respond(req, peer, 400, "Bad From header")
+            self._respond(req, peer, 400, "Bad From header")
             return
+        self._route(req, peer, device_id)
+
+    def handle_native(self, req: NativeRegister, peer: Peer) -> bool:
+        """handle() for a REGISTER the native path read, when its outcome is one of the hot,
+        idempotent ones: a known, approved device with a secret in the cache, not banned, asking
+        to register (not to unregister) with a usable Authorization or none. False: nothing was
+        done, and the general path (SIP objects, server transaction) takes the request."""
+        device_id = req.device_id
+        if len(device_id) != 20 or not device_id.isdigit() or self.bans.is_banned(peer.host) or self.bans.is_banned(device_id):
+            return False
+        cached = self.auth.peek(device_id)
+        if cached is None or cached[0] is None:
+            return False
+        auth = cached[0]
+        if auth.approval != "approved" or not (auth.ha1_md5 or auth.ha1_sha256):
+            return False
+        expires = _requested_expires(req)
+        if expires is not None and expires < max(1, self.settings.register_expires_min):
+            return False
+        creds = None
+        if req.digest is not None:
+            creds = Credentials(*req.digest)
+        elif req.authorization is not None:
+            try:
+                creds = Credentials.parse(req.authorization)
+            except DigestError:
+                return False
+        elif self.overloaded():
+            return False
+        self._handle_with_auth(req, peer, auth.device_id, auth, cached[1], creds=creds)
+        return True
+
+    def _route(self, req: SipMessage | NativeRegister, peer: Peer, device_id: str) -> None:
         if len(device_id) != 20 or not device_id.isdigit():
             self._fail(req, peer, device_id, "bad_id", 400, "Device ID must be 20 digits", count_ban=False)
             return
         if self.bans.is_banned(peer.host) or self.bans.is_banned(device_id):
             self.failures["banned"] += 1
-            self.stack.respond(req, peer, 403, "Temporarily banned after repeated authentication failures")
+            self._respond(req, peer, 403, "Temporarily banned after repeated authentication failures")
             return
         if self.overloaded() and req.get("Authorization") is None:
             # Shed the cheap first leg of new work; registrations already challenged go through.
             self.failures["overload"] += 1
             low, high = self.settings.overload_retry_after_s
-            self.stack.respond(req, peer, 503, "Overloaded, retry later",
+            self._respond(req, peer, 503, "Overloaded, retry later",
                                headers=[("Retry-After", str(random.randint(low, max(low, high))))], idempotent=True)
             return
         cached = self.auth.peek(device_id)
@@ -108,12 +183,12 @@ class Registrar:
             auth = await self.auth.fetch(device_id)
         except Exception:
             log.exception("device lookup failed for %s", device_id)
-            self.stack.respond(req, peer, 503, "Registry unavailable", headers=[("Retry-After", "10")])
+            self._respond(req, peer, 503, "Registry unavailable", headers=[("Retry-After", "10")])
             return
         self._handle_with_auth(req, peer, device_id, auth, self._clock(), rechecked=True)
 
-    def _handle_with_auth(self, req: SipMessage, peer: Peer, device_id: str, auth: DeviceAuth | None,
-                          loaded_at: float, *, rechecked: bool = False) -> None:
+    def _handle_with_auth(self, req: SipMessage | NativeRegister, peer: Peer, device_id: str, auth: DeviceAuth | None,
+                          loaded_at: float, *, rechecked: bool = False, creds: Credentials | None = None) -> None:
         if auth is None:
             if self.settings.unknown_devices == "pending":
                 self._spawn(self._hold_pending(device_id, peer))
@@ -127,15 +202,16 @@ class Registrar:
         if not (auth.ha1_md5 or auth.ha1_sha256):
             self._fail(req, peer, device_id, "no_secret", 403, "Device has no secret set", count_ban=False)
             return
-        header = req.get("Authorization")
-        if header is None:
-            self._challenge(req, peer)
-            return
-        try:
-            creds = Credentials.parse(header)
-        except DigestError:
-            self._fail(req, peer, device_id, "bad_authorization", 400, "Malformed Authorization header")
-            return
+        if creds is None:
+            header = req.get("Authorization")
+            if header is None:
+                self._challenge(req, peer)
+                return
+            try:
+                creds = Credentials.parse(header)
+            except DigestError:
+                self._fail(req, peer, device_id, "bad_authorization", 400, "Malformed Authorization header")
+                return
         nonce_state = self.nonces.check(creds.nonce)
         if nonce_state == "stale":
             self._challenge(req, peer, stale=True)
@@ -157,7 +233,7 @@ class Registrar:
         try:
             auth = await self.auth.fetch(device_id)
         except Exception:
-            self.stack.respond(req, peer, 503, "Registry unavailable", headers=[("Retry-After", "10")])
+            self._respond(req, peer, 503, "Registry unavailable", headers=[("Retry-After", "10")])
             return
         self._handle_with_auth(req, peer, device_id, auth, self._clock(), rechecked=True)
 
@@ -172,10 +248,17 @@ class Registrar:
             self.bus.publish(Event("device.pending", device_id, {"remote_addr": peer.addr}))
 
     # -- answers ------------------------------------------------------------------------------
+    def _respond(self, req: SipMessage | NativeRegister, peer: Peer, status: int, reason: str | None = None, *,
+                 headers: list[tuple[str, str]] | tuple = (), idempotent: bool = False) -> None:
+        if type(req) is NativeRegister:
+            req.respond(status, reason, list(headers))
+        else:
+            self.stack.respond(req, peer, status, reason, headers=headers, idempotent=idempotent)
+
     def _challenge(self, req: SipMessage, peer: Peer, *, stale: bool = False) -> None:
         challenge = Challenge(self.settings.realm, self.nonces.make(), self.settings.digest_algorithm,
                               "auth" if self.settings.digest_qop else None, stale=stale)
-        self.stack.respond(req, peer, 401, headers=[("WWW-Authenticate", challenge.header()), *self._ver(req)],
+        self._respond(req, peer, 401, headers=[("WWW-Authenticate", challenge.header()), *self._ver(req)],
                            idempotent=True)
 
     def _ver(self, req: SipMessage) -> list[tuple[str, str]]:
@@ -192,12 +275,12 @@ class Registrar:
                 self.bus.publish(Event("sip.ban", device_id, {
                     "remote_addr": peer.addr, "duration_s": self.settings.ban_duration_s,
                     "failures": self.settings.ban_failures, "window_s": self.settings.ban_window_s}))
-                self.stack.respond(req, peer, 403, "Temporarily banned after repeated authentication failures")
+                self._respond(req, peer, 403, "Temporarily banned after repeated authentication failures")
                 return
         if status == 401:
             self._challenge(req, peer)
         else:
-            self.stack.respond(req, peer, status, text)
+            self._respond(req, peer, status, text)
 
     def _accept(self, req: SipMessage, peer: Peer, device_id: str) -> None:
         expires = _requested_expires(req)
@@ -207,13 +290,13 @@ class Registrar:
         if expires == 0:
             self.registrations.remove(device_id)
             self.writer.unregistered(device_id)
-            self.stack.respond(req, peer, 200, headers=[("Date", gb_date(datetime.now(UTC), self.tz)), *self._ver(req)])
+            self._respond(req, peer, 200, headers=[("Date", gb_date(datetime.now(UTC), self.tz)), *self._ver(req)])
             self.bus.publish(Event("device.unregistered", device_id, {"remote_addr": peer.addr}))
             self.on_unregistered(device_id, "unregistered by the device")
             return
         if expires < self.settings.register_expires_min:
             self.failures["interval_too_brief"] += 1
-            self.stack.respond(req, peer, 423, headers=[("Min-Expires", str(self.settings.register_expires_min))])
+            self._respond(req, peer, 423, headers=[("Min-Expires", str(self.settings.register_expires_min))])
             return
         expires = min(expires, self.settings.register_expires_max)
         is_new = not self.registrations.is_registered(device_id)
@@ -223,7 +306,7 @@ class Registrar:
         headers = [("Date", gb_date(now, self.tz)), ("Expires", str(expires))]
         if contact:
             headers.append(("Contact", contact.split(";expires", 1)[0]))
-        self.stack.respond(req, peer, 200, headers=headers + self._ver(req), idempotent=True)  # a repeat only refreshes
+        self._respond(req, peer, 200, headers=headers + self._ver(req), idempotent=True)  # a repeat only refreshes
         self.writer.registered(device_id, transport=peer.transport, remote_addr=peer.addr, contact=contact,
                                gb_version=version, expires_at=now + timedelta(seconds=expires))
         if is_new:

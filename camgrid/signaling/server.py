@@ -31,13 +31,14 @@ from camgrid.signaling.persist import RegistrationWriter, load_registrations
 from camgrid.signaling.queries import PagedSession, PendingQueries
 from camgrid.registry.slots import DeviceSlots
 from camgrid.signaling.auth_cache import AuthCache
-from camgrid.signaling.registrar import Registrar
+from camgrid.signaling.registrar import NativeRegister, Registrar
 from camgrid.signaling.registrations import RegistrationTable
 from camgrid.signaling.subscriptions import ALARM as ALARM_EVENT
 from camgrid.signaling.subscriptions import SubscriptionManager
 
 log = logging.getLogger(__name__)
 _native_keepalive = sipfast.keepalive
+_native_register = sipfast.register
 
 MANSCDP_TYPE = "Application/MANSCDP+xml"
 
@@ -79,8 +80,9 @@ class SignalingServer:
         self.media: MediaSessions | None = None  # set by the wiring when media nodes exist
         self._user_agent = self.sip.user_agent
         self.fast_keepalives = 0  # answered by _fast_keepalive; merged into the counts in collect()
+        self.fast_registers = 0  # REGISTERs taken by _fast_register (counted in stack.counters as they go)
         if sipfast.keepalive is not None:
-            self.stack.set_fast_path(self._fast_keepalive)
+            self.stack.set_fast_path(self._fast)
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -199,6 +201,34 @@ class SignalingServer:
             self.stack.respond(req, peer, 481)
         else:
             self.stack.respond(req, peer, 501)
+
+    def _fast(self, data: bytes, host: str, port: int) -> tuple[bytes, int] | None:
+        """The UDP fast path (sip.fastpath): keepalives and registrations in their plain shape.
+        None: the general path takes the datagram."""
+        if data.startswith(b"MESSAGE "):
+            return self._fast_keepalive(data, host, port)
+        if data.startswith(b"REGISTER "):
+            return self._fast_register(data, host, port)
+        return None
+
+    def _fast_register(self, data: bytes, host: str, port: int) -> tuple[bytes, int] | None:
+        """A REGISTER read in C; the registrar decides as for any other, but only its hot
+        outcomes are taken here (Registrar.handle_native). b"" as the answer: handled, the
+        answer follows later (a registry recheck)."""
+        found = _native_register(data, host, port, self._user_agent)
+        if found is None:
+            return None
+        req = NativeRegister(found, host, self._send_later, self.stack.counters)
+        peer = Peer("udp", host, port)
+        if not self.registrar.handle_native(req, peer):
+            return None
+        self.stack.counters["in.REGISTER"] += 1
+        self.fast_registers += 1
+        req.detached = True
+        return (req.answer or b"", req.reply_port)
+
+    def _send_later(self, data: bytes, host: str, port: int) -> None:
+        self.stack.transports.send(data, Peer("udp", host, port))
 
     def _fast_keepalive(self, data: bytes, host: str, port: int) -> tuple[bytes, int] | None:
         """The keepalive of a registered device in its plain shape, parsed and answered in C

@@ -30,7 +30,7 @@
 #include <arpa/inet.h>
 #endif
 
-#define API_VERSION 1
+#define API_VERSION 2
 #define MAX_HEADERS 64
 
 typedef struct {
@@ -727,15 +727,55 @@ set_tag_prefix(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* What make_response(request, status, server=...) puts between the status line and the extra
+ * headers: Via (the top one as _receive_request rewrites it) and Record-Route in order, From, To
+ * with a tag of ours when it has none, Call-ID, CSeq, Server. -1: a shape left to Python. */
+static int
+answer_head(buf_t *out, const msg_t *m, const char *peer_host, Py_ssize_t hlen, int peer_port,
+            const char *server, Py_ssize_t slen, int *reply_port)
+{
+    const header_t *h, *to;
+    char tag[64];
+    int i;
+
+    h = first_header(m, H_VIA);
+    for (i = 0; i < m->nh; i++) {
+        const header_t *x = &m->h[i];
+        if (x == h) {
+            if (top_via(out, x, peer_host, hlen, peer_port, reply_port) < 0)
+                return -1;
+        } else if (x->known == H_VIA || x->known == H_RECORD_ROUTE) {
+            if (put_header(out, CANONICAL[x->known], x->value, x->vlen) < 0)
+                return -1;
+        }
+    }
+    h = first_header(m, H_FROM);
+    to = first_header(m, H_TO);
+    if (put_header(out, "From", h->value, h->vlen) < 0 || PUTS(out, "To: ") < 0 || put(out, to->value, (size_t)to->vlen) < 0)
+        return -1;
+    if (find_seq(to->value, to->vlen, "tag=", 4) == NULL) {
+        snprintf(tag, sizeof tag, ";tag=%s%llx", tag_prefix, tag_counter++);
+        if (PUTS(out, tag) < 0)
+            return -1;
+    }
+    h = first_header(m, H_CALL_ID);
+    if (put(out, "\r\n", 2) < 0 || put_header(out, "Call-ID", h->value, h->vlen) < 0)
+        return -1;
+    h = first_header(m, H_CSEQ);
+    if (put_header(out, "CSeq", h->value, h->vlen) < 0 || put_header(out, "Server", server, slen) < 0)
+        return -1;
+    return 0;
+}
+
 static PyObject *
 keepalive(PyObject *module, PyObject *args)
 {
     const char *d, *peer_host, *server, *user, *ct;
     Py_ssize_t n, hlen, slen, ulen, ctn, k;
-    int peer_port, utf8 = 0, reply_port = 0, i, has_manscdp = 0;
+    int peer_port, utf8 = 0, reply_port = 0, has_manscdp = 0;
     msg_t m;
-    const header_t *h, *to;
-    char space[4096], tag[64];
+    const header_t *h;
+    char space[4096];
     buf_t out = {space, 0, sizeof space};
 
     if (!PyArg_ParseTuple(args, "y#s#is#:keepalive", &d, &n, &peer_host, &hlen, &peer_port, &server, &slen))
@@ -761,37 +801,165 @@ keepalive(PyObject *module, PyObject *args)
         Py_RETURN_NONE;
     if (from_user(first_header(&m, H_FROM), &user, &ulen) < 0)
         Py_RETURN_NONE;
-    /* The answer: make_response(request, 200, server=...) */
-    if (PUTS(&out, "SIP/2.0 200 OK\r\n") < 0)
-        Py_RETURN_NONE;
-    h = first_header(&m, H_VIA);
-    for (i = 0; i < m.nh; i++) {
-        const header_t *x = &m.h[i];
-        if (x == h) {
-            if (top_via(&out, x, peer_host, hlen, peer_port, &reply_port) < 0)
-                Py_RETURN_NONE;
-        } else if (x->known == H_VIA || x->known == H_RECORD_ROUTE) {
-            if (put_header(&out, CANONICAL[x->known], x->value, x->vlen) < 0)
-                Py_RETURN_NONE;
-        }
-    }
-    h = first_header(&m, H_FROM);
-    to = first_header(&m, H_TO);
-    if (put_header(&out, "From", h->value, h->vlen) < 0 || PUTS(&out, "To: ") < 0 || put(&out, to->value, (size_t)to->vlen) < 0)
-        Py_RETURN_NONE;
-    if (find_seq(to->value, to->vlen, "tag=", 4) == NULL) {
-        snprintf(tag, sizeof tag, ";tag=%s%llx", tag_prefix, tag_counter++);
-        if (PUTS(&out, tag) < 0)
-            Py_RETURN_NONE;
-    }
-    h = first_header(&m, H_CALL_ID);
-    if (put(&out, "\r\n", 2) < 0 || put_header(&out, "Call-ID", h->value, h->vlen) < 0)
-        Py_RETURN_NONE;
-    h = first_header(&m, H_CSEQ);
-    if (put_header(&out, "CSeq", h->value, h->vlen) < 0 || put_header(&out, "Server", server, slen) < 0
+    if (PUTS(&out, "SIP/2.0 200 OK\r\n") < 0
+        || answer_head(&out, &m, peer_host, hlen, peer_port, server, slen, &reply_port) < 0
         || PUTS(&out, "Content-Length: 0\r\n\r\n") < 0)
         Py_RETURN_NONE;
     return Py_BuildValue("(NOiy#)", ascii_str(user, ulen), utf8 ? Py_True : Py_False, reply_port, out.p, (Py_ssize_t)out.len);
+}
+
+enum { H_CONTACT = 5, H_EXPIRES = 9, H_AUTHORIZATION = 18, H_X_GB_VER = 34 };
+
+static PyObject *
+header_or_none(const msg_t *m, int known)
+{
+    const header_t *h = first_header(m, known);
+    if (h == NULL)
+        Py_RETURN_NONE;
+    return ascii_str(h->value, h->vlen);
+}
+
+/* Credentials.parse of an Authorization value in its clean shape: `Digest` and k=v / k="v"
+ * parameters, no backslash in a quoted value, each key once. Returns the fields of Credentials
+ * in order (username, realm, nonce, uri, response, algorithm upper-cased, qop or None, nc, cnonce),
+ * or Py_None when the value is absent, not that shape, or lacks a required field (Python then
+ * parses it, and says what is wrong). */
+enum { D_USERNAME, D_REALM, D_NONCE, D_URI, D_RESPONSE, D_ALGORITHM, D_QOP, D_NC, D_CNONCE, D_FIELDS };
+static const char *DIGEST_KEYS[D_FIELDS] = {"username", "realm", "nonce", "uri", "response", "algorithm", "qop", "nc", "cnonce"};
+
+static int
+is_ws(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static PyObject *
+digest_fields(const header_t *h)
+{
+    const char *p, *end, *v[D_FIELDS] = {0};
+    Py_ssize_t vn[D_FIELDS] = {0};
+    char alg[16];
+    int i;
+    PyObject *out;
+
+    if (h == NULL)
+        Py_RETURN_NONE;
+    p = h->value;
+    end = h->value + h->vlen;
+    if (end - p < 7 || strncasecmp(p, "digest", 6) != 0 || p[6] != ' ')
+        Py_RETURN_NONE;
+    p += 7;
+    for (;;) {
+        const char *key, *val;
+        Py_ssize_t kn, n;
+        int k = -1;
+        while (p < end && (is_ws(*p) || *p == ','))
+            p++;
+        if (p == end)
+            break;
+        key = p;
+        while (p < end && *p != '=' && *p != ',' && !is_ws(*p) && *p != '"' && *p != '\\')
+            p++;
+        kn = p - key;
+        while (p < end && is_ws(*p))
+            p++;
+        if (kn == 0 || p == end || *p != '=')
+            Py_RETURN_NONE;
+        p++;
+        while (p < end && is_ws(*p))
+            p++;
+        if (p < end && *p == '"') {
+            const char *close;
+            val = ++p;
+            close = memchr(p, '"', (size_t)(end - p));
+            if (close == NULL || memchr(p, '\\', (size_t)(close - p)) != NULL)
+                Py_RETURN_NONE;
+            n = close - val;
+            p = close + 1;
+            while (p < end && is_ws(*p))
+                p++;
+            if (p < end && *p != ',')
+                Py_RETURN_NONE;
+        } else {
+            const char *comma = memchr(p, ',', (size_t)(end - p));
+            val = p;
+            p = comma ? comma : end;
+            n = p - val;
+            strip_blanks(&val, &n);
+            if (memchr(val, '"', (size_t)n) != NULL || memchr(val, '\\', (size_t)n) != NULL)
+                Py_RETURN_NONE;
+        }
+        for (i = 0; i < D_FIELDS; i++)
+            if ((Py_ssize_t)strlen(DIGEST_KEYS[i]) == kn && strncasecmp(DIGEST_KEYS[i], key, (size_t)kn) == 0) {
+                k = i;
+                break;
+            }
+        if (k >= 0) {
+            if (v[k] != NULL)
+                Py_RETURN_NONE;  /* a repeated key */
+            v[k] = val;
+            vn[k] = n;
+        }
+    }
+    if (!v[D_USERNAME] || !v[D_NONCE] || !v[D_URI] || !v[D_RESPONSE])
+        Py_RETURN_NONE;
+    if (v[D_ALGORITHM] == NULL) {
+        v[D_ALGORITHM] = "MD5";
+        vn[D_ALGORITHM] = 3;
+    }
+    if (vn[D_ALGORITHM] >= (Py_ssize_t)sizeof alg)
+        Py_RETURN_NONE;
+    for (i = 0; i < vn[D_ALGORITHM]; i++) {
+        char c = v[D_ALGORITHM][i];
+        alg[i] = (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
+    }
+    out = PyTuple_New(D_FIELDS);
+    if (out == NULL)
+        return NULL;
+    for (i = 0; i < D_FIELDS; i++) {
+        PyObject *o;
+        if (i == D_QOP && vn[i] == 0) {
+            o = Py_None;
+            Py_INCREF(o);
+        } else if (i == D_ALGORITHM) {
+            o = ascii_str(alg, vn[i]);
+        } else {
+            o = ascii_str(v[i] ? v[i] : "", vn[i]);
+        }
+        if (o == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, i, o);
+    }
+    return out;
+}
+
+/* A REGISTER over UDP in the clean shape: what the registrar reads of it, and the head of every
+ * answer to it (answer_head), so that the answer is the status line + head + extra headers +
+ * Content-Length. The body must be empty. */
+static PyObject *
+register_(PyObject *module, PyObject *args)
+{
+    const char *d, *peer_host, *server, *user;
+    Py_ssize_t n, hlen, slen, ulen;
+    int peer_port, reply_port = 0;
+    msg_t m;
+    char space[4096];
+    buf_t out = {space, 0, sizeof space};
+
+    if (!PyArg_ParseTuple(args, "y#s#is#:register", &d, &n, &peer_host, &hlen, &peer_port, &server, &slen))
+        return NULL;
+    if (scan(&m, d, n, 65536, 0) < 0 || m.status != 0 || m.mlen != 8 || memcmp(m.method, "REGISTER", 8) != 0
+        || m.blen != 0)
+        Py_RETURN_NONE;
+    if (from_user(first_header(&m, H_FROM), &user, &ulen) < 0)
+        Py_RETURN_NONE;
+    if (answer_head(&out, &m, peer_host, hlen, peer_port, server, slen, &reply_port) < 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(NNNNNiy#N)", ascii_str(user, ulen), header_or_none(&m, H_AUTHORIZATION),
+                         header_or_none(&m, H_CONTACT), header_or_none(&m, H_EXPIRES), header_or_none(&m, H_X_GB_VER),
+                         reply_port, out.p, (Py_ssize_t)out.len, digest_fields(first_header(&m, H_AUTHORIZATION)));
 }
 
 /* -- UDP batches -------------------------------------------------------------------------------- */
@@ -948,6 +1116,11 @@ static PyMethodDef methods[] = {
     {"keepalive", keepalive, METH_VARARGS,
      "keepalive(data, peer_host, peer_port, server) -> (sender, utf8, reply_port, response) | None\n"
      "for a GB/T 28181 Keepalive MESSAGE in its plain shape; None for anything else."},
+    {"register", register_, METH_VARARGS,
+     "register(data, peer_host, peer_port, server) -> (from_user, authorization, contact, expires, x_gb_ver,\n"
+     "reply_port, head, digest) | None for a REGISTER in its plain shape (no body); head: the answer's\n"
+     "headers from Via to Server, each line ending CRLF; digest: the Credentials fields of a clean\n"
+     "Authorization, else None. None for anything else."},
     {"set_tag_prefix", set_tag_prefix, METH_VARARGS,
      "set_tag_prefix(prefix, start): To tags of keepalive answers are prefix + a hex counter."},
 #ifdef __linux__

@@ -17,7 +17,7 @@ from types import ModuleType
 
 from camgrid.native import load
 
-API_VERSION = 1  # what this source expects of _sipfast.c (its API_VERSION)
+API_VERSION = 2  # what this source expects of _sipfast.c (its API_VERSION)
 
 
 def _load() -> tuple[ModuleType | None, str]:
@@ -31,6 +31,7 @@ native, REASON = _load()
 NATIVE: bool = native is not None
 parse = getattr(native, "parse", None)
 keepalive = getattr(native, "keepalive", None)
+register = getattr(native, "register", None)
 recv_batch = getattr(native, "recv_batch", None)  # Linux only
 send_batch = getattr(native, "send_batch", None)
 

@@ -39,7 +39,8 @@ Receiver = Callable[[bytes, Peer], None]
 
 # A handler for the hottest request shape, tried before the general path: given a datagram and
 # its source, it returns (answer, port to answer to) when it has handled the request whole, else
-# None. Answers it gives are sent in one batch per wake-up.
+# None. Answers it gives are sent in one batch per wake-up; an empty answer means handled, with
+# the answer sent later by the handler itself.
 FastHandler = Callable[[bytes, str, int], "tuple[bytes, int] | None"]
 _PINGS = (b"\r\n\r\n", b"\r\n", b"\x00\x00\x00\x00")  # NAT keep-alives
 _BATCH = 64  # datagrams read per system call and per wake-up
@@ -111,7 +112,8 @@ class UdpTransport:
                 if fast is not None:
                     answer = fast(data, host, port)
                     if answer is not None:
-                        answers.append((answer[0], host, answer[1]))
+                        if answer[0]:  # b"": taken, answered later
+                            answers.append((answer[0], host, answer[1]))
                         continue
                 self._receiver(data, Peer("udp", host, port))
             except Exception:
