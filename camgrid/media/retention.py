@@ -12,6 +12,10 @@ The rules, strongest first:
    water, the oldest segments that rule 1 allows are deleted, oldest first, until the high
    water is reached — and not one segment more.
 
+Quarantined footage (segment files of a channel no longer in the registry, moved aside by the
+worker instead of deleted) has no maximum age: only rule 3 deletes it, oldest first with the rest,
+and rule 1 still applies (held, too young).
+
 When low space cannot be fixed (everything left is held, too young or open), new footage will
 fail to be written; the worker raises an alarm instead of breaking rule 1. Deleting footage
 before its maximum age breaks the "kept 90 days" figure, so that is alarmed too (less often).
@@ -29,6 +33,7 @@ from typing import Any
 MAX_AGE, LOW_SPACE = "max_age", "low_space"
 OPEN, HELD, TOO_YOUNG = "open", "held", "too_young"
 DELETABLE_STATES = ("closed", "recovered")
+QUARANTINED = "quarantined"  # the state of a quarantined file (no index row) offered to `decide`
 # A byte threshold meant for a big disk must not make a small one (an embedded board, a test
 # filesystem) look permanently full: absolute thresholds count for at most this share of it.
 MAX_ABSOLUTE_SHARE = 0.5
@@ -115,7 +120,7 @@ class Plan:
 
 def protection(segment: Segment, profile: Profile, holds: Holds, now: datetime) -> str | None:
     """Why the segment must be kept whatever else applies, or None."""
-    if segment.state not in DELETABLE_STATES:
+    if segment.state not in DELETABLE_STATES and segment.state != QUARANTINED:
         return OPEN
     if holds.covering(segment.channel_id, segment.start_at, segment.end_at) is not None:
         return HELD
@@ -127,14 +132,14 @@ def protection(segment: Segment, profile: Profile, holds: Holds, now: datetime) 
 def decide(segments: Iterable[Segment], *, profile_of: Callable[[str], Profile], holds: Holds, now: datetime,
            need_bytes: int = 0) -> Plan:
     """Deletions for `segments` (oldest first by end). Expired segments go first, and what they
-    free counts toward `need_bytes`; then the oldest others go, for low space, until the need
-    is met. A protected segment is never deleted: it is listed in `blocked` when a rule wanted it."""
+    free counts toward `need_bytes`; then the oldest others (quarantined files among them) go,
+    for low space, until the need is met. A protected segment is never deleted: it is listed in `blocked` when a rule wanted it."""
     plan = Plan(need_left=need_bytes)
     younger: list[Segment] = []
     protected: list[tuple[str, Segment, bool]] = []
     for seg in segments:
         profile = profile_of(seg.channel_id)
-        expired = profile.expired(seg.end_at, now)
+        expired = profile.expired(seg.end_at, now) and seg.state != QUARANTINED  # only low space deletes those
         why = protection(seg, profile, holds, now)
         if why is not None:
             protected.append((why, seg, expired))

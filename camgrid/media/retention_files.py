@@ -125,3 +125,80 @@ def settled_files(directory: Path, channel_id: str, day: date, unchanged_before:
             continue
         found.append(FileOnDisk(f"{channel_id}/{directory.name}/{entry.name}", channel_id, start, st.st_size))
     return found
+
+
+# -- quarantine ---------------------------------------------------------------------------------
+# Footage of a channel the registry no longer knows (a re-import, a swapped NVR) is moved, not
+# deleted, to <recordings>/_quarantine/<channel>/<YYYYMMDD>/<file>: the same filesystem (a rename,
+# counted in the same disk), the same layout, and a name no channel directory can have.
+QUARANTINE = "_quarantine"
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    relative: str  # its path in the recordings layout (where it came from, where a re-index puts it)
+    channel_id: str
+    start_at: datetime  # from the file name
+    end_at: datetime  # its age: the later of its start and its last change (a move keeps that)
+    bytes: int
+
+
+def quarantine_path(root: Path, relative: str) -> Path | None:
+    path = segment_path(root, relative)
+    return None if path is None else root / QUARANTINE / path.relative_to(root)
+
+
+def _move(source: Path, target: Path) -> tuple[str, str | None]:
+    """Rename `source` to `target` (never over an existing file), durably. (outcome, error)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            return FAILED, f"{target} already exists"
+        os.rename(source, target)
+        fsync_dir(target.parent)
+        fsync_dir(source.parent)
+    except FileNotFoundError:
+        return MISSING, None
+    except OSError as exc:
+        return FAILED, f"{exc.strerror or exc}"
+    return REMOVED, None
+
+
+def quarantine(root: Path, relative: str) -> tuple[str, str | None]:
+    """Move a segment file from the recordings layout into the quarantine. (outcome, error)."""
+    source, target = segment_path(root, relative), quarantine_path(root, relative)
+    if source is None or target is None:
+        return FAILED, "its path leads outside the recordings directory"
+    return _move(source, target)
+
+
+def release(root: Path, relative: str) -> tuple[str, str | None]:
+    """Move a quarantined file back to its place in the recordings layout. (outcome, error)."""
+    source, target = quarantine_path(root, relative), segment_path(root, relative)
+    if source is None or target is None:
+        return FAILED, "its path leads outside the recordings directory"
+    return _move(source, target)
+
+
+def quarantined(root: Path, channel_id: str | None = None) -> list[Quarantined]:
+    """The quarantined segment files (of one channel), oldest first."""
+    base = root / QUARANTINE
+    found: list[Quarantined] = []
+    if channel_id is not None and not _CHANNEL.match(channel_id):
+        return found
+    for channel, day, directory in day_dirs(base):
+        if channel_id is not None and channel != channel_id:
+            continue
+        for f in settled_files(directory, channel, day, float("inf")):
+            try:
+                mtime = (directory / PurePosixPath(f.relative).name).stat().st_mtime
+            except FileNotFoundError:
+                continue
+            end = max(f.start_at, datetime.fromtimestamp(mtime, timezone.utc))
+            found.append(Quarantined(f.relative, channel, f.start_at, end, f.bytes))
+    found.sort(key=lambda q: (q.end_at, q.relative))
+    return found
+
+
+def quarantined_bytes(root: Path) -> int:
+    return sum(q.bytes for q in quarantined(root))

@@ -12,9 +12,14 @@ A sweep, every `sweep_interval_s`:
    row lost), unchanged for `orphan_grace_s`. One that reads as a whole fMP4 segment of a
    channel the registry knows (the layout names the channel) is indexed again (state
    "recovered", codec, size and length read from the file, start from its name; a torn tail cut
-   off), as footage it is; one that does not (unreadable, no footage, an unknown channel) is
-   deleted unless held. The first sweep looks at every day directory; later ones only at recent
-   days (orphans are born at a crash, and a crash is followed by a start, hence a first sweep).
+   off), as footage it is. One that reads as footage of a channel the registry does not know (a
+   re-import, a swapped NVR) is moved to the quarantine (<recordings>/_quarantine/, same layout),
+   not deleted: an operator lists it and indexes it again once the channel is back, or deletes
+   it (`camgrid retention orphans`); it counts toward the quota, and step 2 may delete it, oldest
+   first with the rest, but not before its minimum age. One that is not footage (unreadable,
+   no whole fragment) is deleted unless held. The first sweep looks at every day directory;
+   later ones only at recent days (orphans are born at a crash, and a crash is followed by a
+   start, hence a first sweep).
 
 Deleting is safe while the recorder writes: only closed or recovered segments go, and the
 database has the last word — the row is deleted by a DELETE that re-checks the state and the
@@ -34,7 +39,7 @@ import struct
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -50,10 +55,10 @@ from camgrid.governance.retention import active_clause, default_profile
 from camgrid.media import retention_files as files
 from camgrid.media.recordings_query import MAX_SEGMENT
 from camgrid.media.recording_index import audio_codec_of_file
-from camgrid.media.segment_file import SegmentError, describe_segment
-from camgrid.media.retention import (CRITICAL, DELETABLE_STATES, LOW_SPACE, OPEN, TOO_YOUNG, WARNING, AlarmGate, Deletion, Disk,
-                                     Hold, Holds, Profile, Segment, SpaceNeed, Thresholds, decide, low_space_alarm,
-                                     space_needed)
+from camgrid.media.segment_file import SegmentError, SegmentInfo, describe_segment
+from camgrid.media.retention import (CRITICAL, DELETABLE_STATES, LOW_SPACE, OPEN, QUARANTINED, TOO_YOUNG, WARNING, AlarmGate,
+                                     Deletion, Disk, Hold, Holds, Profile, Segment, SpaceNeed, Thresholds, decide,
+                                     low_space_alarm, space_needed)
 from camgrid.registry._sql import aware
 from camgrid.store.tables import (channel_retention, channels, events, legal_holds, recordings, retention_profiles,
                                   retention_sweeps)
@@ -62,6 +67,8 @@ log = logging.getLogger(__name__)
 
 ORPHAN = "orphan"
 REINDEXED = "reindexed"
+QUARANTINE_LOW_SPACE = "quarantine_low_space"  # a quarantined file deleted for space (recording.deleted reason)
+_QUARANTINE_ID = "quarantine:"  # id prefix of a quarantined file offered to `decide` with the index rows
 EVENT_FLUSH_BATCHES = 20  # a long first cleanup writes its events every this many batches
 _COLUMNS = (recordings.c.id, recordings.c.channel_id, recordings.c.start_at, recordings.c.end_at, recordings.c.bytes,
             recordings.c.state, recordings.c.path)
@@ -104,6 +111,7 @@ class SweepReport:
     alarm: dict[str, Any] | None = None
     orphans_scanned: bool = False
     reindexed: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))  # orphans indexed again, per channel
+    quarantined: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))  # orphans of unknown channels moved
     errors: list[str] = field(default_factory=list)
     interrupted: bool = False
     duration_s: float = 0.0
@@ -127,8 +135,7 @@ class SweepReport:
             "disk_before": disk(self.disk_before), "disk_after": disk(self.disk_after),
             "needed_bytes": self.need.bytes, "limit": self.need.limit, "short_bytes": self.short_bytes,
             "alarm": self.alarm, "orphans_scanned": self.orphans_scanned,
-            "reindexed": {"segments": sum(t.segments for t in self.reindexed.values()),
-                          "bytes": sum(t.bytes for t in self.reindexed.values()), "channels": len(self.reindexed)},
+            "reindexed": _sum(self.reindexed), "quarantined": _sum(self.quarantined),
             "errors": self.errors[:20],
             "interrupted": self.interrupted, "duration_s": round(self.duration_s, 3),
         }
@@ -141,9 +148,18 @@ class SweepReport:
         if self.reindexed:
             n = sum(t.segments for t in self.reindexed.values())
             text += f"; {'would index' if self.dry_run else 'indexed'} {n} orphan segment files again"
+        if self.quarantined:
+            n = sum(t.segments for t in self.quarantined.values())
+            text += (f"; {'would move' if self.dry_run else 'moved'} {n} orphan segment files of "
+                     f"{len(self.quarantined)} channels not in the registry to the quarantine")
         if self.need.bytes:
             text += f"; space was low ({self.need.limit}): {self.need.bytes} bytes needed, {self.short_bytes} short"
         return text
+
+
+def _sum(tallies: dict[str, Tally]) -> dict[str, int]:
+    return {"segments": sum(t.segments for t in tallies.values()), "bytes": sum(t.bytes for t in tallies.values()),
+            "channels": len(tallies)}
 
 
 class RetentionWorker:
@@ -242,10 +258,7 @@ class RetentionWorker:
         return profiles, profiles[default_id]
 
     def _load_holds(self, now: datetime) -> Holds:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(legal_holds).where(active_clause(now))).mappings().all()
-        return Holds((Hold(r["id"], r["channel_id"], aware(r["start_at"]), aware(r["end_at"]),
-                           aware(r["until"]) if r["until"] else None) for r in rows), now)
+        return load_holds(self.engine, now)
 
     def _disk(self) -> Disk:
         size, free = files.disk_usage(self.root)
@@ -254,6 +267,7 @@ class RetentionWorker:
             with self.engine.connect() as conn:
                 total = int(conn.execute(select(func.coalesce(func.sum(recordings.c.bytes), 0))
                                          .where(recordings.c.node_id == self.node_id)).scalar_one())
+            total += files.quarantined_bytes(self.root)  # quarantined footage counts too
         return Disk(size, free, total)
 
     # -- reading candidates -----------------------------------------------------------------------
@@ -306,18 +320,28 @@ class RetentionWorker:
     def _free_space(self, profiles: dict[int, Profile], default: Profile, holds: Holds, now: datetime,
                     report: SweepReport) -> tuple[tuple[int, int], dict[str, tuple[int, int]]]:
         """Delete oldest first until the need is met. Returns (segments, bytes) deleted before
-        their maximum age, and (segments, bytes) per protection that kept footage although space was needed."""
+        their maximum age, and (segments, bytes) per protection that kept footage although space was needed.
+        Quarantined files join the index rows in order of age: each batch takes those no younger
+        than its youngest row, and a last, empty batch those younger than every row."""
         youngest = min(p.min_age_days for p in profiles.values())
-        stmt = self._mine().where(recordings.c.end_at <= now - timedelta(days=youngest))
+        old_enough = now - timedelta(days=youngest)
+        stmt = self._mine().where(recordings.c.end_at <= old_enough)
         need_left = report.need.bytes
         if report.dry_run:  # nothing was really freed by the max-age step
             need_left -= sum(t.bytes for t in report.deleted.values())
+        kept = deque(Segment(_QUARANTINE_ID + q.relative, q.channel_id, q.start_at, q.end_at, q.bytes, QUARANTINED, q.relative)
+                     for q in files.quarantined(self.root) if q.end_at <= old_enough)
         blocked: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         early = [0, 0]
-        for n, batch in enumerate(self._batches(stmt), 1):
-            if need_left <= 0:
+        for n, rows in enumerate(_then_empty(self._batches(stmt)), 1):
+            if need_left <= 0 or self._stopping.is_set():
                 break
-            batch = [s for s in batch if s.id not in self._dry_planned]
+            batch = [s for s in rows if s.id not in self._dry_planned]
+            while kept and (not rows or kept[0].end_at <= rows[-1].end_at):
+                batch.append(kept.popleft())
+            if not batch:
+                continue
+            batch.sort(key=lambda s: s.end_at)
             assigned = self._assigned({s.channel_id for s in batch}, profiles)
             plan = decide(batch, profile_of=lambda ch: assigned.get(ch, default), holds=holds, now=now, need_bytes=need_left)
             not_deleted = self._delete(plan.deletions, now, report)
@@ -334,6 +358,7 @@ class RetentionWorker:
         return (early[0], early[1]), {why: (v[0], v[1]) for why, v in blocked.items()}
 
     def _assigned(self, channel_ids: set[str], profiles: dict[int, Profile]) -> dict[str, Profile]:
+        """Profiles of channels assigned one (a quarantined channel keeps its assignment, if any)."""
         cr = channel_retention.c
         with self.engine.connect() as conn:
             rows = conn.execute(select(cr.channel_id, cr.profile_id).where(cr.channel_id.in_(channel_ids))).all()
@@ -345,12 +370,16 @@ class RetentionWorker:
         deleted. Returns the segments planned but not deleted (a hold arrived since they were read)."""
         if not deletions:
             return {}
-        planned = {d.segment.id: d for d in deletions}
         if report.dry_run:
             for d in deletions:
-                self._tally(report, d.segment.channel_id, d.reason, d.segment.start_at, d.segment.end_at, d.segment.bytes)
-            self._dry_planned.update(planned)
+                self._tally(report, d.segment.channel_id, _reason(d), d.segment.start_at, d.segment.end_at, d.segment.bytes)
+            self._dry_planned.update(d.segment.id for d in deletions)
             return {}
+        not_deleted = self._delete_quarantined([d.segment for d in deletions if d.segment.state == QUARANTINED], now, report)
+        deletions = [d for d in deletions if d.segment.state != QUARANTINED]
+        if not deletions:
+            return not_deleted
+        planned = {d.segment.id: d for d in deletions}
         c, h = recordings.c, legal_holds.c
         held = exists().where(h.channel_id == c.channel_id, active_clause(now), h.start_at <= c.end_at, h.end_at > c.start_at)
         stmt = delete(recordings).where(c.id.in_(list(planned)), self._of_this_node(), ~held).returning(c.id)
@@ -371,7 +400,31 @@ class RetentionWorker:
                           "be removed as an orphan later", seg.path, error)
             self._tally(report, seg.channel_id, reason, seg.start_at, seg.end_at, seg.bytes, outcome)
         files.settle_dirs(directories, now.date())
-        return {i: d.segment for i, d in planned.items() if i not in gone}
+        return {**not_deleted, **{i: d.segment for i, d in planned.items() if i not in gone}}
+
+    def _delete_quarantined(self, segments: list[Segment], now: datetime, report: SweepReport) -> dict[str, Segment]:
+        """Delete quarantined files for space (holds read again first). Returns those not deleted."""
+        if not segments:
+            return {}
+        holds = self._load_holds(now)
+        left: dict[str, Segment] = {}
+        directories: set[Path] = set()
+        for seg in segments:
+            path = files.quarantine_path(self.root, seg.path)
+            if holds.covering(seg.channel_id, seg.start_at, seg.end_at) or path is None:
+                left[seg.id] = seg
+                continue
+            outcome, error = files.remove_file(path)
+            if error:
+                report.errors.append(f"{files.QUARANTINE}/{seg.path}: {error}")
+                left[seg.id] = seg
+                continue
+            directories.add(path.parent)
+            self._tally(report, seg.channel_id, QUARANTINE_LOW_SPACE, seg.start_at, seg.end_at, seg.bytes, outcome)
+            log.warning("retention: deleted quarantined footage %s/%s (%d bytes; channel %s is not in the registry) "
+                        "because space is low", files.QUARANTINE, seg.path, seg.bytes, seg.channel_id)
+        files.settle_dirs(directories, now.date())
+        return left
 
     def _tally(self, report: SweepReport, channel_id: str, reason: str, start: datetime, end: datetime, size: int,
                outcome: str = files.REMOVED) -> None:
@@ -425,7 +478,7 @@ class RetentionWorker:
         grace = self.settings.orphan_grace_s
         now = datetime.fromtimestamp(now_ts, timezone.utc)
         since = None if self._last_orphan_scan is None else (now - timedelta(seconds=grace) - timedelta(days=2)).date()
-        device_of = _DeviceOf(self.engine)
+        device_of = DeviceOf(self.engine)
         interrupted = False
         for channel_id, day, directory in files.day_dirs(self.root, since):
             if self._stopping.is_set():
@@ -443,6 +496,9 @@ class RetentionWorker:
                 why = self._reindex(path, f, device_of, report)
                 if why is None:
                     continue  # footage: indexed again
+                if why == QUARANTINED:
+                    removed = True  # footage of an unknown channel: moved to the quarantine
+                    continue
                 if holds.covering(channel_id, f.start_at, f.start_at + MAX_SEGMENT):
                     continue
                 outcome, error = (files.REMOVED, None) if report.dry_run else files.remove_file(path)
@@ -455,47 +511,55 @@ class RetentionWorker:
                             "would delete it" if report.dry_run else "deleted it")
             if removed and not report.dry_run:
                 files.settle_dirs({directory}, now.date())
-        if report.reindexed and not report.dry_run:
-            with self.engine.begin() as conn:
-                conn.execute(events.insert(), [event_row(Event("recording.reindexed", channel, {
-                    "node_id": self.node_id, **t.as_dict()})) for channel, t in sorted(report.reindexed.items())])
+        for kind, tallies in (("recording.reindexed", report.reindexed), ("recording.quarantined", report.quarantined)):
+            if tallies and not report.dry_run:
+                with self.engine.begin() as conn:
+                    conn.execute(events.insert(), [event_row(Event(kind, channel, {"node_id": self.node_id, **t.as_dict()}))
+                                                   for channel, t in sorted(tallies.items())])
         if interrupted:
             return
         report.orphans_scanned = True
         if not report.dry_run:
             self._last_orphan_scan = now_ts
 
-    def _reindex(self, path: Path, f: files.FileOnDisk, device_of: _DeviceOf, report: SweepReport) -> str | None:
+    def _reindex(self, path: Path, f: files.FileOnDisk, device_of: DeviceOf, report: SweepReport) -> str | None:
         """Index an orphan file again when it is footage of a known channel: None when it was
-        (or, in a dry run, would be); otherwise why not."""
+        (or, in a dry run, would be); QUARANTINED when it is footage of a channel the registry
+        does not know and was (would be) moved to the quarantine; otherwise why it is not footage."""
         device_id = device_of(f.channel_id)
-        if device_id is None:
-            return f"channel {f.channel_id} is not in the registry"
         try:
-            info = describe_segment(path, repair=not report.dry_run)
+            info = describe_segment(path, repair=device_id is not None and not report.dry_run)
         except FileNotFoundError:
             return "it is gone"
         except (SegmentError, OSError, struct.error) as exc:
             return f"unreadable: {exc}"
         end_at = f.start_at + timedelta(seconds=info.duration_s)
-        if not report.dry_run:
-            seg_id = Path(f.relative).stem.split("-", 1)[1] + uuid.uuid4().hex[8:]  # keeps the name's 8 hex digits
-            row = {"id": seg_id, "channel_id": f.channel_id, "device_id": device_id, "start_at": f.start_at,
-                   "end_at": end_at, "bytes": info.bytes, "path": f.relative, "codec": info.codec,
-                   "width": info.width, "height": info.height, "audio_codec": audio_codec_of_file(path),
-                   "state": "recovered", "node_id": self.node_id,
-                   "created_at": datetime.now(timezone.utc)}
-            with self.engine.begin() as conn:
-                c = recordings.c
-                if conn.execute(select(c.id).where(c.channel_id == f.channel_id, c.start_at >= f.start_at - timedelta(days=1),
-                                                   c.start_at < f.start_at + timedelta(days=1), c.path == f.relative)).first():
-                    return None  # indexed meanwhile
-                conn.execute(recordings.insert(), row)
+        if device_id is None:
+            return self._quarantine(f, end_at, report)
+        if not report.dry_run and not index_recovered(self.engine, f.relative, f.channel_id, device_id, f.start_at, info,
+                                                      self.node_id):
+            return None  # indexed meanwhile
         report.reindexed[f.channel_id].add(f.start_at, end_at, info.bytes)
         log.warning("retention: %s had no index row; %s it again (%s %dx%d, %.1f s, %d bytes%s)", f.relative,
                     "would index" if report.dry_run else "indexed", info.codec, info.width, info.height, info.duration_s,
                     info.bytes, f", {info.torn_bytes} torn bytes cut" if info.torn_bytes and not report.dry_run else "")
         return None
+
+    def _quarantine(self, f: files.FileOnDisk, end_at: datetime, report: SweepReport) -> str | None:
+        if not report.dry_run:
+            outcome, error = files.quarantine(self.root, f.relative)
+            if error:
+                report.errors.append(f"{f.relative}: cannot move it to the quarantine: {error}")
+                log.error("retention: %s is footage of channel %s, which is not in the registry, and cannot be moved to "
+                          "the quarantine (%s); it stays where it is", f.relative, f.channel_id, error)
+                return QUARANTINED  # kept in place, tried again at the next scan
+            if outcome == files.MISSING:
+                return "it is gone"
+        report.quarantined[f.channel_id].add(f.start_at, end_at, f.bytes)
+        log.warning("retention: %s is footage of channel %s, which is not in the registry; %s to %s/ (list with "
+                    "`camgrid retention orphans list`)", f.relative, f.channel_id,
+                    "would move it" if report.dry_run else "moved it", files.QUARANTINE)
+        return QUARANTINED
 
     def _indexed(self, channel_id: str, day: Any, paths: list[str]) -> set[str]:
         """Which of `paths` have an index row (any node, any state). The (channel_id, start_at)
@@ -521,7 +585,42 @@ class RetentionWorker:
                 "last": self.last_report.as_dict() if self.last_report else None}
 
 
-class _DeviceOf:
+def load_holds(engine: Engine, now: datetime) -> Holds:
+    """The legal holds active at `now`."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(legal_holds).where(active_clause(now))).mappings().all()
+    return Holds((Hold(r["id"], r["channel_id"], aware(r["start_at"]), aware(r["end_at"]),
+                       aware(r["until"]) if r["until"] else None) for r in rows), now)
+
+
+def index_recovered(engine: Engine, relative: str, channel_id: str, device_id: str, start_at: datetime, info: SegmentInfo,
+                    node_id: str) -> bool:
+    """Write the index row of a segment file found again (state "recovered"); False when a row
+    for that file exists already. The id keeps the file name's 8 hex digits."""
+    seg_id = Path(relative).stem.split("-", 1)[1] + uuid.uuid4().hex[8:]
+    row = {"id": seg_id, "channel_id": channel_id, "device_id": device_id, "start_at": start_at,
+           "end_at": start_at + timedelta(seconds=info.duration_s), "bytes": info.bytes, "path": relative, "codec": info.codec,
+           "width": info.width, "height": info.height, "state": "recovered", "node_id": node_id,
+           "created_at": datetime.now(timezone.utc)}
+    c = recordings.c
+    with engine.begin() as conn:
+        if conn.execute(select(c.id).where(c.channel_id == channel_id, c.start_at >= start_at - timedelta(days=1),
+                                           c.start_at < start_at + timedelta(days=1), c.path == relative)).first():
+            return False
+        conn.execute(recordings.insert(), row)
+    return True
+
+
+def _reason(d: Deletion) -> str:
+    return QUARANTINE_LOW_SPACE if d.segment.state == QUARANTINED else d.reason
+
+
+def _then_empty(batches: Iterator[list[Segment]]) -> Iterator[list[Segment]]:
+    yield from batches
+    yield []
+
+
+class DeviceOf:
     """channel → its device in the registry (None: unknown), asked once per channel per scan."""
 
     def __init__(self, engine: Engine) -> None:

@@ -1,7 +1,8 @@
 """Orphan segment files indexed again (issue 3): a real recorded segment whose index row was
 lost is found by the retention sweep's orphan scan and indexed again from what the file says
-(codec, picture size, bytes, length; start from its name), a torn tail cut off; only files that
-are not footage of a known channel are deleted. Real recorder, real store (SQLite and
+(codec, picture size, bytes, length; start from its name), a torn tail cut off; footage of a
+channel the registry does not know goes to the quarantine (tests/media/test_quarantine_orphans.py);
+only files that are not footage are deleted. Real recorder, real store (SQLite and
 PostgreSQL), real files, PyAV decoding."""
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ async def test_a_recorded_segment_without_its_row_is_indexed_again(engine, tmp_p
     w = RetentionWorker(engine, root, NODE, RetentionSettings(**RULES))
     dry = w.sweep_once(dry_run=True)
     assert dry.as_dict()["reindexed"] == {"segments": 2, "bytes": lost["bytes"] + torn["bytes"], "channels": 1}
+    assert dry.as_dict()["quarantined"] == {"segments": 1, "bytes": closed[2]["bytes"], "channels": 1}
     assert lost["path"] not in rows(engine) and junk.exists() and unknown.exists()  # a dry run changes nothing
 
     report = w.sweep_once()
@@ -113,8 +115,11 @@ async def test_a_recorded_segment_without_its_row_is_indexed_again(engine, tmp_p
         assert path.stat().st_size == old["bytes"]  # the torn tail was cut off
         with av.open(str(path)) as container:
             assert sum(1 for _ in container.decode(video=0)) >= 20
-    assert not junk.exists() and not unknown.exists()  # not footage of a known channel: deleted as before
-    assert report.totals()["orphan"] == {"segments": 2, "bytes": 700 + closed[2]["bytes"], "channels": 2}
+    assert not junk.exists()  # not footage: deleted as before
+    moved = root / "_quarantine" / unknown.relative_to(root)  # footage of an unknown channel: kept aside, same layout
+    assert not unknown.exists() and moved.read_bytes() == (root / closed[2]["path"]).read_bytes()
+    assert report.totals()["orphan"] == {"segments": 1, "bytes": 700, "channels": 1}
+    assert report.as_dict()["quarantined"] == {"segments": 1, "bytes": closed[2]["bytes"], "channels": 1}
     assert report.as_dict()["reindexed"]["segments"] == 2
     with engine.connect() as conn:
         logged = [dict(r) for r in conn.execute(select(events).where(events.c.kind == "recording.reindexed")).mappings()]
