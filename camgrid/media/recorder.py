@@ -413,4 +413,4 @@ class Recorder:
                 "queued": self._queue.qsize(),
                 "audio": self._audio.config.describe() if self._audio.config else None,
                 "audio_samples": self.audio_samples, "audio_bad_units": self._audio.bad_units,
-                "audio_wait": self.audio_wait}
+                "audio_wait": self.audio_wait, "audio_held_frames": len(self._first) if self._first else 0}

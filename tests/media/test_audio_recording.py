@@ -142,7 +142,7 @@ async def record_ps(tmp_path: Path, footage, audio_codec: str | None, *, audio_f
     recorder.start()
     units = [] if audio_from_s is None else [u for u in fo.audio if u.pts >= audio_from_s * 90_000]
     checks = list(check)
-    for f in fo.frames:
+    for n, f in enumerate(fo.frames):
         ps = mux_ps(VIDEO_ID, f.data, f.pts, streams=streams, keyframe=f.keyframe)
         while units and units[0].pts <= f.pts:
             unit = units.pop(0)
@@ -153,9 +153,17 @@ async def record_ps(tmp_path: Path, footage, audio_codec: str | None, *, audio_f
         for _ in range(3):
             await asyncio.sleep(0)
         while checks and f.pts >= checks[0][0] * 90_000:
-            await asyncio.sleep(0.05)  # the disk worker opens the file
             second, opened = checks.pop(0)
-            assert recorder.stats()["segments"] == opened, (second, recorder.stats())
+            if opened == 0:  # all held: nothing handed to the disk worker
+                stats = recorder.stats()
+                assert stats["audio_held_frames"] == n + 1, (second, stats)  # every frame so far
+                assert stats["queued"] == 0 and stats["segments"] == 0, (second, stats)
+            else:
+                assert recorder.stats()["audio_held_frames"] == 0
+                deadline = asyncio.get_running_loop().time() + 10
+                while recorder.stats()["segments"] < opened and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.02)  # the disk worker opens the files
+                assert recorder.stats()["segments"] == opened, (second, recorder.stats())
     await recorder.stop()
     await index.stop()
     return engine, tmp_path / "rec", recorder.stats()
