@@ -210,7 +210,7 @@ def _reindex_one(engine: Engine, root: Path, q: files.Quarantined, device_id: st
         info = describe_segment(root / q.relative, repair=True)
     except (SegmentError, OSError, struct.error) as exc:
         return "failed", f"moved back, but cannot be read: {exc}"
-    if not index_recovered(engine, q.relative, q.channel_id, device_id, q.start_at, info, node):
+    if not index_recovered(engine, root, q.relative, q.channel_id, device_id, q.start_at, info, node):
         return "indexed", "its index row existed already"
     return "indexed", None
 

@@ -1,5 +1,6 @@
-"""The disk side of retention: removing segment files, tidying their directories, and finding
-orphan files (on disk, but in no index row).
+"""The disk side of retention: removing segment files, tidying their directories, finding
+orphan files (on disk, but in no index row), and the quarantine that keeps orphan footage of
+channels the registry does not know (<recordings>/_quarantine/, the same layout).
 
 Only files in the recorder's layout, <channel>/<YYYYMMDD>/<HHMMSS>-<8 hex>.mp4, are ever
 touched: the recordings directory may be a mount point with other things in it (lost+found).

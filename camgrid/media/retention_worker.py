@@ -536,8 +536,8 @@ class RetentionWorker:
         end_at = f.start_at + timedelta(seconds=info.duration_s)
         if device_id is None:
             return self._quarantine(f, end_at, report)
-        if not report.dry_run and not index_recovered(self.engine, f.relative, f.channel_id, device_id, f.start_at, info,
-                                                      self.node_id):
+        if not report.dry_run and not index_recovered(self.engine, self.root, f.relative, f.channel_id, device_id,
+                                                      f.start_at, info, self.node_id):
             return None  # indexed meanwhile
         report.reindexed[f.channel_id].add(f.start_at, end_at, info.bytes)
         log.warning("retention: %s had no index row; %s it again (%s %dx%d, %.1f s, %d bytes%s)", f.relative,
@@ -593,14 +593,15 @@ def load_holds(engine: Engine, now: datetime) -> Holds:
                        aware(r["until"]) if r["until"] else None) for r in rows), now)
 
 
-def index_recovered(engine: Engine, relative: str, channel_id: str, device_id: str, start_at: datetime, info: SegmentInfo,
-                    node_id: str) -> bool:
-    """Write the index row of a segment file found again (state "recovered"); False when a row
-    for that file exists already. The id keeps the file name's 8 hex digits."""
+def index_recovered(engine: Engine, root: Path, relative: str, channel_id: str, device_id: str, start_at: datetime,
+                    info: SegmentInfo, node_id: str) -> bool:
+    """Write the index row of a segment file found again (state "recovered"; its audio codec read
+    from the file); False when a row for that file exists already. The id keeps the file name's 8 hex digits."""
     seg_id = Path(relative).stem.split("-", 1)[1] + uuid.uuid4().hex[8:]
     row = {"id": seg_id, "channel_id": channel_id, "device_id": device_id, "start_at": start_at,
            "end_at": start_at + timedelta(seconds=info.duration_s), "bytes": info.bytes, "path": relative, "codec": info.codec,
-           "width": info.width, "height": info.height, "state": "recovered", "node_id": node_id,
+           "width": info.width, "height": info.height, "audio_codec": audio_codec_of_file(root / relative),
+           "state": "recovered", "node_id": node_id,
            "created_at": datetime.now(timezone.utc)}
     c = recordings.c
     with engine.begin() as conn:
