@@ -102,6 +102,13 @@ async def test_footage_of_an_unknown_channel_is_quarantined_then_indexed_again(e
     junk.write_bytes(b"\x00" * 900)  # in the layout but not footage: deleted as before
     _age(junk, 7200)
 
+    env = {f"CAMGRID__RETENTION__{k.upper()}": str(v) for k, v in NO_SPACE_RULES.items()}
+    printed = CliRunner().invoke(retention_app, ["sweep", "--data-dir", str(tmp_path), "--recordings-dir", str(root),
+                                                 "--database-url", engine.url.render_as_string(hide_password=False),
+                                                 "--node-id", NODE, "--dry-run"], env=env)
+    assert printed.exit_code == 0, printed.output
+    assert f"would move {len(paths):6} orphan segment files" in printed.output and GONE in printed.output
+
     w = RetentionWorker(engine, root, NODE, RetentionSettings(**NO_SPACE_RULES))
     dry = w.sweep_once(dry_run=True)
     assert dry.as_dict()["quarantined"] == {"segments": len(paths), "bytes": sum(sizes.values()), "channels": 1}
