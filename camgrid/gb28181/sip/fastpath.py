@@ -2,10 +2,11 @@
 
 `camgrid.gb28181.sip._sipfast` (camgrid/gb28181/sip/_sipfast.c, built by `pip install -e .` where
 a compiler and the Python headers are present) parses the clean shape of a SIP message, answers
-a GB/T 28181 Keepalive in its plain shape, and reads and writes UDP datagrams in batches
-(recvmmsg/sendmmsg). For anything it does not handle it returns None and the pure-Python code
-runs, which stays the reference: tests/gb28181/test_sipfast.py holds the two to the same
-results.
+a GB/T 28181 Keepalive in its plain shape, reads a plain REGISTER (the fields the registrar
+needs, its digest parameters, the head of its answers; the registrar still decides), and reads
+and writes UDP datagrams in batches (recvmmsg/sendmmsg). For anything it does not handle it
+returns None and the pure-Python code runs, which stays the reference: tests/gb28181/sip/test_sipfast.py and test_sipfast_register.py
+hold the two to the same results.
 
 CAMGRID_NATIVE=0 (or false/no/off) turns it off for a process (camgrid.native loads it).
 """
