@@ -62,24 +62,33 @@ def _write_timestamp(prefix: int, ts: int) -> bytes:
     ])
 
 
-def _nal_headers(data: bytes) -> set[int]:
-    """The first byte after each start code (the NAL unit header's first byte)."""
-    headers: set[int] = set()
+def _nal_headers(data: bytes) -> set[tuple[int, int]]:
+    """The first two bytes after each start code (an H.265 NAL unit header; an H.264 one is the
+    first), -1 where the data ends first. The native scan (h26x.nal_bounds in C) leaves out units
+    of nothing but zero bytes, whose header names no parameter set in either codec, so the guess
+    below is the same."""
+    n = len(data)
+    if _native is not None:
+        return {(data[a], data[a + 1] if a + 1 < n else -1) for a, _ in _native.nal_bounds(data)}
+    headers: set[tuple[int, int]] = set()
     i = data.find(b"\x00\x00\x01")
-    while 0 <= i < len(data) - 3:
-        headers.add(data[i + 3])
+    while 0 <= i < n - 3:
+        headers.add((data[i + 3], data[i + 4] if i + 4 < n else -1))
         i = data.find(b"\x00\x00\x01", i + 3)
     return headers
 
 
 def guess_video_codec(data: bytes) -> str:
-    """H.264 or H.265 from a frame's parameter sets (SPS/PPS, or VPS/SPS/PPS); "unknown" for a
-    frame without them, since one NAL header byte can read as either codec. One pass over the
-    frame (every frame is guessed until a map or a key frame names the codec)."""
+    """H.264 or H.265 from a frame's parameter sets: an H.264 SPS (type 7, nal_ref_idc not 0), or an
+    H.265 VPS, SPS or PPS of the base layer (40|42|44 01); "unknown" for a frame without them. Other
+    header bytes read as either codec: the slice of an H.264 P frame (41) is an H.265 VPS by its
+    type alone, and an H.265 IDR_N_LP slice (28) an H.264 PPS, so a stream joined mid-GOP was once
+    taken for H.265 (and every frame scanned end to end for a picture that never came). One pass over
+    the frame (every frame is guessed until a map or a key frame names the codec)."""
     headers = _nal_headers(data)
-    if any(h & 0x1F in (7, 8) for h in headers):
+    if any(first & 0x9F == 0x07 and first & 0x60 for first, _ in headers):
         return "h264"
-    if any((h >> 1) & 0x3F in (32, 33, 34) for h in headers):
+    if any(first in (0x40, 0x42, 0x44) and second == 0x01 for first, second in headers):
         return "h265"
     return "unknown"
 

@@ -243,6 +243,38 @@ def test_a_pack_header_at_every_offset_of_a_video_pes():
                 assert_same([data[:len(pes) // 2], data[len(pes) // 2:], "flush"])
 
 
+@needs_native
+@hsettings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from([b"\x00", b"\x00\x00\x01", b"\x00\x00\x00\x01", b"\x67", b"\x68", b"\x40",
+                                           b"\x42", b"\x44", b"\x65", b"\x26", b"\x01"]), st.binary(max_size=4)), max_size=12)
+       .map(b"".join))
+def test_the_codec_is_guessed_from_native_nal_bounds_as_from_the_python_scan(data):
+    """guess_video_codec reads the NAL headers through the C scan when it is loaded; the Python
+    scan (the reference) sees also units of nothing but zeros, which name no parameter set."""
+    native = ps.guess_video_codec(data)
+    saved, ps._native = ps._native, None
+    try:
+        assert ps.guess_video_codec(data) == native
+    finally:
+        ps._native = saved
+
+
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_a_stream_joined_mid_gop_without_a_map_is_never_taken_for_the_other_codec(codec):
+    """Before the first key frame only slices arrive; an H.264 P slice's header byte (41) reads
+    as an H.265 VPS by its type alone. Those frames stay "unknown" and the first key frame's
+    parameter sets name the codec, in both demuxers."""
+    footage = synthetic_footage(codec, 320, 240, 25, 2, gop_s=0.4)
+    start = next(i for i, f in enumerate(footage.frames) if i and not f.keyframe)  # mid-GOP
+    data = b"".join(mux_ps(VIDEO_ID, f.data, f.pts) for f in footage.frames[start:])  # no map at all
+    for demuxer in ([NativePsDemuxer()] if NativePsDemuxer is not None else []) + [PythonPsDemuxer()]:
+        units = demuxer.feed(data) + demuxer.flush()
+        first_key = next(i for i, u in enumerate(units) if u.keyframe and u.codec != "unknown")
+        assert first_key > 0 and {u.codec for u in units[:first_key]} == {"unknown"}
+        assert {u.codec for u in units[first_key:]} == {codec}
+        assert sum(u.keyframe for u in units[first_key:]) == sum(f.keyframe for f in footage.frames[start:])
+
+
 # -- the C type itself ------------------------------------------------------------------------------
 @needs_native
 def test_native_demuxer_refuses_misuse_without_crashing():

@@ -374,7 +374,7 @@ def test_the_drain_refuses_reentry_from_make_unit():
 
     stream = MediaStream(StreamSpec("s", ssrc=SSRC), created_at=0.0)
     stream.demuxer = ps._native.PsDemuxer(reenter, ps.STREAM_TYPES, ps.MAX_BUFFER)
-    frame = mux_ps(VIDEO_ID, b"\x00\x00\x00\x01\x41" + bytes(100), 9000)
+    frame = mux_ps(VIDEO_ID, b"\x00\x00\x00\x01\x41" + bytes(100), 9000, streams={VIDEO_ID: "h264"}, keyframe=True)  # a P frame
     try:
         native.add(sock.fileno(), stream)
         stream.on_packet(RtpPacket(96, 0, 0, SSRC, frame, marker=True).to_bytes(), 1.0)  # the first is Python's
