@@ -6,9 +6,10 @@ plays the first segment out and goes on with a new MediaSource for the second.
 
 The segments are written here, before `camgrid serve` starts, by the real Recorder into the
 platform's own recordings folder and index (as its embedded media node would have), so the
-boundary is certain, not a matter of timing. The page plays them from the start: no media error,
+boundary is certain, not a matter of timing. The page plays them from the start: the sound control
+shows (muted) during the video-only part, and a click there turns the sound on; no media error,
 the <video> clock goes on past the boundary without going back, the audio track is decoded after
-it, and one click lets the camera's tone out. Same skips as test_console.py.
+it, the sound is still on and the camera's tone comes out. Same skips as test_console.py.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ from tests.signaling.test_sipp import camgrid, free_port
 
 pytestmark = browser_skip()
 
-VIDEO_ONLY_S = 2.0  # the audio starts here; the segment with it at the next key frame
-TOTAL_S = 10.0
+VIDEO_ONLY_S = 3.5  # the audio starts here; the segment with it at the next key frame (4 s)
+TOTAL_S = 12.0
 
 # Every timeupdate of the page's <video> as (ms since the page began, currentTime), and the
 # element's errors, from before the player starts.
@@ -137,6 +138,16 @@ def test_playback_goes_on_when_the_audio_track_starts_with_the_next_segment(tmp_
             player = page.locator(".player")
             expect(player).to_have_attribute("data-state", "playing", timeout=15_000)
 
+            # The node sends ahead: the control for the sound to come shows during the video-only
+            # part, muted. The sound turned on there stays on across the new MediaSource.
+            control = page.get_by_test_id("audio")
+            expect(control).to_have_attribute("data-muted", "true", timeout=10_000)
+            expect(control).to_have_attribute("data-codec", "aac")
+            page.get_by_test_id("audio-toggle").click()
+            clicked_at = video_time(page)
+            expect(control).to_have_attribute("data-muted", "false")
+            assert clicked_at < boundary, f"the control came late: at {clicked_at} (boundary {boundary})"
+
             # Past the boundary by a second and a half, on the same clock.
             deadline = time.time() + 15
             while video_time(page) < boundary + 1.5 and time.time() < deadline and player.get_attribute("data-state") != "failed":
@@ -154,14 +165,10 @@ def test_playback_goes_on_when_the_audio_track_starts_with_the_next_segment(tmp_
             expect(player).to_have_attribute("data-state", "playing")
             expect(page.get_by_test_id("playback-error")).to_have_count(0)
 
-            # The sound control is there, muted; one click and the camera's tone comes out.
-            control = page.get_by_test_id("audio")
-            expect(control).to_have_attribute("data-muted", "true")
-            expect(control).to_have_attribute("data-codec", "aac")
-            page.get_by_test_id("audio-toggle").click()
+            # Still on after the boundary, and the camera's tone comes out.
             expect(control).to_have_attribute("data-muted", "false")
             heard = listen(page, 2000)
-            print(f"\nafter the boundary, unmuted: {heard}")
+            print(f"\nunmuted at {clicked_at:.2f} s, heard after the boundary ({boundary:.2f} s): {heard}")
             assert heard["muted"] is False and tone(heard), heard
             shot(page, "playback-tracks")
             assert not problems, problems
