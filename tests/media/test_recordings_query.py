@@ -179,3 +179,29 @@ def test_the_timeline_query_reads_the_channel_start_index(engine):
             conn.exec_driver_sql("ANALYZE recordings")
     plan = _plan(engine, T0 + timedelta(hours=1), T0 + timedelta(hours=2))
     assert "ix_recordings_channel_id_start_at" in plan, plan
+
+
+def test_the_timeline_api_answers_the_sql_merge(engine):
+    """GET /channels/{id}/recordings: the spans merged in the database, equal to the Python merge
+    of the same rows; a range given in another zone is the same instants."""
+    from fastapi.testclient import TestClient
+
+    from camgrid.api.app import ApiContext, create_api
+    from camgrid.config import Settings
+    from camgrid.governance.users import create_user, issue_token
+
+    rows = [seg(i * 60, i * 60 + 60) for i in range(120) if i % 9 != 4] + [seg(7300.2, 7320)]
+    with engine.begin() as conn:
+        conn.execute(recordings.insert(), rows)
+    user = create_user(engine, "viewer1", "pass-word-123", "operator")
+    client = TestClient(create_api(ApiContext(engine=engine, settings=Settings(), bus=None, health=None, commands=None,
+                                              metrics=None)))
+    headers = {"Authorization": f"Bearer {issue_token(engine, user['id'], 600)}"}
+    start, end = T0 + timedelta(seconds=100), T0 + timedelta(hours=2, minutes=10)
+    east = timezone(timedelta(hours=8))
+    answer = client.get(f"/api/v1/channels/{CH}/recordings", headers=headers,
+                        params={"from": start.astimezone(east).isoformat(), "to": end.isoformat()})
+    assert answer.status_code == 200, answer.text
+    expected = timeline(segments_between(engine, CH, start, end), start, end)
+    assert answer.json() == expected
+    assert len(expected["spans"]) == 15 and expected["spans"][-1] == {"from": at(7300.2), "to": at(7320)}
