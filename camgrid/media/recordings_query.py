@@ -11,6 +11,7 @@ merge in Python, for rows already read, and the reference the SQL is tested agai
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -100,6 +101,12 @@ def spans_between(engine: Engine, channel_id: str, start: datetime, end: datetim
     """The timeline of [start, end), merged in the database (span_query): what `timeline` gives
     for the same segments, read as one row per span. Times are answered in UTC."""
     start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    if engine.dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 25):  # no window functions: read the rows
+        c = recordings.c
+        stmt = select(c.start_at, c.end_at, c.bytes).where(_in_range(channel_id, start, end)).order_by(c.start_at)
+        with engine.connect() as conn:
+            return timeline([{"start_at": aware(s), "end_at": aware(e), "bytes": b} for s, e, b in conn.execute(stmt)],
+                            start, end)
     with engine.connect() as conn:
         stmt = span_query(engine.dialect.name).columns(column("s", _TIME), column("latest", _TIME), column("n", BigInteger),
                                                        column("size", BigInteger))

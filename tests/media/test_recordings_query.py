@@ -205,3 +205,18 @@ def test_the_timeline_api_answers_the_sql_merge(engine):
     expected = timeline(segments_between(engine, CH, start, end), start, end)
     assert answer.json() == expected
     assert len(expected["spans"]) == 15 and expected["spans"][-1] == {"from": at(7300.2), "to": at(7320)}
+
+
+def test_an_sqlite_without_window_functions_gets_the_python_merge(sqlite_engine, monkeypatch):
+    """SQLite before 3.25 has no window functions (an old system library): the rows are read and
+    merged in Python, with the same answer. (That library cannot be loaded here: its version is faked.)"""
+    import camgrid.media.recordings_query as rq
+
+    rows = [seg(i * 60, i * 60 + 60) for i in range(100) if i % 7 != 2] + [seg(50, 50)]
+    with sqlite_engine.begin() as conn:
+        conn.execute(recordings.insert(), rows)
+    start, end = T0 + timedelta(seconds=30), T0 + timedelta(seconds=5000)
+    in_sql = spans_between(sqlite_engine, CH, start, end)
+    monkeypatch.setattr(rq, "sqlite3", type("OldSqlite", (), {"sqlite_version_info": (3, 24, 0)}))
+    assert spans_between(sqlite_engine, CH, start, end) == in_sql
+    assert len(in_sql["spans"]) == 13 and in_sql["segments"] == 73
