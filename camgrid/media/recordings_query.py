@@ -80,8 +80,8 @@ _TIME = DateTime(timezone=True)
 
 def span_query(dialect: str, prefix: str = "") -> TextClause:
     """The timeline query for `dialect` (`prefix`: e.g. EXPLAIN), for the parameters of
-    span_params. Rows: (span start, end of the span before, None, None) ..., then
-    (None, end of the last span, segments, bytes)."""
+    span_params. Rows in time order: (span start, end of the span before it, -, -) per span,
+    then the closing row (None, end of the last span, segments, bytes)."""
     funcs = ("max", "min") if dialect == "sqlite" else ("greatest", "least")
     sql = prefix + _SPANS.format(greatest=funcs[0], least=funcs[1], apart=_APART.get(dialect, _APART["postgresql"]))
     stmt = text(sql).bindparams(bindparam("start", type_=_TIME), bindparam("end", type_=_TIME),
