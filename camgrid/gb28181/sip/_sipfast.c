@@ -572,6 +572,47 @@ from_user(const header_t *h, const char **user, Py_ssize_t *ulen)
     return 0;
 }
 
+/* NameAddr.parse(value).uri.user where that parse surely succeeds and gives the same user:
+ * `<sip:user@host[:port][;params]>` as the value's first '<', one '@', a plain host name or IPv4
+ * address, a port of 1..65535, no '?'. -1 otherwise (Python decides, and says what is wrong). */
+static int
+uri_user(const header_t *h, const char **user, Py_ssize_t *ulen)
+{
+    const char *v = h->value, *end = h->value + h->vlen, *start, *at, *gt, *hp_end, *c, *colon;
+    if (from_user(h, user, ulen) < 0)
+        return -1;
+    start = *user;
+    if (memchr(v, '<', (size_t)(start - 5 - v)) != NULL)
+        return -1;
+    gt = memchr(start, '>', (size_t)(end - start));
+    if (memchr(start, '?', (size_t)(gt - start)) != NULL)
+        return -1;
+    hp_end = memchr(start, ';', (size_t)(gt - start));
+    if (hp_end == NULL)
+        hp_end = gt;
+    at = start + *ulen;
+    if (at >= hp_end || memchr(at + 1, '@', (size_t)(hp_end - at - 1)) != NULL)
+        return -1;
+    colon = memchr(at + 1, ':', (size_t)(hp_end - at - 1));
+    if (colon == NULL)
+        colon = hp_end;
+    if (colon == at + 1)
+        return -1;
+    for (c = at + 1; c < colon; c++)
+        if (!((*c >= '0' && *c <= '9') || ((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z') || *c == '.' || *c == '-'))
+            return -1;
+    if (colon < hp_end) {
+        Py_ssize_t n = hp_end - colon - 1;
+        long long port;
+        if (n > 5 || !all_digits(colon + 1, n))
+            return -1;
+        port = digits_value(colon + 1, n);
+        if (port < 1 || port > 65535)
+            return -1;
+    }
+    return 0;
+}
+
 typedef struct {
     char *p;
     size_t len, cap;
@@ -953,7 +994,7 @@ register_(PyObject *module, PyObject *args)
     if (scan(&m, d, n, 65536, 0) < 0 || m.status != 0 || m.mlen != 8 || memcmp(m.method, "REGISTER", 8) != 0
         || m.blen != 0)
         Py_RETURN_NONE;
-    if (from_user(first_header(&m, H_FROM), &user, &ulen) < 0)
+    if (uri_user(first_header(&m, H_FROM), &user, &ulen) < 0)
         Py_RETURN_NONE;
     if (answer_head(&out, &m, peer_host, hlen, peer_port, server, slen, &reply_port) < 0)
         Py_RETURN_NONE;

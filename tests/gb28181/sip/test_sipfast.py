@@ -26,6 +26,7 @@ from camgrid.gb28181.sip.headers import user_of
 from camgrid.gb28181.sip.message import SipError, SipMessage, parse_message_python
 from camgrid.gb28181.sip.stack import SipStack
 from camgrid.gb28181.sip.transport import Peer
+from sip_mutations import mutations
 
 ROOT = Path(__file__).resolve().parents[3]
 native = pytest.mark.skipif(not fastpath.NATIVE, reason=f"native SIP path not available: {fastpath.REASON}")
@@ -99,21 +100,8 @@ _EDITS = [b" ", b"\t", b"\r\n", b"\n", b",", b":", b";", b"\x00", b"\xe4\xb8\xad
           b"Content-Length: 5", b"CSeq: 1 REGISTER", b"SIP/2.0", b"<", b">", b"@", b"tag=", b"rport", b"received=1.2.3.4"]
 
 
-@st.composite
-def mutated(draw):
-    data = bytearray(draw(st.sampled_from(CORPUS[:5] + CORPUS[7:])))
-    for _ in range(draw(st.integers(0, 4))):
-        at = draw(st.integers(0, len(data)))
-        kind = draw(st.integers(0, 3))
-        if kind == 0:
-            data[at:at] = draw(st.sampled_from(_EDITS))
-        elif kind == 1:
-            del data[at:at + draw(st.integers(1, 8))]
-        elif kind == 2 and at < len(data):
-            data[at] = draw(st.integers(0, 255))
-        else:
-            data[at:at + 1] = data[at:at + 1].swapcase()
-    return bytes(data)
+def mutated():
+    return mutations(CORPUS[:5] + CORPUS[7:], _EDITS)
 
 
 @native

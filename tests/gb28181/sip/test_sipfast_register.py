@@ -21,6 +21,7 @@ from camgrid.gb28181.sip.headers import NameAddr
 from camgrid.gb28181.sip.message import SipError, SipMessage, parse_message_python
 from camgrid.gb28181.sip.stack import SipStack
 from camgrid.gb28181.sip.transport import Peer
+from sip_mutations import mutations
 
 native = pytest.mark.skipif(not fastpath.NATIVE, reason=f"native SIP path not available: {fastpath.REASON}")
 
@@ -134,6 +135,11 @@ def test_the_answer_head_rewrites_via_and_keeps_an_existing_to_tag():
     register(via="SIP/2.0/TCP 1.2.3.4;branch=z"),                                                # not UDP
     register(via="SIP/2.0/UDP 1.2.3.4;branch=z;received=5.6.7.8"),                               # received already
     register().replace(b"From: <sip:", b"From: sip:").replace(b">;tag=r1", b";tag=r1"),          # From without <>
+    register().replace(b"@3402000000>;tag=r1", b"@:3402000000>;tag=r1"),                         # no host (Python: 400)
+    register().replace(b"@3402000000>;tag=r1", b"@3402000000:70000>;tag=r1"),                    # port out of range
+    register().replace(b"@3402000000>;tag=r1", b"@a@3402000000>;tag=r1"),                       # two '@'
+    register().replace(b"@3402000000>;tag=r1", b"@3402000000?x=1>;tag=r1"),                     # URI headers
+    register().replace(b"From: <sip:", b'From: "a<b" <sip:'),                                    # a '<' before the URI
 ])
 def test_other_shapes_go_the_general_way(data):
     assert fastpath.register(data, "127.0.0.1", 5060, "camgrid") is None
@@ -144,21 +150,8 @@ _EDITS = [b" ", b"\t", b"\r\n", b"\n", b",", b":", b";", b"=", b'"', b"\\", b"\x
           b"Digest ", b"username=", b"nonce=", b"qop=", b"algorithm=sha-256", b"f: ", b"Expires: 0", b"tag=", b"rport"]
 
 
-@st.composite
-def mutated(draw):
-    data = bytearray(draw(st.sampled_from(CORPUS)))
-    for _ in range(draw(st.integers(0, 4))):
-        at = draw(st.integers(0, len(data)))
-        kind = draw(st.integers(0, 3))
-        if kind == 0:
-            data[at:at] = draw(st.sampled_from(_EDITS))
-        elif kind == 1:
-            del data[at:at + draw(st.integers(1, 8))]
-        elif kind == 2 and at < len(data):
-            data[at] = draw(st.integers(0, 255))
-        else:
-            data[at:at + 1] = data[at:at + 1].swapcase()
-    return bytes(data)
+def mutated():
+    return mutations(CORPUS, _EDITS)
 
 
 @native
