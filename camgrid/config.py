@@ -201,8 +201,9 @@ class RetentionSettings(_Section):
         "lasts; a worse condition (nothing left that may be deleted) is raised at once.")
     batch_size: int = Field(500, ge=1, le=10_000, description="Segments read and deleted per database transaction.")
     orphan_grace_s: float = Field(
-        86400.0, ge=600, description="A segment file with no index row (a node that died before writing its index) is "
-        "deleted once it has been unchanged this long, in seconds.")
+        86400.0, ge=600, description="A segment file with no index row (a node that died before writing its index), "
+        "once unchanged this long, in seconds: indexed again when it is a whole segment of a known channel, moved to "
+        "<recordings>/_quarantine when its channel is no longer in the registry, deleted when it holds no footage.")
     orphan_scan_interval_s: float = Field(
         6 * 3600.0, ge=60, description="How often the recent day directories are searched for orphan files; every "
         "directory is searched at the node's first sweep.")
