@@ -17,6 +17,17 @@
 
 Clips are cached under --out (default: a folder in the system's temporary directory), keyed
 by seed and mode; the same seed gives the same clips and the same figures.
+
+    python bench/vqd_bench.py --clean-windows [--seeds 1-12] [--stride 1.0]
+
+False alarms on clean footage in numbers a 40-clip run cannot give: for each seed, each footage
+file is rendered whole as one camera's clean stream (a view, size, x264 settings and on-screen
+clock of its own, bench/vqd_gen.py `clean_streams`), every frame is decoded once, and every
+12 s window starting `--stride` seconds apart is diagnosed on the pictures `open_sample` would
+pick for it (key frames spread over the window, a 16-frame burst from the last key frame that
+has 16 after it), with the stream's reference and without. Reports the diagnoses, the false
+alarms, what they were, and Wilson 95 % intervals, for all windows and for the windows that do
+not overlap (what the interval's independence assumption needs).
 Footage licences: see bench/vqd_gen.py (keep the attribution lines with any clip shipped).
 """
 
@@ -28,8 +39,9 @@ import math
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -38,8 +50,8 @@ import av
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vqd_gen as gen  # noqa: E402
 
-from camgrid.ops.vqd.diagnose import diagnose  # noqa: E402
-from camgrid.ops.vqd.frames import load_image, open_sample  # noqa: E402
+from camgrid.ops.vqd.diagnose import diagnose, diagnose_pictures  # noqa: E402
+from camgrid.ops.vqd.frames import Picture, _pick, load_image, open_sample, picture_from_frame  # noqa: E402
 from camgrid.ops.vqd.reference import make_reference  # noqa: E402
 
 GROSS = {"signal_loss": None, "black_screen": None, "solid_colour": None, "freeze": 3, "occlusion": 3, "scene_change": None}
@@ -193,6 +205,92 @@ def throughput(footage: Path, out: Path, reps: int) -> dict[str, dict[str, float
     return result
 
 
+def decode_stream(path: str) -> tuple[list[tuple[float, bool, Picture]], tuple[int, int], str]:
+    """Every frame of a clip decoded once (one thread): (time, key frame?, picture); key frames in
+    colour with the native-resolution crop, the others luma only, as open_sample makes them."""
+    out = []
+    with av.open(path) as c:
+        stream = c.streams.video[0]
+        stream.codec_context.thread_count = 1
+        size, codec = (stream.codec_context.width, stream.codec_context.height), stream.codec_context.name
+        for frame in c.decode(stream):
+            t = float(frame.time)
+            key = bool(frame.key_frame)
+            out.append((t, key, picture_from_frame(frame, t, colour=key, detail=key)))
+    return out, size, codec
+
+
+def windows(frames: list[tuple[float, bool, Picture]], seconds: float = 12.0, stride: float = 1.0,
+            burst_frames: int = 16, max_spaced: int = 8):
+    """(start, spaced, burst) for every window `stride` apart: the pictures open_sample would pick
+    from a window of the stream starting there (frames.py `_decode_sample`), times from its start."""
+    end = frames[-1][0] + (frames[-1][0] - frames[0][0]) / max(1, len(frames) - 1)
+    start = 0.0
+    while start == 0.0 or start + seconds <= end + 1e-6:
+        win = [f for f in frames if start <= f[0] < start + seconds]
+        keys = [i for i, f in enumerate(win) if f[1]]
+        if len(keys) >= 3:
+            t0 = win[0][0]
+            enough = [k for k in keys if len(win) - k >= burst_frames]
+            first_burst = enough[-1] if enough else keys[0]
+            spaced_keys = _pick([k for k in keys if k < first_burst], max(0, max_spaced - 1))
+            spaced = [replace(win[k][2], t=win[k][0] - t0, detail=win[k][2].detail if n >= len(spaced_keys) - 2 else None)
+                      for n, k in enumerate(spaced_keys)]
+            burst = [replace(win[i][2], t=win[i][0] - t0) for i in range(first_burst, min(len(win), first_burst + burst_frames))]
+            yield start, spaced + burst[:1], burst
+        start = round(start + stride, 6)
+
+
+def _clean_stream(args: tuple[gen.ClipSpec, str, str | None, float]) -> list[dict]:
+    spec, clip, ref_path, stride = args
+    frames, size, codec = decode_stream(clip)
+    ref = make_reference([load_image(ref_path)]) if ref_path else None
+    rows = []
+    for start, spaced, burst in windows(frames, stride=stride):
+        for with_ref in (True, False):
+            d = diagnose_pictures(spaced, burst, None, ref if with_ref else None, resolution=size, codec=codec)
+            rows.append({"stream": spec.name, "source": spec.source, "seed": spec.seed, "start": start,
+                         "reference": with_ref, "found": d.types(), "faults": d.faults})
+    return rows
+
+
+def clean_windows(seeds: list[int], footage: Path, out: Path, jobs: int, stride: float) -> list[dict]:
+    specs = [s for seed in seeds for s in gen.clean_streams(seed, footage)]
+    files = generate(specs, footage, out / "clean-streams", jobs)
+    rows: list[dict] = []
+    with ProcessPoolExecutor(jobs) as pool:
+        for res in pool.map(_clean_stream, [(s, *files[s.name], stride) for s in specs]):
+            rows += res
+    return rows
+
+
+def report_clean(rows: list[dict], seconds: float = 12.0) -> str:
+    lines = ["| diagnoses | windows | false alarms [95 % CI] | what was reported |", "|---|---|---|---|"]
+    for with_ref in (True, False):
+        rs = [r for r in rows if r["reference"] == with_ref]
+        apart = [r for r in rs if abs(r["start"] / seconds - round(r["start"] / seconds)) < 1e-6]
+        for label, sel in (("all windows", rs), (f"windows {seconds:g} s apart (no overlap)", apart)):
+            bad = [r for r in sel if r["found"]]
+            what = Counter(t for r in bad for t in r["found"])
+            lines.append(f"| {'with' if with_ref else 'without'} the reference | {label} | {fmt(len(bad), len(sel))} | "
+                         f"{', '.join(f'{k} {v}' for k, v in sorted(what.items())) or '-'} |")
+    lines += ["", "| footage | streams | windows (with the reference) | false alarms with / without |", "|---|---|---|---|"]
+    for src in sorted({r["source"] for r in rows}):
+        rs = [r for r in rows if r["source"] == src]
+        withr = [r for r in rs if r["reference"]]
+        lines.append(f"| {src} | {len({r['stream'] for r in rs})} | {len(withr)} | "
+                     f"{sum(bool(r['found']) for r in withr)} / {sum(bool(r['found']) for r in rs if not r['reference'])} |")
+    return "\n".join(lines)
+
+
+def _seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
 def main() -> None:
     root = Path(__file__).resolve().parents[1]
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -203,7 +301,20 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="processes generating clips")
     ap.add_argument("--reps", type=int, default=5, help="repetitions of each throughput clip")
     ap.add_argument("--json", type=Path, help="also write every clip's result here")
+    ap.add_argument("--clean-windows", action="store_true", help="false alarms on many clean windows instead (see above)")
+    ap.add_argument("--seeds", default="1-12", help="--clean-windows: the seeds of the clean streams (e.g. 1-12 or 1,3,5)")
+    ap.add_argument("--stride", type=float, default=1.0, help="--clean-windows: seconds between window starts")
     a = ap.parse_args()
+    if a.clean_windows:
+        seeds = _seeds(a.seeds)
+        rows = clean_windows(seeds, a.footage, a.out, a.jobs, a.stride)
+        print(f"VQD-Bench clean windows: seeds {a.seeds}, {len({r['stream'] for r in rows})} clean streams, "
+              f"12 s windows {a.stride:g} s apart: `python bench/vqd_bench.py --clean-windows --seeds {a.seeds} "
+              f"--stride {a.stride:g}`\n")
+        print(report_clean(rows))
+        if a.json:
+            a.json.write_text(json.dumps(rows, indent=1))
+        return
     specs = gen.plan(a.seed, a.footage, quick=a.quick)
     out = a.out / f"seed{a.seed}-{'quick' if a.quick else 'full'}"
     files = generate(specs, a.footage, out, a.jobs)

@@ -64,6 +64,7 @@ class ClipSpec:
     ptz_at: float | None = None  # when a PTZ command was sent (ptz clips)
     variant: str = ""
     extra: dict = field(default_factory=dict, hash=False, compare=False)
+    seconds: float = CLIP_S  # how long the clip is (longer for the false-alarm mode's clean streams)
 
 
 def text(img: np.ndarray, s: str, x: int, y: int, scale: int, colour=(235, 235, 235)) -> None:
@@ -233,6 +234,8 @@ class Injector:
     def view(self, t: float) -> tuple[float, float, float]:
         """Where the camera points (dx, dy, zoom) at clip time t."""
         k, s = self.spec.kind, self.spec
+        if k == "clean" and "view" in s.extra:  # the false-alarm mode's clean streams: a camera position of their own
+            return tuple(s.extra["view"])
         if k == "scene_change":
             a = _ramp(s, t)
             return self.move[0] * a, self.move[1] * a, 1 + (self.move[2] - 1) * a
@@ -249,6 +252,8 @@ class Injector:
         return 0.0, 0.0, 1.0
 
     def final_view(self) -> tuple[float, float, float]:
+        if self.spec.kind == "clean" and "view" in self.spec.extra:
+            return tuple(self.spec.extra["view"])
         return self.view(CLIP_S - 1e-3) if self.spec.kind in ("ptz_tour", "ptz_ok") else (0.0, 0.0, 1.0)
 
     def apply(self, img: np.ndarray, t: float) -> np.ndarray:
@@ -373,7 +378,7 @@ def render(spec: ClipSpec, footage: Path, out_dir: Path) -> tuple[Path, Path | N
     nrng = np.random.default_rng(spec.seed + 1)
     w, h = spec.size
     bank = [nrng.normal(0, 1, (h + 16, w + 16)).astype(np.float32) for _ in range(3)]
-    n = int(CLIP_S * FPS)
+    n = int(spec.seconds * FPS)
     ref_views: list[np.ndarray] = []
     part = clip.with_suffix(".part.mp4")  # renamed when complete: an interrupted run leaves no half clip
     try:
@@ -497,3 +502,26 @@ def plan(seed: int, footage: Path, *, quick: bool = False) -> list[ClipSpec]:
     for _ in range(per * 3):
         add("ptz_ok", "normal", ptz_at=round(r.uniform(2.0, 6.0), 2))
     return specs
+
+
+def clean_streams(seed: int, footage: Path) -> list[ClipSpec]:
+    """Clean footage for the false-alarm mode (bench/vqd_bench.py --clean-windows): each footage
+    file whole (less half a second, so the source never runs out and repeats its last frame), as
+    one camera would send it: a view of its own (shifted up to 6 % of the width and height), a
+    size (720p, or 1080p one time in three), x264 settings and, one time in three, an on-screen
+    clock, all drawn from `seed`. Its reference is the median of views 2 s apart over the stream."""
+    r = random.Random(f"clean-streams-{seed}")
+    specs = []
+    for src in SOURCES:
+        if not (footage / src).is_file():
+            continue
+        seconds = int((_duration(footage / src) - 0.5) * float(FPS)) / float(FPS)
+        if seconds < 8.0:  # the street is 12 s long: one window of 11.4 s
+            continue
+        size = (1920, 1080) if r.random() < 1 / 3 else (1280, 720)
+        view = (round(r.uniform(-0.06, 0.06), 3), round(r.uniform(-0.06, 0.06), 3), 1.0)
+        variant = "clock" if r.random() < 1 / 3 else ""
+        specs.append(ClipSpec(f"stream-s{seed}-{Path(src).stem}{'-clock' if variant else ''}", "normal", "clean", src, 0.0,
+                              size, seed=r.randrange(1 << 30), variant=variant, extra={"view": view}, seconds=seconds))
+    return specs
+

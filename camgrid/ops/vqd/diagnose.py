@@ -101,7 +101,8 @@ def diagnose_pictures(spaced: list[Picture], burst: list[Picture], thresholds: T
                        if th.enabled("signal_loss") else [])
     judged = spaced or everything
     bands = ref.bands if ref is not None else ()
-    stats = [picture.measure(p, th, bands) for p in picture.latest(judged)]  # picture faults: the state now
+    cells = ref.colour_cells if ref is not None else None
+    stats = [picture.measure(p, th, bands, cells) for p in picture.latest(judged)]  # picture faults: the state now
     found = picture.screens(stats, th)
     if found:
         return _finish(d, found)
@@ -122,7 +123,9 @@ def diagnose_pictures(spaced: list[Picture], burst: list[Picture], thresholds: T
         d.notes["monochrome"] = True
     if not exposure:  # darkness, glare and fog take the colour with them: report the cause only
         colour = picture.colour(stats, th, ref.chroma if ref is not None else None,
-                                ref.chroma_peak if ref is not None else None)
+                                ref.chroma_peak if ref is not None else None,
+                                ref.colour_pattern if ref is not None and not moving else None,  # a tour's other views
+                                ref.spread if ref is not None else None)
         found += [f for f in colour if not (covered and f["type"] == "colourless")]  # so does a cover
     detail = picture.sharpness_noise_stripes(stats, th, ref.blur if ref is not None else None)
     dim = picture.dim(stats, th)
@@ -140,5 +143,7 @@ def diagnose_pictures(spaced: list[Picture], burst: list[Picture], thresholds: T
         moved = reference.scene_change(settled or judged[-1:], ref, th, cover_mask)
         if moved and covered:  # a new view has other featureless parts: not a cover
             found = [f for f in found if f["type"] != "occlusion"]
+        if moved:  # nor the reference's colour pattern: its loss there is not a loss of colour
+            found = [f for f in found if not (f["type"] == "colourless" and f.get("judged_by") == "pattern")]
         found += moved
     return _finish(d, found)

@@ -60,6 +60,43 @@ def chroma_peak(u: np.ndarray, v: np.ndarray, q: float = 98.0) -> float:
     return percentiles(np.hypot(du, dv), (q,))[0]
 
 
+COLOUR_GRID = (16, 24)  # rows x columns of the chroma pattern (cells of about 8 x 10 chroma samples at analysis size)
+
+
+def chroma_cells(u: np.ndarray, v: np.ndarray, grid: tuple[int, int] = COLOUR_GRID) -> np.ndarray:
+    """The picture's colour pattern: mean U-128 and V-128 over each cell of `grid`, shape
+    (2, rows, cols). Cell means are what encoding keeps best of a faint colour (the block's DC),
+    so a grey road's faint pattern (a verge, paint, a tint under the lamps) survives x264 where
+    single chroma samples round to neutral."""
+    du, dv = as_float(u) - 128.0, as_float(v) - 128.0
+    if du.size == 0 or du.shape != dv.shape:
+        return np.zeros((2, *grid), np.float32)
+    return np.stack([cell_means(du, grid), cell_means(dv, grid)]).astype(np.float32)
+
+
+def colour_pattern(cells: np.ndarray) -> float:
+    """How much colour pattern there is: RMS of the cells' chroma about its mean (grey levels);
+    the mean itself (a tint, a white balance) does not count."""
+    c = np.asarray(cells, np.float64)
+    if c.ndim != 3 or c.size == 0:
+        return 0.0
+    return float(np.sqrt(((c - c.mean(axis=(1, 2), keepdims=True)) ** 2).mean()))
+
+
+def colour_gain(cur: np.ndarray, ref: np.ndarray) -> float:
+    """How much of the reference's colour pattern the picture keeps: the slope of the picture's
+    cell chroma on the reference's (U and V together, each about its mean, so a tint or a white
+    balance change does not count). About 1 for the same view (a little less after encoding), 0
+    when the colour is gone; a vehicle over some cells only adds scatter."""
+    c, r = np.asarray(cur, np.float64), np.asarray(ref, np.float64)
+    if c.shape != r.shape or c.ndim != 3:
+        return 1.0
+    rc = r - r.mean(axis=(1, 2), keepdims=True)
+    cc = c - c.mean(axis=(1, 2), keepdims=True)
+    den = float((rc * rc).sum())
+    return float((rc * cc).sum() / den) if den > 1e-9 else 1.0
+
+
 def gradients(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Absolute horizontal and vertical neighbour differences, cropped to a common shape."""
     a = as_float(y)

@@ -11,6 +11,9 @@ from camgrid.ops.vqd.thresholds import Thresholds
 
 SIM_WIDTH = 120  # structure is compared on pictures this wide
 STILL_PEAK = 0.15  # phase correlation peak at no shift of two views of the same background (unrelated: < 0.12)
+IN_PLACE_NCC = 0.3  # a region whose structure correlates this much at no shift is unchanged in place ...
+IN_PLACE_MARGIN = 0.1  # ... clearly better than 2 px off (1.7 % of the width) in x and in y ...
+IN_PLACE_REGIONS = 3  # ... and this many of the 3x3 such regions keep the background in place (a vehicle fills the rest)
 
 
 def still(a: Picture, b: Picture, th: Thresholds) -> bool:
@@ -137,10 +140,43 @@ def camera_moved(a: Picture, b: Picture, unrelated: float = 0.6) -> bool:
 
 def background_in_place(a: np.ndarray, b: np.ndarray) -> bool:
     """The two pictures still line up where they are: phase correlation peaks at no shift, and
-    clearly. Only a background that did not move can make that peak; vehicles crossing a
-    featureless road (which change most of its structure) cannot, a turned camera does not."""
+    clearly, or enough regions of the view are unchanged in place (`regions_in_place`). Only a
+    background that did not move can do either; vehicles crossing a featureless road (which
+    change most of its structure) cannot, a turned camera does not."""
     dx, dy, peak, _ = fx.phase_correlation(a, b)
-    return abs(dx) <= 1 and abs(dy) <= 1 and peak >= STILL_PEAK
+    if abs(dx) <= 1 and abs(dy) <= 1 and peak >= STILL_PEAK:
+        return True
+    return regions_in_place(a, b) >= IN_PLACE_REGIONS
+
+
+def regions_in_place(a: np.ndarray, b: np.ndarray, regions: int = 3, step: int = 2) -> int:
+    """How many of the regions x regions regions of two pictures show the same structure at the
+    same place: locally normalised correlation at no shift >= `IN_PLACE_NCC`, and clearly better
+    than `step` pixels off in either direction (a region of lines along one direction, which a pan
+    along them leaves in place, tells nothing). A large vehicle standing in one picture changes
+    the regions it covers wholesale (they correlate with nothing: occluded, not moved) and leaves
+    the others in place; a turned or zoomed camera moves the structure of every region."""
+    fa, fb = fx.as_float(a), fx.as_float(b)
+    if fa.shape != fb.shape or min(fa.shape) < 8 * regions:
+        return 0
+    na, nb = fx.local_normalise(fa), fx.local_normalise(fb)
+    h, w = fa.shape
+    rh, rw = h // regions, w // regions
+    count = 0
+    for r in range(regions):
+        for c in range(regions):
+            y0, y1, x0, x1 = r * rh + step, (r + 1) * rh - step, c * rw + step, (c + 1) * rw - step
+            here = na[y0:y1, x0:x1]
+
+            def at(dx: int, dy: int) -> float:
+                return fx.ncc(here, nb[y0 + dy:y1 + dy, x0 + dx:x1 + dx])
+
+            still = at(0, 0)
+            if still < IN_PLACE_NCC:
+                continue
+            off_x, off_y = max(at(-step, 0), at(step, 0)), max(at(0, -step), at(0, step))
+            count += still >= max(off_x, off_y) + IN_PLACE_MARGIN
+    return count
 
 
 def settled(pictures: list[Picture]) -> list[Picture]:

@@ -41,11 +41,15 @@ class Stats:
     texture: float  # mean gradient, grey levels per pixel
     noise: float | None  # from the native-resolution crop, when the picture has one
     stripe: float
+    colour_gain: float | None = None  # share of the reference's colour pattern kept (features.colour_gain), with one
 
 
-def measure(p: Picture, th: Thresholds, bands: tuple[np.ndarray, ...] = ()) -> Stats:
+def measure(p: Picture, th: Thresholds, bands: tuple[np.ndarray, ...] = (),
+            colour_cells: np.ndarray | None = None) -> Stats:
     """Everything measured on one picture. `bands`: the reference's band profiles
-    (features.band_profiles); with them, stripes are bands the reference does not have."""
+    (features.band_profiles); with them, stripes are bands the reference does not have.
+    `colour_cells`: the reference's colour pattern (features.chroma_cells); with it, how much of
+    that pattern the picture keeps."""
     y = p.y
     mean = float(fx.as_float(y).mean()) if y.size else 0.0
     p2, p10, p98, top = fx.percentiles(y, (2, 10, 98, 99.5))
@@ -54,12 +58,15 @@ def measure(p: Picture, th: Thresholds, bands: tuple[np.ndarray, ...] = ()) -> S
     med_u = med_v = 128.0
     share = share_y
     cast_u = cast_v = chroma = peak = 0.0
+    gain = None
     if p.u is not None and p.v is not None:
         share_u, med_u = fx.dominant_fraction(p.u, th.solid_tolerance)
         share_v, med_v = fx.dominant_fraction(p.v, th.solid_tolerance)
         share = min(share_y, share_u, share_v)
         cast_u, cast_v, chroma = fx.chroma_stats(p.u, p.v)
         peak = fx.chroma_peak(p.u, p.v)
+        if colour_cells is not None:
+            gain = fx.colour_gain(fx.chroma_cells(p.u, p.v, colour_cells.shape[1:]), colour_cells)
     gx, gy = fx.gradients(y)
     texture = float((gx + gy).mean()) if gx.size else 0.0
     against = fx.stripe_against(y, bands) if bands else None
@@ -67,7 +74,7 @@ def measure(p: Picture, th: Thresholds, bands: tuple[np.ndarray, ...] = ()) -> S
     noise = fx.noise_sigma(p.detail) if p.detail is not None else None
     blur = fx.edge_width(y) * 480.0 / max(y.shape[1], 1)
     return Stats(p.t, mean, p2, p10, p98, top, clipped, share, med_y, med_u, med_v, cast_u, cast_v, chroma, peak,
-                 blur, texture, noise, stripe)
+                 blur, texture, noise, stripe, gain)
 
 
 def score(value: float, threshold: float, strong: float) -> float:
@@ -149,15 +156,23 @@ def exposure(stats: list[Stats], th: Thresholds, ref_spread: float | None = None
 
 
 def colour(stats: list[Stats], th: Thresholds, ref_chroma: float | None = None,
-           ref_peak: float | None = None) -> list[dict]:
+           ref_peak: float | None = None, ref_pattern: float | None = None,
+           ref_spread: float | None = None) -> list[dict]:
     """colour_cast (the whole picture tinted) or colourless (colour gone). Colour loss needs a
     reference to compare with: a grey street or a monochrome (IR) picture is normal.
 
     Colour loss is judged on the colour of the most coloured 2 % of the picture (`chroma_peak`),
     against the reference's (`ref_peak`), when the reference has colour somewhere
     (`colour_peak_min`: a yellow line on a grey road is enough); a picture with no colour anywhere
-    (below `mono_peak`) is monochrome, normal unless `colour_expected`. References made before
-    `chroma_peak` existed are judged on the mean chroma (`ref_chroma`, `colour_min`, `mono_max`)."""
+    (below `mono_peak`) is monochrome, normal unless `colour_expected`. A reference with too
+    little colour for that (a grey road: its most coloured 2 % below `colour_peak_min`) but a
+    faint colour pattern (`ref_pattern`, features.colour_pattern, at least `colour_pattern_min`)
+    is judged by how much of that pattern the picture keeps (Stats.colour_gain below
+    `colour_pattern_ratio`; measured per picture against the reference's cells), in pictures
+    that keep their luma contrast (at least `contrast_ratio` of the reference's `ref_spread`: fog
+    and glare wash out colour and contrast together, and are low_contrast's to report). References made
+    before `chroma_peak` existed are judged on the mean chroma (`ref_chroma`, `colour_min`,
+    `mono_max`)."""
     coloured = [s for s in stats if s.mean >= th.dark_mean]  # colour cannot be judged in the dark
     if not coloured:
         return []
@@ -182,6 +197,16 @@ def colour(stats: list[Stats], th: Thresholds, ref_chroma: float | None = None,
         peak = _median([s.chroma_peak for s in pale])
         return [{"type": "colourless", "score": score(peak, limit, 0.0), "chroma": round(_median([s.chroma for s in pale]), 2),
                  "colour_peak": round(peak, 1), "reference_peak": round(ref_peak, 1)}]
+    if ref_peak and ref_pattern is not None and ref_pattern >= th.colour_pattern_min:
+        floor = 0.0 if th.colour_expected else th.mono_peak  # colour nowhere at all: monochrome (IR, B/W)
+        contrast = th.contrast_ratio * ref_spread if ref_spread else 0.0
+        pale = persistent(coloured, lambda s: s.colour_gain is not None and s.colour_gain < th.colour_pattern_ratio
+                          and s.chroma_peak >= floor and s.p98 - s.p2 >= contrast, th)
+        if not pale:
+            return []
+        gain = _median([s.colour_gain for s in pale])
+        return [{"type": "colourless", "score": score(gain, th.colour_pattern_ratio, 0.0), "chroma": round(_median([s.chroma for s in pale]), 2),
+                 "colour_kept": round(gain, 2), "reference_pattern": round(ref_pattern, 2), "judged_by": "pattern"}]
     if ref_chroma is not None and ref_chroma >= th.colour_min and not ref_peak:
         floor, limit = (0.0 if th.colour_expected else th.mono_max), th.colour_ratio * ref_chroma
     elif th.colour_expected:

@@ -41,6 +41,12 @@ class Reference:
     spread: float = 0.0  # luma spread between the 2nd and 98th percentiles (contrast)
     chroma_peak: float = 0.0  # chroma of the most coloured 2 % (features.chroma_peak); 0 in early references
     bands: tuple[np.ndarray, ...] = ()  # features.band_profiles of the view at analysis size; () in early references
+    colour_cells: np.ndarray | None = None  # features.chroma_cells of the view (its colour pattern); None in early references
+
+    @property
+    def colour_pattern(self) -> float | None:
+        """How much colour pattern the view has (features.colour_pattern); None in early references."""
+        return fx.colour_pattern(self.colour_cells) if self.colour_cells is not None else None
 
     def to_bytes(self) -> bytes:
         """Serialised (numpy .npz), for keeping in a database column or a file."""
@@ -48,7 +54,8 @@ class Reference:
         np.savez_compressed(buf, structure=self.structure, detail=self.detail, mean=self.mean,
                             blur=np.float32(self.blur), chroma=np.float32(self.chroma), spread=np.float32(self.spread),
                             chroma_peak=np.float32(self.chroma_peak),
-                            **{f"band{i}": b.astype(np.float32) for i, b in enumerate(self.bands)})
+                            **{f"band{i}": b.astype(np.float32) for i, b in enumerate(self.bands)},
+                            **({"colour_cells": self.colour_cells.astype(np.float32)} if self.colour_cells is not None else {}))
         return buf.getvalue()
 
     @classmethod
@@ -56,8 +63,9 @@ class Reference:
         with np.load(io.BytesIO(data)) as z:
             extra = {k: float(z[k]) for k in ("chroma", "spread", "chroma_peak") if k in z.files}  # absent in early references
             bands = tuple(z[f"band{i}"].astype(np.float32) for i in range(4)) if "band3" in z.files else ()
+            cells = z["colour_cells"].astype(np.float32) if "colour_cells" in z.files else None
             return cls(z["structure"].astype(np.float32), z["detail"].astype(np.float32), z["mean"].astype(np.float32),
-                       float(z["blur"]), **extra, bands=bands)
+                       float(z["blur"]), **extra, bands=bands, colour_cells=cells)
 
 
 def median_luma(pictures: list[Picture]) -> np.ndarray:
@@ -80,11 +88,13 @@ def make_reference(pictures: list[Picture]) -> Reference:
     y = median_luma(pictures)
     coloured = [fx.chroma_stats(p.u, p.v)[2] for p in pictures if p.u is not None and p.v is not None]
     peaks = [fx.chroma_peak(p.u, p.v) for p in pictures if p.u is not None and p.v is not None]
+    cells = [fx.chroma_cells(p.u, p.v) for p in pictures if p.u is not None and p.v is not None]
     detail, mean = relative_texture(y)
     p2, p98 = fx.percentiles(y, (2, 98))
     return Reference(structure_of(y), detail, mean, fx.edge_width(y) * 480.0 / max(y.shape[1], 1), float(np.median(coloured)) if coloured else 0.0,
                      p98 - p2, float(np.median(peaks)) if peaks else 0.0,
-                     tuple(np.asarray(b, np.float32) for b in fx.band_profiles(y)))
+                     tuple(np.asarray(b, np.float32) for b in fx.band_profiles(y)),
+                     np.median(np.stack(cells), axis=0).astype(np.float32) if cells else None)
 
 
 def structure_of(y: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
 from camgrid.ops.vqd import features as fx
+from camgrid.ops.vqd import motion
 from camgrid.ops.vqd.diagnose import diagnose_pictures
 from camgrid.ops.vqd.frames import Picture, picture_from_rgb
 from camgrid.ops.vqd.reference import Reference, make_reference
@@ -42,6 +43,10 @@ def test_features_never_raise_and_stay_in_range(a, b):
     assert fx.texture_map(a).shape == fx.GRID
     assert fx.resize(a, 5, 7).shape == (5, 7)
     assert np.isfinite(fx.local_normalise(a)).all()
+    cells = fx.chroma_cells(a, b)
+    assert cells.shape == (2, *fx.COLOUR_GRID) and np.isfinite(cells).all()
+    assert fx.colour_pattern(cells) >= 0.0 and np.isfinite(fx.colour_gain(cells, fx.chroma_cells(a, a)))
+    assert 0 <= motion.regions_in_place(a, b) <= 9
 
 
 def _pictures(draw_planes, n: int) -> list[Picture]:
@@ -104,5 +109,6 @@ def test_reference_ignores_passing_objects_and_round_trips():
     assert fx.ncc(ref.structure, clean.structure) > 0.95
     again = Reference.from_bytes(ref.to_bytes())
     assert np.array_equal(again.structure, ref.structure) and again.chroma == pytest.approx(ref.chroma)
+    assert np.array_equal(again.colour_cells, ref.colour_cells) and ref.colour_pattern > 0.0
     with pytest.raises(ValueError):
         make_reference([])
