@@ -148,13 +148,18 @@ class UdpDrain:
         self.drain(time.monotonic())
 
     def drain(self, now: float) -> int:
-        """Read every ready socket once; the number of sockets that gave datagrams."""
+        """Read every ready socket once; the number of sockets that gave datagrams. A stream whose
+        handling raises (a consumer's bug) is logged and the other streams' rows still go through,
+        as when each socket had its own callback."""
         rows = self._native.drain()
         for stream, units, count, payload_type, ssrc, wire, rest in rows:
-            if count:
-                stream.on_run(units, count, payload_type, ssrc, wire, now)
-            if rest is not None:
-                stream.on_datagrams(rest, now)
+            try:
+                if count:
+                    stream.on_run(units, count, payload_type, ssrc, wire, now)
+                if rest is not None:
+                    stream.on_datagrams(rest, now)
+            except Exception:
+                log.exception("stream %s: handling its packets failed", stream.spec.stream_id)
         return len(rows)
 
     def close(self) -> None:

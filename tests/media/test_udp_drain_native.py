@@ -135,7 +135,7 @@ def drain_all(drain: ingest.UdpDrain, now: float) -> int:
     return rounds
 
 
-@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32), rate=st.sampled_from([0.0, 0.002, 0.01, 0.05]), streams=st.integers(1, 4),
        ssrc=st.sampled_from([SSRC, None]), strict=st.booleans(), restart=st.booleans())
 @example(seed=7, rate=0.0, streams=3, ssrc=SSRC, strict=False, restart=False)
@@ -310,6 +310,34 @@ def test_sockets_closed_between_and_during_drains(packets):
         read = [s.packets for s in streams[2:]]
         assert all(15 < n < len(packets) for n in read), read  # each had one batch read, not all
         assert drain._native.registered() == 1  # the stale number, or the newcomer
+    finally:
+        drain.close()
+        tx.close()
+        for sock in socks:
+            sock.close()
+
+
+def test_a_failing_consumer_costs_only_its_own_stream(packets, caplog):
+    """The rows of one drain were read from every socket already: a stream whose consumer raises
+    is logged, and the others get their frames (as with one callback per socket)."""
+    drain, tx = ingest.UdpDrain(), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    socks = [_udp_socket() for _ in range(3)]
+    streams = [MediaStream(StreamSpec(f"s{k}", ssrc=SSRC), created_at=0.0) for k in range(3)]
+
+    def broken(unit) -> None:  # noqa: ANN001
+        raise RuntimeError("a consumer's bug")
+
+    streams[1].consumers.append(broken)
+    try:
+        for sock, stream in zip(socks, streams):
+            drain.add(sock, stream)
+        for data in packets:
+            for sock in socks:
+                tx.sendto(data, sock.getsockname())
+        drain_all(drain, 1.0)
+        assert streams[0].video_frames == streams[2].video_frames == 50
+        assert streams[0].packets == streams[2].packets == len(packets)
+        assert "stream s1: handling its packets failed" in caplog.text
     finally:
         drain.close()
         tx.close()
