@@ -1379,17 +1379,22 @@ UdpDrain_fileno(UdpDrainObject *self, PyObject *unused)
     return PyLong_FromLong(self->epfd);
 }
 
-/* The run state MediaStream.on_datagrams would use for `stream`: 1 with *demuxer (borrowed while
- * the stream holds it; the caller takes a reference), *ssrc and *seq set; 0 when the run cannot be
- * taken (every datagram goes to Python); -1 with an exception. */
+/* The run state MediaStream.on_datagrams would use for `stream`: 1 with *demuxer (a new
+ * reference), *ssrc and *seq set; 0 when the run cannot be taken and every datagram goes to
+ * Python, including when reading the state fails (a stream object that lacks what is read here,
+ * a demuxer whose __init__ did not run): on_datagrams then meets the same error and
+ * UdpDrain.drain logs it for that stream alone, rather than one stream's fault failing every
+ * drain (the epoll set is level-triggered: its datagrams would be read and lost each time). */
 static int
 stream_run_state(PyObject *stream, PyObject **demuxer, long long *ssrc, int *seq)
 {
     PyObject *d, *spec, *value, *jitter;
     int ok = 0;
-    if ((d = PyObject_GetAttr(stream, str_demuxer)) == NULL)
-        return -1;
-    if (!PyObject_TypeCheck(d, &PsDemuxerType)) {
+    if ((d = PyObject_GetAttr(stream, str_demuxer)) == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (!PyObject_TypeCheck(d, &PsDemuxerType) || ((PsDemuxerObject *)d)->make_unit == NULL) {
         Py_DECREF(d);
         return 0;
     }
@@ -1452,7 +1457,8 @@ stream_run_state(PyObject *stream, PyObject **demuxer, long long *ssrc, int *seq
     return 1;
 fail:
     Py_DECREF(d);
-    return -1;
+    PyErr_Clear();
+    return 0;
 }
 
 /* The datagrams of msgs[from:got] as a list of bytes; NULL with an exception. */

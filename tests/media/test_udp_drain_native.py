@@ -345,6 +345,34 @@ def test_a_failing_consumer_costs_only_its_own_stream(packets, caplog):
             sock.close()
 
 
+def test_a_broken_stream_object_goes_to_the_python_path_alone(packets, caplog):
+    """A stream whose state C cannot read (a demuxer whose __init__ never ran, a missing
+    attribute) is handed to Python as it came, where the same fault is raised and logged for it
+    alone: no drain fails for every stream (the set is level-triggered and would loop)."""
+    drain, tx = ingest.UdpDrain(), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    socks = [_udp_socket() for _ in range(3)]
+    good = MediaStream(StreamSpec("good", ssrc=SSRC), created_at=0.0)
+    bare = MediaStream(StreamSpec("bare", ssrc=SSRC), created_at=0.0)
+    bare.demuxer = ps.NativePsDemuxer.__new__(ps.NativePsDemuxer)  # __init__ never ran
+    odd = MediaStream(StreamSpec("odd", ssrc=SSRC), created_at=0.0)
+    del odd.jitter
+    try:
+        for sock, stream in zip(socks, (good, bare, odd)):
+            drain.add(sock, stream)
+        for data in packets[:80]:
+            for sock in socks:
+                tx.sendto(data, sock.getsockname())
+        rounds = drain_all(drain, 1.0)
+        assert rounds >= 2 and good.packets == 80 and good.video_frames > 0
+        assert "stream bare: handling its packets failed" in caplog.text
+        assert "stream odd: handling its packets failed" in caplog.text
+    finally:
+        drain.close()
+        tx.close()
+        for sock in socks:
+            sock.close()
+
+
 def test_misuse_raises_and_never_crashes(tmp_path):
     native = fastpath.UdpDrain()
     sock = _udp_socket()
