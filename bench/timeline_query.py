@@ -1,7 +1,7 @@
 """The timeline API over months: spans merged in SQL against the Python merge, side by side.
 
     .venv/bin/python bench/timeline_query.py [--days 90] [--channels 20] [--rounds 7] [--only sqlite|postgresql]
-                                             [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+                                             [--narrow-index] [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 Fills a segment index with `--days` of 60 s segments (a missing minute every 97, a 1.2 s hole
 every 13 that the 1.5 s tolerance joins) for `--channels` channels, written in time order with
@@ -13,8 +13,9 @@ over 1 day, 30 days and `--days` days:
 - new: `spans_between`, the same index range merged in the database (gaps and islands with
   window functions), one row per span read back.
 
-With `--covering-index` (an experiment, not the schema) the bench database also gets an index on
-(channel_id, start_at, end_at, bytes), so that the range is read from the index alone.
+The schema's (channel_id, start_at) index also holds end_at and bytes since migration 0016, so
+the range is read from the index alone. `--narrow-index` puts back the two-column index of
+0005-0015 in the bench database, for the figures before that change.
 
 Both answers are compared (they must be equal) before timing. Rounds alternate which one runs
 first; the figures are medians over `--rounds`. SQLite in a temporary directory, and PostgreSQL
@@ -91,11 +92,12 @@ def run(engine: sa.Engine, label: str, args: argparse.Namespace) -> None:
         conn.execute(recordings.delete())
     t0 = time.perf_counter()
     rows = fill(engine, args.channels, args.days)
-    if args.covering_index:
+    if args.narrow_index:
         with engine.begin() as conn:
-            conn.exec_driver_sql("CREATE INDEX ix_bench_covering ON recordings (channel_id, start_at, end_at, bytes)")
+            conn.exec_driver_sql("DROP INDEX ix_recordings_channel_id_start_at")
+            conn.exec_driver_sql("CREATE INDEX ix_recordings_channel_id_start_at ON recordings (channel_id, start_at)")
             conn.exec_driver_sql("ANALYZE" if engine.dialect.name == "sqlite" else "ANALYZE recordings")
-        label += " + covering index"
+        label += ", index (channel_id, start_at) only"
     print(f"\n{label}: {rows:,} segments of {args.channels} channels indexed in {time.perf_counter() - t0:.0f} s")
     print(f"{'range':>8} {'segments':>9} {'spans':>6} {'old (Python merge) ms':>22} {'new (SQL merge) ms':>19} {'old/new':>8}")
     for name, span in (("1 day", timedelta(days=1)), ("30 days", timedelta(days=30)),
@@ -122,7 +124,8 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--only", choices=("sqlite", "postgresql"))
-    ap.add_argument("--covering-index", action="store_true", help="also index (channel_id, start_at, end_at, bytes)")
+    ap.add_argument("--narrow-index", action="store_true",
+                    help="the (channel_id, start_at) index without end_at and bytes, as before migration 0016")
     ap.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = ap.parse_args()
     print(f"SQLite {sqlite3.sqlite_version}; {args.days} days of 60 s segments; medians of {args.rounds} "

@@ -213,7 +213,9 @@ recordings = Table(
     Column("node_id", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
-Index("ix_recordings_channel_id_start_at", recordings.c.channel_id, recordings.c.start_at)
+# end_at and bytes ride along so that a months-long timeline is read from the index alone (0016)
+Index("ix_recordings_channel_id_start_at", recordings.c.channel_id, recordings.c.start_at, recordings.c.end_at,
+      recordings.c.bytes)
 Index("ix_recordings_node_id_state", recordings.c.node_id, recordings.c.state)
 Index("ix_recordings_end_at", recordings.c.end_at)
 
