@@ -28,6 +28,7 @@ COVER_STEP = 30.0
 FADE = 0.5  # a featureless cell whose texture fell below this share of the reference's has lost it ...
 PATTERN_KEPT = 0.5  # ... and is covered when such cells' brightness correlates less than this with the reference's
 MOVE_PEAK = 0.2  # phase correlation peak of a view that lines up with its reference elsewhere (unrelated views < 0.15)
+MIN_JUDGED = 12  # a cover's share is over at least this many cells (1/8 of the view): on a featureless view that can judge only 4, 2 changed cells are no quarter cover
 MIN_CELLS = 8  # a view is compared with its reference only where this many cells have detail  # a featureless cell that changed brightness this much (beyond the global change) is covered
 
 
@@ -127,7 +128,7 @@ def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple
     unlike the reference's (a cover over bare asphalt). When the cells' brightness still follows the reference
     as a whole (fog, exposure, contrast: one straight-line fit explains them), only cells that
     stand out from that fit count. The share is over the cells that can be judged (not those
-    featureless before and after at the predicted brightness). Without a usable reference:
+    featureless before and after at the predicted brightness), and at least `MIN_JUDGED`. Without a usable reference:
     dark featureless cells (a cloth or a hand in front of the lens)."""
     detail, mean = relative_texture(y)
     flat = (detail < th.cover_detail) & (mean < BLOWN)
@@ -147,8 +148,8 @@ def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple
             outlier = outlier | faded
         mask = flat & (lost | (~had & outlier))
         judged = had | outlier
-        if judged.sum() >= 3:
-            return mask, float(mask.sum() / judged.sum()), "reference"
+        if judged.sum() >= 3:  # the share is over MIN_JUDGED cells at least
+            return mask, float(mask.sum() / max(int(judged.sum()), MIN_JUDGED)), "reference"
     mask = flat & (mean < DARK)
     return mask, float(mask.mean()), "darkness"
 

@@ -5,6 +5,8 @@ and a moved camera is still found. A PTZ tour (every region's structure moved) s
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,8 @@ from camgrid.ops.vqd import features as fx
 from camgrid.ops.vqd import motion
 from camgrid.ops.vqd.diagnose import diagnose_pictures
 from camgrid.ops.vqd.frames import picture_from_rgb
-from camgrid.ops.vqd.reference import make_reference
+from camgrid.ops.vqd.reference import MIN_JUDGED, covered_cells, make_reference
+from camgrid.ops.vqd.thresholds import Thresholds
 
 import vqd_scenes as vs
 
@@ -99,3 +102,30 @@ def test_a_ptz_tour_still_reads_as_a_moving_camera(scene):
     ref = make_reference(pictures([scene.frame(5.0)]))
     d = diagnose_pictures(pictures([scene.frame(2.0 * i, dx=dx, dy=dy) for i, (dx, dy) in enumerate(stops)]), [], ref=ref)
     assert d.notes.get("camera_moving") and "scene_change" not in d.types(), (d.faults, d.notes)
+
+
+def test_two_changed_cells_of_a_featureless_view_are_no_cover():
+    """A featureless view lets few cells be judged (a bare wall with four posters, its reference
+    taken under even light: only the posters had detail): two posters gone are not a
+    quarter of the view covered, though they are half of the cells that could be judged."""
+    ch, cw = H // fx.GRID[0], W // fx.GRID[1]
+    yy, xx = np.mgrid[0:ch, 0:cw]
+    poster = 40.0 * (((yy // 4) + (xx // 4)) % 2) - 20.0
+    wall = np.tile(np.linspace(90, 120, W), (H, 1))
+    ref_img, now = wall.copy(), wall.copy()
+    cells = ((2, 3), (2, 8), (5, 3), (5, 8))
+    for n, (r, c) in enumerate(cells):
+        ref_img[r * ch:(r + 1) * ch, c * cw:(c + 1) * cw] += poster
+        if n < 2:
+            now[r * ch:(r + 1) * ch, c * cw:(c + 1) * cw] += poster
+    grey = [np.repeat(a[:, :, None], 3, axis=2) for a in (ref_img, now)]
+    made = make_reference(pictures(grey[:1]))
+    had = np.zeros(fx.GRID, np.float32)
+    for r, c in cells:
+        had[r, c] = made.detail[r, c]
+    even = 105.0 + np.random.default_rng(2).normal(0, 0.5, fx.GRID)  # evenly lit then: brightness says nothing
+    ref = replace(made, detail=had, mean=even.astype(np.float32))
+    mask, share, basis = covered_cells(pictures(grey[1:])[0].y, Thresholds(), ref)
+    assert basis == "reference" and mask.sum() == 2 and mask[5, 3] and mask[5, 8]
+    assert mask.sum() / len(cells) >= Thresholds().occlusion_share  # over the judged cells alone: a cover
+    assert share == pytest.approx(2 / MIN_JUDGED) and share < Thresholds().occlusion_share
