@@ -144,6 +144,7 @@ async def test_a_deleted_device_is_dropped_at_once_and_refused_after(platform, s
         assert not platform.health.is_online(dev)
         failures = sim.stats.register_failures["403"]
         assert await sim.devices[dev].register() is False  # its cached secret is gone with it
-        assert sim.stats.register_failures["403"] == failures + 1
+        # >=: the device's own keepalive meets a 403 too and may make it register again meanwhile
+        assert sim.stats.register_failures["403"] >= failures + 1
     finally:
         await sim.stop()

@@ -136,6 +136,7 @@ def test_the_answer_head_rewrites_via_and_keeps_an_existing_to_tag():
     register(via="SIP/2.0/UDP 1.2.3.4;branch=z;received=5.6.7.8"),                               # received already
     register().replace(b"From: <sip:", b"From: sip:").replace(b">;tag=r1", b";tag=r1"),          # From without <>
     register().replace(b"@3402000000>;tag=r1", b"@:3402000000>;tag=r1"),                         # no host (Python: 400)
+    register().replace(b"@3402000000>;tag=r1", b"@f: ,3402000000>;tag=r1"),                      # a port that is no number
     register().replace(b"@3402000000>;tag=r1", b"@3402000000:70000>;tag=r1"),                    # port out of range
     register().replace(b"@3402000000>;tag=r1", b"@a@3402000000>;tag=r1"),                       # two '@'
     register().replace(b"@3402000000>;tag=r1", b"@3402000000?x=1>;tag=r1"),                     # URI headers
