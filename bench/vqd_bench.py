@@ -264,6 +264,14 @@ def clean_windows(seeds: list[int], footage: Path, out: Path, jobs: int, stride:
     return rows
 
 
+def fmt_rate(k: int, n: int) -> str:
+    """A small rate in percent with its Wilson 95 % interval (fmt's two decimals hide it)."""
+    if n == 0:
+        return "n/a"
+    lo, hi = wilson(k, n)
+    return f"{100 * k / n:.2f} % [{100 * lo:.2f}, {100 * hi:.2f}] ({k}/{n})"
+
+
 def report_clean(rows: list[dict], seconds: float = 12.0) -> str:
     lines = ["| diagnoses | windows | false alarms [95 % CI] | what was reported |", "|---|---|---|---|"]
     for with_ref in (True, False):
@@ -272,7 +280,7 @@ def report_clean(rows: list[dict], seconds: float = 12.0) -> str:
         for label, sel in (("all windows", rs), (f"windows {seconds:g} s apart (no overlap)", apart)):
             bad = [r for r in sel if r["found"]]
             what = Counter(t for r in bad for t in r["found"])
-            lines.append(f"| {'with' if with_ref else 'without'} the reference | {label} | {fmt(len(bad), len(sel))} | "
+            lines.append(f"| {'with' if with_ref else 'without'} the reference | {label} | {fmt_rate(len(bad), len(sel))} | "
                          f"{', '.join(f'{k} {v}' for k, v in sorted(what.items())) or '-'} |")
     lines += ["", "| footage | streams | windows (with the reference) | false alarms with / without |", "|---|---|---|---|"]
     for src in sorted({r["source"] for r in rows}):
