@@ -7,11 +7,9 @@ PostgreSQL), the CLI through Typer's runner."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,15 +20,13 @@ from typer.testing import CliRunner
 
 from camgrid.config import RetentionSettings
 from camgrid.media import retention_files as files
-from camgrid.media.ps import VIDEO_ID, AccessUnit
-from camgrid.media.recorder import Recorder
-from camgrid.media.recording_index import RecordingIndex
 from camgrid.media.retention import QUARANTINED, Holds, Profile, Segment, decide
 from camgrid.media.retention_cli import retention_app
 from camgrid.media.retention_worker import QUARANTINE_LOW_SPACE, RetentionWorker
 from camgrid.registry.devices import new_device_row
 from camgrid.sim.video import synthetic_footage
 from camgrid.store.tables import audit_log, channels, devices, events, legal_holds, recordings
+from recording_helpers import age, record_days_ago
 
 GONE, KNOWN, DEV = "34020000001310000007", "34020000001310000001", "34020000001320000001"
 NODE = "n1"
@@ -43,32 +39,15 @@ def footage():
     return synthetic_footage("h264", 160, 120, 25, 3, gop_s=0.5)
 
 
-def _age(path: Path, seconds: float) -> None:
-    t = time.time() - seconds
-    os.utime(path, (t, t))
-
-
 async def _record(engine, root: Path, footage, channel: str) -> list[str]:
     """Real segments of `channel`, three days old; their index rows then lost. Their paths."""
-    index = RecordingIndex(engine, flush_interval_s=0.05)
-    await index.start()
-    clock = [time.time() - 3 * 86400]
-    recorder = Recorder(channel_id=channel, device_id=DEV, root=root, index=index, node_id=NODE, part_s=0.25,
-                        segment_s=1.0, clock=lambda: clock[0])
-    recorder.start()
-    for i, f in enumerate(footage.frames):
-        recorder.push(AccessUnit(VIDEO_ID, "h264", i * 3600, i * 3600, f.data, f.keyframe))
-        clock[0] += 0.04
-        if i % 10 == 0:
-            await asyncio.sleep(0.01)
-    await recorder.stop()
-    await index.stop()
+    await record_days_ago(engine, root, footage, channel, device=DEV, node=NODE)
     with engine.begin() as conn:
         paths = sorted(conn.scalars(select(recordings.c.path).where(recordings.c.channel_id == channel,
                                                                     recordings.c.state == "closed")))
         conn.execute(delete(recordings).where(recordings.c.channel_id == channel))
     for path in root.rglob("*.mp4"):
-        _age(path, 7200)
+        age(path, 7200)
     return paths
 
 
@@ -100,7 +79,7 @@ async def test_footage_of_an_unknown_channel_is_quarantined_then_indexed_again(e
     sizes = {p: (root / p).stat().st_size for p in paths}
     junk = root / Path(paths[0]).parent / "000001-0badf00d.mp4"
     junk.write_bytes(b"\x00" * 900)  # in the layout but not footage: deleted as before
-    _age(junk, 7200)
+    age(junk, 7200)
 
     env = {f"CAMGRID__RETENTION__{k.upper()}": str(v) for k, v in NO_SPACE_RULES.items()}
     printed = CliRunner().invoke(retention_app, ["sweep", "--data-dir", str(tmp_path), "--recordings-dir", str(root),
@@ -215,7 +194,7 @@ def _quarantined(root, channel, days_old, size=1000):
     path = root / files.QUARANTINE / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\0" * size)
-    _age(path, days_old * 86400)
+    age(path, days_old * 86400)
     return relative
 
 

@@ -7,11 +7,9 @@ PostgreSQL), real files, PyAV decoding."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
@@ -19,14 +17,12 @@ import pytest
 from sqlalchemy import delete, select
 
 from camgrid.config import RetentionSettings
-from camgrid.media.ps import VIDEO_ID, AccessUnit
-from camgrid.media.recorder import Recorder
-from camgrid.media.recording_index import RecordingIndex
 from camgrid.media.retention_worker import RetentionWorker
 from camgrid.media.segment_file import SegmentError, describe_segment, scan_segment
 from camgrid.registry.devices import new_device_row
 from camgrid.sim.video import synthetic_footage
 from camgrid.store.tables import channels, devices, events, recordings
+from recording_helpers import age, record_days_ago
 
 CH_A, CH_B, DEV = "34020000001310000001", "34020000001310000002", "34020000001320000001"
 NODE = "n1"
@@ -48,26 +44,9 @@ def aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def age(path: Path, seconds: float = 7200) -> None:
-    t = time.time() - seconds
-    os.utime(path, (t, t))
-
-
 async def record(engine, root: Path, footage) -> dict[str, dict]:
     """Real segments of CH_A, three days old, closed and indexed."""
-    index = RecordingIndex(engine, flush_interval_s=0.05)
-    await index.start()
-    clock = [time.time() - 3 * 86400]
-    recorder = Recorder(channel_id=CH_A, device_id=DEV, root=root, index=index, node_id=NODE, part_s=0.25,
-                        segment_s=1.0, clock=lambda: clock[0])
-    recorder.start()
-    for i, f in enumerate(footage.frames):
-        recorder.push(AccessUnit(VIDEO_ID, "h264", i * 3600, i * 3600, f.data, f.keyframe))
-        clock[0] += 0.04
-        if i % 10 == 0:
-            await asyncio.sleep(0.01)
-    await recorder.stop()
-    await index.stop()
+    recorder = await record_days_ago(engine, root, footage, CH_A, device=DEV, node=NODE)
     assert recorder.write_error is None
     return rows(engine)
 
