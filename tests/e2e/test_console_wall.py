@@ -137,8 +137,16 @@ def test_operator_fills_a_16_tile_wall_from_the_tree(wall_platform):
 
         # Drag a channel onto the second tile: it plays there.
         dragged = next(i for i in ids if i != named.id)
-        page.locator(f"[data-test=tree-channel][data-channel='{dragged}']").drag_to(tile(page, 1))
-        expect(tile(page, 1)).to_have_attribute("data-channel", dragged)
+        # Playwright's emulated HTML5 drag is lost now and then on a loaded machine (the drop event
+        # never fires: the tile stays empty); the drop itself is what is tested, so drag again.
+        for attempt in range(3):
+            page.locator(f"[data-test=tree-channel][data-channel='{dragged}']").drag_to(tile(page, 1))
+            try:
+                expect(tile(page, 1)).to_have_attribute("data-channel", dragged, timeout=4000)
+                break
+            except AssertionError:
+                if attempt == 2:
+                    raise
         expect(tile(page, 1)).to_have_attribute("data-state", "playing", timeout=20_000)
 
         # 16 tiles: select each free tile and double-click the next channel.
