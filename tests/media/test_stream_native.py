@@ -13,11 +13,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
 
 from camgrid.media import fastpath, ps
-from camgrid.media.ps import AUDIO_ID, VIDEO_ID, PythonPsDemuxer, mux_ps
-from camgrid.media.rtp import RtpPacket, parse_rtp
+from camgrid.media.ps import VIDEO_ID, PythonPsDemuxer, mux_ps
+from camgrid.media.rtp import RtpPacket
 from camgrid.media.stream import MediaStream, StreamSpec
-from camgrid.sim.video import synthetic_footage
-from camgrid.sim.rtp_sender import packetize
+from rtp_faults import footage_packets, padded, rewrite, spoil_stream
 
 NativePsDemuxer = ps.NativePsDemuxer
 pytestmark = pytest.mark.skipif(NativePsDemuxer is None, reason=f"native module not loaded: {fastpath.REASON}")
@@ -30,81 +29,12 @@ AUDIO_BY_GOP = ["g711a", "g711u", None, "g711a", "aac"]
 
 @pytest.fixture(scope="module")
 def packets() -> list[bytes]:
-    """Video and G.711 audio muxed as devices do, cut into RTP packets of varying size: 2 s of
-    footage twice (100 frames, 10 key frames); the sequence numbers wrap."""
-    footage = synthetic_footage("h264", 320, 240, 25, 2, gop_s=0.4)
-    out, seq, gop = [], 65_480, -1
-    for i, frame in enumerate(footage.frames + footage.frames):
-        gop += frame.keyframe
-        audio = AUDIO_BY_GOP[gop % len(AUDIO_BY_GOP)]
-        streams = {VIDEO_ID: "h264", **({AUDIO_ID: audio} if audio else {})}
-        pts = frame.pts + (i >= len(footage.frames)) * 180_000
-        data = mux_ps(VIDEO_ID, frame.data, pts, streams=streams, keyframe=frame.keyframe)
-        if audio and i % 2:
-            data += mux_ps(AUDIO_ID, bytes([0xD5 ^ (i & 0xFF)]) * 320, pts + 1800)
-        chunk = 200 + 131 * (i % 7)
-        frame_packets = packetize(data, ssrc=SSRC, seq=seq, timestamp=pts, mtu_payload=chunk)
-        out += frame_packets
-        seq = (seq + len(frame_packets)) & 0xFFFF
-    return out
-
-
-def _rewrite(p: bytes, **changes) -> bytes:  # noqa: ANN003
-    packet = parse_rtp(p)
-    for name, value in changes.items():
-        setattr(packet, name, value)
-    return packet.to_bytes()
-
-
-def _padded(p: bytes, pad: int) -> bytes:
-    return bytes([p[0] | 0x20]) + p[1:] + bytes(pad - 1) + bytes([pad])
+    """2 s of footage twice (100 frames, 10 key frames) in RTP packets; the sequence numbers wrap."""
+    return footage_packets(SSRC, 65_480, AUDIO_BY_GOP, copies=2)
 
 
 def spoil(packets: list[bytes], rng: random.Random, rate: float, restart: bool = False) -> list[bytes]:
-    """What networks and devices do to a stream, at `rate` each; with `restart`, the device
-    restarts once somewhere (another SSRC or not, other sequence numbers from there on)."""
-    out: list[bytes] = []
-    ssrc_shift, seq_shift = 0, 0
-    restart_at = rng.randrange(len(packets)) if restart else -1
-    for i, p in enumerate(packets):
-        if i == restart_at:
-            ssrc_shift, seq_shift = rng.choice([0, 0x99]), rng.randrange(1, 1 << 16)
-        if ssrc_shift or seq_shift:  # the device restarted: another SSRC and sequence numbers from then on
-            p = _rewrite(p, ssrc=SSRC ^ ssrc_shift, sequence=(int.from_bytes(p[2:4], "big") + seq_shift) & 0xFFFF)
-        r = rng.random() / max(rate, 1e-9)
-        if r >= 12:
-            out.append(p)
-        elif r < 1:
-            continue  # lost
-        elif r < 2:
-            out += [p, p]  # duplicated at once
-        elif r < 3 and out:
-            out.insert(len(out) - rng.randint(1, min(len(out), 30)), p)  # arrives early, up to 30 places
-        elif r < 4:
-            out.append(p)
-            out.insert(max(0, len(out) - rng.randint(2, 40)), p)  # a late copy
-        elif r < 4.5:
-            out += [_rewrite(p, ssrc=OTHER), p]  # a foreign packet first
-        elif r < 5:
-            out.append(_rewrite(p, extension=(0xBEDE, bytes(4 * rng.randint(0, 3)))))
-        elif r < 5.5:
-            out.append(_rewrite(p, csrcs=(7, 8)[:rng.randint(1, 2)]))
-        elif r < 6:
-            out.append(_padded(p, rng.randint(1, 40)))
-        elif r < 6.5:
-            out.append(_rewrite(p, payload_type=rng.choice([8, 96, 98])))  # another payload type
-        elif r < 7:
-            out += [_rewrite(p, payload=b""), p]  # an empty packet first (same number: a duplicate)
-        elif r < 7.5:
-            out += [bytes(rng.randrange(256) for _ in range(rng.randrange(16))), p]  # garbage, short headers
-        elif r < 8:
-            out += [b"\x40" + p[1:], p]  # RTP version 1
-        elif r < 9:
-            cut = rng.randrange(12, max(13, len(p)))
-            out.append(p[:cut])  # cut short: its payload is a piece of the PS
-        else:
-            out.append(p)
-    return out
+    return spoil_stream(packets, rng, rate, SSRC, OTHER, restart)
 
 
 def _stats(stream: MediaStream) -> tuple:
@@ -248,10 +178,10 @@ def test_feed_rtp_takes_the_run_and_stops_where_python_must_take_over(packets):
     assert d.feed_rtp(first, count, SSRC, (nxt + 1) & 0xFFFF)[1:] == (0, -1, -1, 0)  # the wrong number
     assert d.feed_rtp(first, count, OTHER, nxt)[1:] == (0, -1, -1, 0)  # another SSRC
     assert d.feed_rtp([bytearray(first[count])], 0, SSRC, nxt)[1] == 0  # not bytes
-    assert d.feed_rtp([_padded(first[count], 4)], 0, SSRC, nxt)[1] == 0
+    assert d.feed_rtp([padded(first[count], 4)], 0, SSRC, nxt)[1] == 0
     assert d.feed_rtp([first[count][:11]], 0, SSRC, nxt)[1] == 0
     assert d.feed_rtp(first, len(first), SSRC, nxt) == ([], 0, -1, -1, 0)  # nothing left
-    mixed = [first[count], _rewrite(first[count + 1], payload_type=8)]
+    mixed = [first[count], rewrite(first[count + 1], payload_type=8)]
     assert d.feed_rtp(mixed, 0, -1, nxt)[1:3] == (1, 96)  # the run keeps one payload type
     assert d.feed_rtp(mixed, 1, -1, -1)[1:3] == (1, 8)  # any SSRC, any number (TCP)
     for bad in ((first, -1, SSRC, nxt), (first, 41, SSRC, nxt), (first, 0, 1 << 32, nxt), (first, 0, SSRC, 1 << 16),

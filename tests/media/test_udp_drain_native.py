@@ -17,11 +17,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
 
 from camgrid.media import fastpath, ingest, ps
-from camgrid.media.ps import AUDIO_ID, VIDEO_ID, PythonPsDemuxer, mux_ps
-from camgrid.media.rtp import RtpPacket, parse_rtp
+from camgrid.media.ps import VIDEO_ID, PythonPsDemuxer, mux_ps
+from camgrid.media.rtp import RtpPacket
 from camgrid.media.stream import MediaStream, StreamSpec
-from camgrid.sim.rtp_sender import packetize
-from camgrid.sim.video import synthetic_footage
+from rtp_faults import footage_packets, spoil_datagrams
 
 pytestmark = pytest.mark.skipif(fastpath.UdpDrain is None, reason=f"native UdpDrain not available: {fastpath.REASON}")
 
@@ -31,71 +30,12 @@ AUDIO_BY_GOP = ["g711a", None, "g711u", "aac"]  # each key frame's map lists ano
 
 @pytest.fixture(scope="module")
 def packets() -> list[bytes]:
-    """Video and G.711 audio muxed as devices do, in RTP packets of varying size; the sequence
-    numbers wrap (2 s of footage: 50 frames, 5 key frames)."""
-    footage = synthetic_footage("h264", 320, 240, 25, 2, gop_s=0.4)
-    out, seq, gop = [], 65_500, -1
-    for i, frame in enumerate(footage.frames):
-        gop += frame.keyframe
-        audio = AUDIO_BY_GOP[gop % len(AUDIO_BY_GOP)]
-        streams = {VIDEO_ID: "h264", **({AUDIO_ID: audio} if audio else {})}
-        data = mux_ps(VIDEO_ID, frame.data, frame.pts, streams=streams, keyframe=frame.keyframe)
-        if audio and i % 2:
-            data += mux_ps(AUDIO_ID, bytes([0xD5 ^ (i & 0xFF)]) * 320, frame.pts + 1800)
-        frame_packets = packetize(data, ssrc=SSRC, seq=seq, timestamp=frame.pts, mtu_payload=200 + 131 * (i % 7))
-        out += frame_packets
-        seq = (seq + len(frame_packets)) & 0xFFFF
-    return out
-
-
-def _rewrite(p: bytes, **changes) -> bytes:  # noqa: ANN003
-    packet = parse_rtp(p)
-    for name, value in changes.items():
-        setattr(packet, name, value)
-    return packet.to_bytes()
+    """2 s of footage (50 frames, 5 key frames) in RTP packets; the sequence numbers wrap."""
+    return footage_packets(SSRC, 65_500, AUDIO_BY_GOP)
 
 
 def spoil(packets: list[bytes], rng: random.Random, rate: float, ssrc: int, restart: bool) -> list[bytes]:
-    """What networks and devices do to a stream, at `rate` each; with `restart`, one device restart
-    somewhere (another SSRC or the same, other sequence numbers from there on)."""
-    out: list[bytes] = []
-    shift_ssrc, shift_seq = 0, 0
-    restart_at = rng.randrange(len(packets)) if restart else -1
-    for i, p in enumerate(packets):
-        if i == restart_at:
-            shift_ssrc, shift_seq = rng.choice([0, 0x99]), rng.randrange(1, 1 << 16)
-        p = _rewrite(p, ssrc=ssrc ^ shift_ssrc, sequence=(int.from_bytes(p[2:4], "big") + shift_seq) & 0xFFFF)
-        r = rng.random() / max(rate, 1e-9)
-        if r >= 12:
-            out.append(p)
-        elif r < 1:
-            continue  # lost
-        elif r < 2:
-            out += [p, p]  # duplicated
-        elif r < 3 and out:
-            out.insert(len(out) - rng.randint(1, min(len(out), 30)), p)  # early by up to 30 places
-        elif r < 4:
-            out += [_rewrite(p, ssrc=OTHER), p]  # a foreign packet first
-        elif r < 5:
-            out.append(_rewrite(p, extension=(0xBEDE, bytes(4 * rng.randint(0, 3)))))
-        elif r < 5.5:
-            out.append(_rewrite(p, csrcs=(7,)))
-        elif r < 6:
-            pad = rng.randint(1, 40)
-            out.append(bytes([p[0] | 0x20]) + p[1:] + bytes(pad - 1) + bytes([pad]))
-        elif r < 6.5:
-            out.append(_rewrite(p, payload_type=rng.choice([8, 98])))
-        elif r < 7:
-            out += [b"", p]  # an empty datagram first
-        elif r < 8:
-            out += [bytes(rng.randrange(256) for _ in range(rng.randrange(12))), p]  # shorter than a header
-        elif r < 9:
-            out.append(p[:rng.randrange(12, max(13, len(p)))])  # cut short
-        elif r < 9.3:
-            out += [p[:12] + os.urandom(rng.choice([9000, 65_507 - 12])), p]  # oversized: a whole UDP datagram
-        else:
-            out.append(p)
-    return out
+    return spoil_datagrams(packets, rng, rate, ssrc, OTHER, restart)
 
 
 def _state(stream: MediaStream) -> tuple:
