@@ -26,20 +26,28 @@ def still(a: Picture, b: Picture, th: Thresholds) -> bool:
     return changed <= th.freeze_changed_share and float(np.median(d)) < th.freeze_noise_floor
 
 
+def featured(p: Picture, th: Thresholds) -> bool:
+    """The picture has enough luma spread (contrast_range) for a change, or its absence, to show."""
+    p2, p98 = fx.percentiles(p.y, (2, 98))
+    return p98 - p2 >= th.contrast_range
+
+
 def freeze(pictures: list[Picture], th: Thresholds, burst: list[Picture] = ()) -> list[dict]:
     """The longest run of pictures that are all the same; reported when it lasts freeze_min_s.
     Give it independently coded pictures (key frames): consecutive P-frames of a static scene
-    repeat the same pixels (skipped blocks) without the picture being frozen. Not judged on a
-    featureless picture (luma spread below contrast_range)."""
+    repeat the same pixels (skipped blocks) without the picture being frozen. Featureless
+    pictures (luma spread below contrast_range) look the same frozen or live, so they are no
+    evidence either way: not judged when the latest one is, and never part of a run (a dark
+    room before the lights go on, whose few grey levels x264 keeps identical, is not frozen)."""
     if not th.enabled("freeze") or len(pictures) < 2:
         return []
-    p2, p98 = fx.percentiles(pictures[-1].y, (2, 98))
-    if p98 - p2 < th.contrast_range:  # a featureless picture looks the same frozen or live
+    shows_change = [featured(p, th) for p in pictures]
+    if not shows_change[-1]:
         return []
     best, start = 0.0, pictures[0].t
     best_end = start
-    for prev, cur in zip(pictures, pictures[1:]):
-        if not still(prev, cur, th):
+    for i, (prev, cur) in enumerate(zip(pictures, pictures[1:])):
+        if not (shows_change[i] and shows_change[i + 1] and still(prev, cur, th)):
             start = cur.t
             continue
         if cur.t - start > best:
