@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 
 from camgrid.media.ps import AUDIO_ID, VIDEO_ID, mux_ps
 from camgrid.media.rtp import parse_rtp
@@ -50,25 +51,9 @@ def spoil_stream(packets: list[bytes], rng: random.Random, rate: float, ssrc: in
     """What a stream's RTP handling sees, each fault at `rate`: loss, duplicates, early and late
     packets, a `foreign` SSRC, extensions, CSRCs, padding, other payload types, empty payloads,
     garbage, RTP version 1, packets cut short. With `restart`, the device restarts once somewhere
-    (`ssrc` or another, other sequence numbers from there on); packets before it are left as sent."""
-    out: list[bytes] = []
-    ssrc_shift, seq_shift = 0, 0
-    restart_at = rng.randrange(len(packets)) if restart else -1
-    for i, p in enumerate(packets):
-        if i == restart_at:
-            ssrc_shift, seq_shift = rng.choice([0, 0x99]), rng.randrange(1, 1 << 16)
-        if ssrc_shift or seq_shift:  # the device restarted: another SSRC and sequence numbers from then on
-            p = rewrite(p, ssrc=ssrc ^ ssrc_shift, sequence=(int.from_bytes(p[2:4], "big") + seq_shift) & 0xFFFF)
-        r = rng.random() / max(rate, 1e-9)
-        if r >= 12:
-            out.append(p)
-        elif r < 1:
-            continue  # lost
-        elif r < 2:
-            out += [p, p]  # duplicated at once
-        elif r < 3 and out:
-            out.insert(len(out) - rng.randint(1, min(len(out), 30)), p)  # arrives early, up to 30 places
-        elif r < 4:
+    (`ssrc` or another, other sequence numbers from there on)."""
+    def more(p: bytes, r: float, out: list[bytes]) -> None:
+        if r < 4:
             out.append(p)
             out.insert(max(0, len(out) - rng.randint(2, 40)), p)  # a late copy
         elif r < 4.5:
@@ -88,37 +73,20 @@ def spoil_stream(packets: list[bytes], rng: random.Random, rate: float, ssrc: in
         elif r < 8:
             out += [b"\x40" + p[1:], p]  # RTP version 1
         elif r < 9:
-            cut = rng.randrange(12, max(13, len(p)))
-            out.append(p[:cut])  # cut short: its payload is a piece of the PS
+            out.append(p[:rng.randrange(12, max(13, len(p)))])  # cut short: its payload is a piece of the PS
         else:
             out.append(p)
-    return out
+    return _spoil(packets, rng, rate, ssrc, restart, more)
 
 
 def spoil_datagrams(packets: list[bytes], rng: random.Random, rate: float, ssrc: int, foreign: int,
                     restart: bool) -> list[bytes]:
-    """What a socket reads, each fault at `rate`: every packet sent as `ssrc`; loss, duplicates,
-    early packets, a `foreign` SSRC, extensions, a CSRC, padding, other payload types, empty
-    datagrams, datagrams shorter than a header, packets cut short, oversized datagrams (up to
-    the largest UDP payload). With `restart`, one device restart somewhere (`ssrc` or another,
-    other sequence numbers from there on)."""
-    out: list[bytes] = []
-    shift_ssrc, shift_seq = 0, 0
-    restart_at = rng.randrange(len(packets)) if restart else -1
-    for i, p in enumerate(packets):
-        if i == restart_at:
-            shift_ssrc, shift_seq = rng.choice([0, 0x99]), rng.randrange(1, 1 << 16)
-        p = rewrite(p, ssrc=ssrc ^ shift_ssrc, sequence=(int.from_bytes(p[2:4], "big") + shift_seq) & 0xFFFF)
-        r = rng.random() / max(rate, 1e-9)
-        if r >= 12:
-            out.append(p)
-        elif r < 1:
-            continue  # lost
-        elif r < 2:
-            out += [p, p]  # duplicated
-        elif r < 3 and out:
-            out.insert(len(out) - rng.randint(1, min(len(out), 30)), p)  # early by up to 30 places
-        elif r < 4:
+    """What a socket reads, each fault at `rate`: loss, duplicates, early packets, a `foreign`
+    SSRC, extensions, a CSRC, padding, other payload types, empty datagrams, datagrams shorter
+    than a header, packets cut short, oversized datagrams (up to the largest UDP payload). With
+    `restart`, one device restart somewhere (`ssrc` or another, other sequence numbers from there on)."""
+    def more(p: bytes, r: float, out: list[bytes]) -> None:
+        if r < 4:
             out += [rewrite(p, ssrc=foreign), p]  # a foreign packet first
         elif r < 5:
             out.append(rewrite(p, extension=(0xBEDE, bytes(4 * rng.randint(0, 3)))))
@@ -138,4 +106,29 @@ def spoil_datagrams(packets: list[bytes], rng: random.Random, rate: float, ssrc:
             out += [p[:12] + os.urandom(rng.choice([9000, 65_507 - 12])), p]  # oversized: a whole UDP datagram
         else:
             out.append(p)
+    return _spoil(packets, rng, rate, ssrc, restart, more)
+
+
+def _spoil(packets: list[bytes], rng: random.Random, rate: float, ssrc: int, restart: bool,
+           more: Callable[[bytes, float, list[bytes]], None]) -> list[bytes]:
+    """Every packet sent as `ssrc`; loss, duplicates and early packets here, the mix's other faults
+    in `more` (r from 3 up). A fault whose band of r is w wide happens at w × `rate`."""
+    out: list[bytes] = []
+    shift_ssrc, shift_seq = 0, 0
+    restart_at = rng.randrange(len(packets)) if restart else -1
+    for i, p in enumerate(packets):
+        if i == restart_at:
+            shift_ssrc, shift_seq = rng.choice([0, 0x99]), rng.randrange(1, 1 << 16)
+        p = rewrite(p, ssrc=ssrc ^ shift_ssrc, sequence=(int.from_bytes(p[2:4], "big") + shift_seq) & 0xFFFF)
+        r = rng.random() / max(rate, 1e-9)
+        if r >= 12:
+            out.append(p)
+        elif r < 1:
+            continue  # lost
+        elif r < 2:
+            out += [p, p]  # duplicated at once
+        elif r < 3 and out:
+            out.insert(len(out) - rng.randint(1, min(len(out), 30)), p)  # early by up to 30 places
+        else:
+            more(p, r, out)
     return out
