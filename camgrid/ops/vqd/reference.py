@@ -119,6 +119,21 @@ def cell_correlation(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = fx.GR
     return np.where(den > 1e-6, (ca * cb).sum(axis=2) / np.maximum(den, 1e-6), 0.0)
 
 
+def brightness_fit(then: np.ndarray, now: np.ndarray) -> tuple[float, float]:
+    """(slope, offset) of the straight line that predicts the cells' brightness now from the
+    reference's, least squares, with a slope of at least 0: a lighting change scales and lifts
+    brightness but does not invert it. When the free fit falls (the light now comes from the
+    other side), the best line of slope 0 is the cells' mean brightness, not the falling line's
+    offset, which lies beyond every cell and would mark them all as changed."""
+    then, now = np.asarray(then, np.float64).ravel(), np.asarray(now, np.float64).ravel()
+    if then.size < 2 or float(np.ptp(then)) < 1e-6:
+        return (1.0, 0.0) if then.size < 2 else (0.0, float(now.mean()))
+    slope, offset = np.polyfit(then, now, 1)
+    if slope < 0.0:
+        return 0.0, float(now.mean())
+    return float(slope), float(offset)
+
+
 def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple[np.ndarray, float, str]:
     """(mask of covered cells, covered share, what it was judged by: "reference" or "darkness").
 
@@ -136,8 +151,8 @@ def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple
         had = ref.detail >= DETAIL * th.cover_detail
         kept = cell_correlation(fx.resize(y, *ref.structure.shape), ref.structure) >= 0.5
         fit = had & kept if (had & kept).sum() >= 6 else np.ones_like(had)
-        slope, offset = np.polyfit(ref.mean[fit].ravel(), mean[fit].ravel(), 1) if fit.sum() >= 2 else (1.0, 0.0)
-        outlier = np.abs(mean - (max(float(slope), 0.0) * ref.mean + offset)) > COVER_STEP
+        slope, offset = brightness_fit(ref.mean[fit], mean[fit])
+        outlier = np.abs(mean - (slope * ref.mean + offset)) > COVER_STEP
         lost = had & ~kept
         if fx.ncc(mean, ref.mean) >= 0.8:  # a global change of the same view
             lost &= outlier
