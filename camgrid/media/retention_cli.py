@@ -21,7 +21,8 @@ from camgrid.config import Settings
 from camgrid.governance.audit import audit
 from camgrid.governance.event_log import event_row
 from camgrid.media import retention_files as files
-from camgrid.media.retention_worker import DeviceOf, RetentionWorker, SweepReport, Tally, index_recovered, load_holds
+from camgrid.media.retention_orphans import DeviceOf, index_recovered
+from camgrid.media.retention_worker import RetentionWorker, SweepReport, Tally, load_holds
 from camgrid.media.segment_file import SegmentError, describe_segment
 from camgrid.store.tables import events, recordings
 

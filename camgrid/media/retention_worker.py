@@ -8,18 +8,13 @@ A sweep, every `sweep_interval_s`:
 2. low space: when free space (or the quota) is below the low water, the oldest segments that
    may go are deleted until the high water is reached; an alarm (recording.low_space) says
    that footage went before its maximum age, or that nothing more may go.
-3. orphans: segment files with no index row (a node that died before indexing them, an index
-   row lost), unchanged for `orphan_grace_s`. One that reads as a whole fMP4 segment of a
-   channel the registry knows (the layout names the channel) is indexed again (state
-   "recovered", codec, size and length read from the file, start from its name; a torn tail cut
-   off), as footage it is. One that reads as footage of a channel the registry does not know (a
-   re-import, a swapped NVR) is moved to the quarantine (<recordings>/_quarantine/, same layout),
-   not deleted: an operator lists it and indexes it again once the channel is back, or deletes
-   it (`camgrid retention orphans`); it counts toward the quota, and step 2 may delete it, oldest
-   first with the rest, but not before its minimum age. One that is not footage (unreadable,
-   no whole fragment) is deleted unless held. The first sweep looks at every day directory;
-   later ones only at recent days (orphans are born at a crash, and a crash is followed by a
-   start, hence a first sweep).
+3. orphans (camgrid.media.retention_orphans): segment files with no index row, unchanged for
+   `orphan_grace_s`. Footage of a channel the registry knows is indexed again (state
+   "recovered"); footage of a channel it does not know (a re-import, a swapped NVR) is moved to
+   the quarantine (<recordings>/_quarantine/, same layout), not deleted: an operator lists it and
+   indexes it again once the channel is back, or deletes it (`camgrid retention orphans`); it
+   counts toward the quota, and step 2 may delete it, oldest first with the rest, but not
+   before its minimum age. A file that is not footage is deleted unless held.
 
 Deleting is safe while the recorder writes: only closed or recovered segments go, and the
 database has the last word — the row is deleted by a DELETE that re-checks the state and the
@@ -35,10 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
 import threading
 import time
-import uuid
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,20 +46,16 @@ from camgrid.config import RetentionSettings
 from camgrid.governance.event_log import event_row
 from camgrid.governance.retention import active_clause, default_profile
 from camgrid.media import retention_files as files
-from camgrid.media.recordings_query import MAX_SEGMENT
-from camgrid.media.recording_index import audio_codec_of_file
-from camgrid.media.segment_file import SegmentError, SegmentInfo, describe_segment
 from camgrid.media.retention import (CRITICAL, DELETABLE_STATES, LOW_SPACE, OPEN, QUARANTINED, TOO_YOUNG, WARNING, AlarmGate,
                                      Deletion, Disk, Hold, Holds, Profile, Segment, SpaceNeed, Thresholds, decide,
                                      low_space_alarm, space_needed)
+from camgrid.media.retention_orphans import OrphanScan
 from camgrid.registry._sql import aware
-from camgrid.store.tables import (channel_retention, channels, events, legal_holds, recordings, retention_profiles,
+from camgrid.store.tables import (channel_retention, events, legal_holds, recordings, retention_profiles,
                                   retention_sweeps)
 
 log = logging.getLogger(__name__)
 
-ORPHAN = "orphan"
-REINDEXED = "reindexed"
 QUARANTINE_LOW_SPACE = "quarantine_low_space"  # a quarantined file deleted for space (recording.deleted reason)
 _QUARANTINE_ID = "quarantine:"  # id prefix of a quarantined file offered to `decide` with the index rows
 EVENT_FLUSH_BATCHES = 20  # a long first cleanup writes its events every this many batches
@@ -181,6 +170,7 @@ class RetentionWorker:
         self._stopping = threading.Event()  # read by the sweep's thread between batches
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
+        self._orphan_scan = OrphanScan(engine, recordings_dir, node_id, settings, self._stopping, self._tally)
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -237,7 +227,9 @@ class RetentionWorker:
             youngest = min(p.min_age_days for p in profiles.values())
             self._raise_alarm(report, early, blocked, now - timedelta(days=youngest), now_ts)
         if self._orphans_due(now_ts):
-            self._orphans(holds, now_ts, report)
+            self._orphan_scan.run(holds, now_ts, report, first=self._last_orphan_scan is None)
+            if report.orphans_scanned and not dry_run:
+                self._last_orphan_scan = now_ts
             self._flush_events()
         report.interrupted = self._stopping.is_set()
         if not dry_run:
@@ -474,106 +466,6 @@ class RetentionWorker:
         return (self._last_orphan_scan is None
                 or now_ts - self._last_orphan_scan >= self.settings.orphan_scan_interval_s) and not self._stopping.is_set()
 
-    def _orphans(self, holds: Holds, now_ts: float, report: SweepReport) -> None:
-        grace = self.settings.orphan_grace_s
-        now = datetime.fromtimestamp(now_ts, timezone.utc)
-        since = None if self._last_orphan_scan is None else (now - timedelta(seconds=grace) - timedelta(days=2)).date()
-        device_of = DeviceOf(self.engine)
-        interrupted = False
-        for channel_id, day, directory in files.day_dirs(self.root, since):
-            if self._stopping.is_set():
-                interrupted = True
-                break
-            settled = files.settled_files(directory, channel_id, day, now_ts - grace)
-            if not settled:
-                continue
-            indexed = self._indexed(channel_id, day, [f.relative for f in settled])
-            removed = False
-            for f in settled:
-                if f.relative in indexed:
-                    continue
-                path = directory / Path(f.relative).name
-                why = self._reindex(path, f, device_of, report)
-                if why is None:
-                    continue  # footage: indexed again
-                if why == QUARANTINED:
-                    removed = True  # footage of an unknown channel: moved to the quarantine
-                    continue
-                if holds.covering(channel_id, f.start_at, f.start_at + MAX_SEGMENT):
-                    continue
-                outcome, error = (files.REMOVED, None) if report.dry_run else files.remove_file(path)
-                if error:
-                    report.errors.append(f"{f.relative}: {error}")
-                    continue
-                removed = True
-                self._tally(report, channel_id, ORPHAN, f.start_at, f.start_at, f.bytes, outcome)
-                log.warning("retention: %s has no index row and cannot be indexed again (%s); %s", f.relative, why,
-                            "would delete it" if report.dry_run else "deleted it")
-            if removed and not report.dry_run:
-                files.settle_dirs({directory}, now.date())
-        for kind, tallies in (("recording.reindexed", report.reindexed), ("recording.quarantined", report.quarantined)):
-            if tallies and not report.dry_run:
-                with self.engine.begin() as conn:
-                    conn.execute(events.insert(), [event_row(Event(kind, channel, {"node_id": self.node_id, **t.as_dict()}))
-                                                   for channel, t in sorted(tallies.items())])
-        if interrupted:
-            return
-        report.orphans_scanned = True
-        if not report.dry_run:
-            self._last_orphan_scan = now_ts
-
-    def _reindex(self, path: Path, f: files.FileOnDisk, device_of: DeviceOf, report: SweepReport) -> str | None:
-        """Index an orphan file again when it is footage of a known channel: None when it was
-        (or, in a dry run, would be); QUARANTINED when it is footage of a channel the registry
-        does not know and was (would be) moved to the quarantine; otherwise why it is not footage."""
-        device_id = device_of(f.channel_id)
-        try:
-            info = describe_segment(path, repair=device_id is not None and not report.dry_run)
-        except FileNotFoundError:
-            return "it is gone"
-        except (SegmentError, OSError, struct.error) as exc:
-            return f"unreadable: {exc}"
-        end_at = f.start_at + timedelta(seconds=info.duration_s)
-        if device_id is None:
-            return self._quarantine(f, end_at, report)
-        if not report.dry_run and not index_recovered(self.engine, self.root, f.relative, f.channel_id, device_id,
-                                                      f.start_at, info, self.node_id):
-            return None  # indexed meanwhile
-        report.reindexed[f.channel_id].add(f.start_at, end_at, info.bytes)
-        log.warning("retention: %s had no index row; %s it again (%s %dx%d, %.1f s, %d bytes%s)", f.relative,
-                    "would index" if report.dry_run else "indexed", info.codec, info.width, info.height, info.duration_s,
-                    info.bytes, f", {info.torn_bytes} torn bytes cut" if info.torn_bytes and not report.dry_run else "")
-        return None
-
-    def _quarantine(self, f: files.FileOnDisk, end_at: datetime, report: SweepReport) -> str | None:
-        if not report.dry_run:
-            outcome, error = files.quarantine(self.root, f.relative)
-            if error:
-                report.errors.append(f"{f.relative}: cannot move it to the quarantine: {error}")
-                log.error("retention: %s is footage of channel %s, which is not in the registry, and cannot be moved to "
-                          "the quarantine (%s); it stays where it is", f.relative, f.channel_id, error)
-                return QUARANTINED  # kept in place, tried again at the next scan
-            if outcome == files.MISSING:
-                return "it is gone"
-        report.quarantined[f.channel_id].add(f.start_at, end_at, f.bytes)
-        log.warning("retention: %s is footage of channel %s, which is not in the registry; %s to %s/ (list with "
-                    "`camgrid retention orphans list`)", f.relative, f.channel_id,
-                    "would move it" if report.dry_run else "moved it", files.QUARANTINE)
-        return QUARANTINED
-
-    def _indexed(self, channel_id: str, day: Any, paths: list[str]) -> set[str]:
-        """Which of `paths` have an index row (any node, any state). The (channel_id, start_at)
-        index narrows the search to the days around the directory's."""
-        c = recordings.c
-        start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) - timedelta(days=1)
-        found: set[str] = set()
-        with self.engine.connect() as conn:
-            for i in range(0, len(paths), 500):
-                found.update(conn.scalars(select(c.path).where(
-                    c.channel_id == channel_id, c.start_at >= start, c.start_at < start + timedelta(days=3),
-                    c.path.in_(paths[i:i + 500]))))
-        return found
-
     # -- status -----------------------------------------------------------------------------------
     def _save_status(self, report: SweepReport) -> None:
         with self.engine.begin() as conn:
@@ -593,25 +485,6 @@ def load_holds(engine: Engine, now: datetime) -> Holds:
                        aware(r["until"]) if r["until"] else None) for r in rows), now)
 
 
-def index_recovered(engine: Engine, root: Path, relative: str, channel_id: str, device_id: str, start_at: datetime,
-                    info: SegmentInfo, node_id: str) -> bool:
-    """Write the index row of a segment file found again (state "recovered"; its audio codec read
-    from the file); False when a row for that file exists already. The id keeps the file name's 8 hex digits."""
-    seg_id = Path(relative).stem.split("-", 1)[1] + uuid.uuid4().hex[8:]
-    row = {"id": seg_id, "channel_id": channel_id, "device_id": device_id, "start_at": start_at,
-           "end_at": start_at + timedelta(seconds=info.duration_s), "bytes": info.bytes, "path": relative, "codec": info.codec,
-           "width": info.width, "height": info.height, "audio_codec": audio_codec_of_file(root / relative),
-           "state": "recovered", "node_id": node_id,
-           "created_at": datetime.now(timezone.utc)}
-    c = recordings.c
-    with engine.begin() as conn:
-        if conn.execute(select(c.id).where(c.channel_id == channel_id, c.start_at >= start_at - timedelta(days=1),
-                                           c.start_at < start_at + timedelta(days=1), c.path == relative)).first():
-            return False
-        conn.execute(recordings.insert(), row)
-    return True
-
-
 def _reason(d: Deletion) -> str:
     return QUARANTINE_LOW_SPACE if d.segment.state == QUARANTINED else d.reason
 
@@ -619,18 +492,3 @@ def _reason(d: Deletion) -> str:
 def _then_empty(batches: Iterator[list[Segment]]) -> Iterator[list[Segment]]:
     yield from batches
     yield []
-
-
-class DeviceOf:
-    """channel → its device in the registry (None: unknown), asked once per channel per scan."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._known: dict[str, str | None] = {}
-
-    def __call__(self, channel_id: str) -> str | None:
-        if channel_id not in self._known:
-            with self.engine.connect() as conn:
-                self._known[channel_id] = conn.scalars(select(channels.c.device_id).where(channels.c.id == channel_id)
-                                                       .order_by(channels.c.pk).limit(1)).first()
-        return self._known[channel_id]

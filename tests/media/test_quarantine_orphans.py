@@ -94,7 +94,7 @@ async def test_footage_of_an_unknown_channel_is_quarantined_then_indexed_again(e
     assert all((root / p).exists() for p in paths) and not (root / files.QUARANTINE).exists()
     assert "would move" in dry.summary()
 
-    with caplog.at_level(logging.WARNING, logger="camgrid.media.retention_worker"):
+    with caplog.at_level(logging.WARNING, logger="camgrid.media.retention_orphans"):
         report = w.sweep_once()
     for p in paths:
         assert not (root / p).exists()
