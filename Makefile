@@ -68,7 +68,16 @@ demo: $(STAMP) console
 test: $(STAMP) sysdeps console
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# The SIP benchmark compares camgrid with Kamailio (Debian's package puts it in /usr/sbin); SIPp
+# comes from sysdeps. Installed when missing and we are root, as sysdeps does; else the command is said.
 bench-sip: $(STAMP) sysdeps
+	@if ! command -v kamailio >/dev/null 2>&1 && [ ! -x /usr/sbin/kamailio ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing: kamailio"; apt-get update -qq >/dev/null || true; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio >/dev/null \
+	      || { echo "error: could not install kamailio; install it with: apt-get install kamailio"; exit 1; }; \
+	  else echo "error: the SIP benchmark needs Kamailio; install it with: sudo apt-get install kamailio"; exit 1; fi; \
+	fi
 	$(PY) bench/sip_bench.py
 
 clean:

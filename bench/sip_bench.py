@@ -19,7 +19,8 @@ Three measurements (docs/benchmarks.md explains the method and lists the latest 
 Phases 1 and 2 alternate between the two servers for several rounds (order swapped every
 round) and report medians, because a 2-core machine is noisy: the ratio is the figure to
 read, not the absolute microseconds. Results: bench/results/sip-<timestamp>.json and a table.
-Every process started here runs on 127.0.0.1 and is stopped on exit, errors included.
+Every process started here runs on 127.0.0.1, on ports found free at its start (camgrid's SIP, API
+and media node ports too, so that it runs beside the test suite), and is stopped on exit, errors included.
 """
 
 from __future__ import annotations
@@ -212,6 +213,7 @@ class Camgrid:
         self.proc: subprocess.Popen | None = None
         self.sip_port = 0
         self.http_port = 0
+        self.media_port = 0  # the embedded media node's API (default 8082, where the test suite's nodes may be)
         self.token: str | None = None
 
     def cli(self, *args: str, stdin: str | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
@@ -221,10 +223,12 @@ class Camgrid:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["CAMGRID__CATALOG__QUERY_ON_REGISTER"] = "false"  # no catalog queries sent to SIPp
+        if self.media_port:
+            env["CAMGRID__MEDIA__HTTP_PORT"] = str(self.media_port)
         return env
 
     def start(self, timeout: float = 180) -> None:
-        self.sip_port, self.http_port = free_udp_tcp_port(), free_udp_tcp_port()
+        self.sip_port, self.http_port, self.media_port = free_udp_tcp_port(), free_udp_tcp_port(), free_udp_tcp_port()
         log_path = self.log_dir / "camgrid.log"
         start_at = log_path.stat().st_size if log_path.exists() else 0
         self.proc = _spawn([self.python, "-m", "camgrid", "serve", "--data-dir", str(self.data_dir),
