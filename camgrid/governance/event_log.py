@@ -15,15 +15,18 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam
 
 from camgrid.bus.memory import Event, EventBus
+from camgrid.store.bulk import BulkStatement
 from camgrid.store.tables import events
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
 
+
+_INSERT = BulkStatement(events.insert().values({name: bindparam(name) for name in ("at", "kind", "subject", "data")}))
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
@@ -139,4 +142,4 @@ class EventRecorder:
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         with self.engine.begin() as conn:
-            conn.execute(events.insert(), batch)
+            _INSERT.execute(conn, batch)

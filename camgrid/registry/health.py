@@ -37,8 +37,8 @@ from sqlalchemy import Engine, bindparam, func, select, update
 
 from camgrid.bus import Event, EventBus
 from camgrid.config import HealthSettings
-from camgrid.registry._sql import WRITE_CHUNK, chunks
 from camgrid.registry.slots import DeviceSlots, grow
+from camgrid.store.bulk import BulkStatement
 from camgrid.store.engine import utcnow
 from camgrid.store.tables import devices
 
@@ -47,6 +47,13 @@ log = logging.getLogger(__name__)
 REASON_RESTART = "no keepalive after restart"
 REASON_TIMEOUT = "keepalive timeout"
 MAX_BACKOFF_S = 30.0
+
+# The stored last-seen is kept when a transition carries none (b_seen NULL); the bind is typed so
+# SQLite stores the time in the same text form as every other datetime column.
+_STATUS = BulkStatement(update(devices).where(devices.c.id == bindparam("b_id")).values(
+    status=bindparam("b_status"), status_changed_at=bindparam("b_at"),
+    last_seen_at=func.coalesce(bindparam("b_seen", type_=devices.c.last_seen_at.type), devices.c.last_seen_at)))
+_LAST_SEEN = BulkStatement(update(devices).where(devices.c.id == bindparam("b_id")).values(last_seen_at=bindparam("b_seen")))
 
 NEVER = -1e18  # "no time" in the float arrays (monotonic clocks can be any value, never this one)
 BUCKET_S = 0.25  # deadline bucket width; a timeout fires at most this much late
@@ -393,16 +400,8 @@ class HealthTracker:
     def write_batch(self, transitions: list[dict[str, Any]], seen: list[dict[str, Any]]) -> None:
         """One transaction: status changes, then last-seen times, each as executemany."""
         with self._engine.begin() as conn:
-            if transitions:
-                stmt = update(devices).where(devices.c.id == bindparam("b_id")).values(
-                    status=bindparam("b_status"), status_changed_at=bindparam("b_at"),
-                    last_seen_at=func.coalesce(bindparam("b_seen"), devices.c.last_seen_at))
-                for part in chunks(transitions, WRITE_CHUNK):
-                    conn.execute(stmt, list(part))
-            if seen:
-                stmt = update(devices).where(devices.c.id == bindparam("b_id")).values(last_seen_at=bindparam("b_seen"))
-                for part in chunks(seen, WRITE_CHUNK):
-                    conn.execute(stmt, list(part))
+            _STATUS.execute(conn, transitions)
+            _LAST_SEEN.execute(conn, seen)
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -7,12 +7,20 @@ import contextlib
 import logging
 from datetime import datetime
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, bindparam, null, select, update
 
+from camgrid.store.bulk import BulkStatement
 from camgrid.store.engine import utcnow
 from camgrid.store.tables import devices
 
 log = logging.getLogger(__name__)
+
+_REGISTERED = BulkStatement(update(devices).where(devices.c.id == bindparam("b_id")).values(
+    transport=bindparam("transport"), remote_addr=bindparam("remote_addr"), contact=bindparam("contact"),
+    gb_version=bindparam("gb_version"), register_expires_at=bindparam("register_expires_at"),
+    registered_at=bindparam("registered_at"), updated_at=bindparam("updated_at")))
+_UNREGISTERED = BulkStatement(update(devices).where(devices.c.id == bindparam("b_id")).values(
+    register_expires_at=null(), updated_at=bindparam("updated_at")))
 
 
 class RegistrationWriter:
@@ -94,22 +102,8 @@ class RegistrationWriter:
         full = [r for r in rows if not r.get("_unreg")]
         unreg = [{"b_id": r["b_id"], "updated_at": r["updated_at"]} for r in rows if r.get("_unreg")]
         with self._engine.begin() as conn:
-            if full:
-                conn.execute(
-                    update(devices).where(devices.c.id == bindparam("b_id")).values(
-                        transport=bindparam("transport"), remote_addr=bindparam("remote_addr"),
-                        contact=bindparam("contact"), gb_version=bindparam("gb_version"),
-                        register_expires_at=bindparam("register_expires_at"),
-                        registered_at=bindparam("registered_at"), updated_at=bindparam("updated_at"),
-                    ).execution_options(synchronize_session=False),
-                    full,
-                )
-            if unreg:
-                conn.execute(
-                    update(devices).where(devices.c.id == bindparam("b_id")).values(
-                        register_expires_at=None, updated_at=bindparam("updated_at")),
-                    unreg,
-                )
+            _REGISTERED.execute(conn, full)
+            _UNREGISTERED.execute(conn, unreg)
 
 
 def load_registrations(engine: Engine) -> list[dict]:
