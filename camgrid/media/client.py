@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -76,6 +77,16 @@ class NodeClient:
 
     async def stop_record(self, stream_id: str) -> dict[str, Any]:
         return await self._call("DELETE", f"/node/v1/streams/{stream_id}/record")
+
+    async def mark_position(self, stream_id: str, wall: datetime, at: str) -> int:
+        """A device playback's footage is from `wall` at its start (`at` "start"), or from the
+        next key frame on (`at` "seek", just before the seek goes to the device; then
+        `seek_answered`). The node tells the viewers. The mark's number."""
+        answer = await self._call("POST", f"/node/v1/streams/{stream_id}/position", json={"wall": wall.isoformat(), "at": at})
+        return answer["mark"]
+
+    async def seek_answered(self, stream_id: str, mark: int, accepted: bool) -> None:
+        await self._call("PUT", f"/node/v1/streams/{stream_id}/position/{mark}", json={"accepted": accepted})
 
     async def stream(self, stream_id: str) -> dict[str, Any]:
         return await self._call("GET", f"/node/v1/streams/{stream_id}")

@@ -24,6 +24,7 @@ from camgrid.media import tokens
 from camgrid.media.ingest import PortExhausted
 from camgrid.media.node import MediaNode, RecordingUnavailable, StreamExists, UnknownStream
 from camgrid.media.playback import read_recorded
+from camgrid.media.playback_position import PlaybackPosition
 from camgrid.media.stream import StreamSpec
 
 
@@ -53,6 +54,16 @@ class ExportRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class PositionRequest(BaseModel):
+    wall: datetime = Field(description="The wall-clock time of the recording there, ISO 8601 with zone.")
+    at: Literal["start", "seek"] = Field(description="start: the stream's first picture; seek: the first key frame "
+                                                      "after now (sent just before the seek itself).")
+
+
+class SeekAnswer(BaseModel):
+    accepted: bool = Field(description="Whether the device accepted the seek.")
+
+
 class DeviceAnswer(BaseModel):
     ssrc: int | None = Field(None, ge=0, le=0xFFFFFFFF, description="The SSRC in the device's y= line.")
     host: str | None = Field(None, max_length=255, description="The device's media address (TCP active).")
@@ -68,6 +79,7 @@ def create_node_api(node: MediaNode) -> FastAPI:
             raise HTTPException(401, "this route needs the node secret as a bearer token")
 
     guarded = [Depends(platform_only)]
+    positions: dict[str, PlaybackPosition] = {}  # device playbacks: where their footage is, for viewers
 
     @app.get("/node/v1/load", dependencies=guarded)
     async def load() -> dict[str, Any]:
@@ -169,8 +181,40 @@ def create_node_api(node: MediaNode) -> FastAPI:
         except UnknownStream:
             raise HTTPException(404, f"no stream {stream_id} on node {node.node_id}") from None
 
+    @app.post("/node/v1/streams/{stream_id}/position", dependencies=guarded)
+    async def position(stream_id: str, body: PositionRequest) -> dict[str, Any]:
+        """A device playback: where in the recording its footage is, at its start or from a seek
+        on (then confirm with PUT .../position/{mark}). Viewers get it as "segment" messages;
+        see camgrid.media.playback_position."""
+        if body.wall.tzinfo is None:
+            raise HTTPException(400, "wall needs a zone, e.g. 2026-05-17T08:00:00+08:00")
+        try:
+            stream = node.stream(stream_id)
+        except UnknownStream:
+            raise HTTPException(404, f"no stream {stream_id} on node {node.node_id}") from None
+        tracker = positions.get(stream_id)
+        if tracker is None:
+            tracker = positions[stream_id] = PlaybackPosition(stream)
+        wall = body.wall.astimezone(timezone.utc)
+        if body.at == "start":
+            tracker.start_at(wall)
+            return {"stream_id": stream_id, "mark": 0}
+        return {"stream_id": stream_id, "mark": tracker.seek_to(wall)}
+
+    @app.put("/node/v1/streams/{stream_id}/position/{mark}", dependencies=guarded)
+    async def seek_answered(stream_id: str, mark: int, body: SeekAnswer) -> dict[str, Any]:
+        """The device's answer to the seek noted as `mark`: accepted (its mark goes to the viewers
+        once its key frame is here) or refused (forgotten)."""
+        tracker = positions.get(stream_id)
+        if tracker is None or not tracker.answered(mark, body.accepted):
+            raise HTTPException(404, f"no seek {mark} noted for stream {stream_id} on node {node.node_id}")
+        return {"stream_id": stream_id, "mark": mark, "accepted": body.accepted}
+
     @app.delete("/node/v1/streams/{stream_id}", dependencies=guarded)
     async def close(stream_id: str) -> dict[str, Any]:
+        tracker = positions.pop(stream_id, None)
+        if tracker is not None:
+            await tracker.close()
         final = await node.close_stream(stream_id)
         if final is None:
             raise HTTPException(404, f"no stream {stream_id} on node {node.node_id}")
@@ -195,6 +239,7 @@ def create_node_api(node: MediaNode) -> FastAPI:
             await websocket.close(code=4404, reason=f"stream {stream_id} is not running")
             return
         viewer = stream.live.add_viewer()
+        marked: set[int] = set()  # device playback: the position marks this viewer has been sent
         try:
             while (chunk := await viewer.get()) is not None:
                 if chunk.init and chunk.track is not None:
@@ -202,6 +247,11 @@ def create_node_api(node: MediaNode) -> FastAPI:
                     await websocket.send_text(json.dumps({"type": "init", "codec": t.codec, "codec_string": t.codec_string,
                                                           "width": t.width, "height": t.height, **(chunk.info or {})}))
                 await websocket.send_bytes(chunk.data)
+                if (tracker := positions.get(stream_id)) is not None:
+                    for mark in tracker.marks:
+                        if mark.number not in marked:
+                            marked.add(mark.number)
+                            await websocket.send_text(json.dumps(mark.message()))
             await websocket.close(code=1000, reason="stream ended")
         except (WebSocketDisconnect, RuntimeError):
             pass  # the browser went away

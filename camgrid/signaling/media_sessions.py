@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from camgrid.bus import Event, EventBus
@@ -71,6 +71,8 @@ class MediaSession:
     range_s: tuple[int, int] = (0, 0)  # Playback/Download: the device's recording range (Unix seconds)
     download_speed: int | None = None
     rtsp_cseq: int = 0
+    speed: float = 1.0  # Playback: the pace asked for last (MANSRTSP Scale)
+    paused: bool = False
     stream: int = 0  # Play: 0 the main stream, 1 the sub-stream (asked for with `selector`)
     selector: str = "none"  # the SDP dialect that asked for a stream other than the main one
 
@@ -83,8 +85,14 @@ class MediaSession:
             "codec_string": s.get("codec_string"), "width": s.get("width"), "height": s.get("height"),
             "viewers": s.get("viewers", 0), "packets": s.get("packets", 0), "lost_packets": s.get("lost_packets", 0),
             "video_frames": s.get("video_frames", 0), "recording": self.recording, "kind": self.kind,
-            "stream": "sub" if self.stream else "main",
+            "stream": "sub" if self.stream else "main", "audio_codec": (s.get("audio") or {}).get("codec"),
+            **({"range": {"from": _utc(self.range_s[0]).isoformat(), "to": _utc(self.range_s[1]).isoformat()},
+                "speed": self.speed, "paused": self.paused} if self.kind != "Play" else {}),
         }
+
+
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
 
 
 class MediaSessions:
@@ -203,8 +211,15 @@ class MediaSessions:
         if end <= start:
             raise CommandError(400, "the end of the range must be after its start")
         kind = "Download" if download_speed else "Playback"
-        return await self._invite(device_id, channel_id, transport or self.media.transport, kind=kind,
-                                  range_s=(int(start.timestamp()), int(end.timestamp())), download_speed=download_speed)
+        session = await self._invite(device_id, channel_id, transport or self.media.transport, kind=kind,
+                                     range_s=(int(start.timestamp()), int(end.timestamp())), download_speed=download_speed)
+        # The node tells the viewers where the footage is: from the range's start (the t= line's
+        # whole seconds), and from each seek's target on (control).
+        try:
+            await session.node.mark_position(session.session_id, _utc(session.range_s[0]), "start")
+        except NodeError as exc:
+            log.warning("playback %s: the viewers will not be told its position: %s", session.session_id, exc)
+        return session
 
     async def download(self, device_id: str, channel_id: str, start: datetime, end: datetime, *, speed: int = 4,
                        transport: str | None = None) -> MediaSession:
@@ -422,6 +437,7 @@ class MediaSessions:
                 raise CommandError(400, f"unknown playback action {action!r}")
         except mansrtsp.MansrtspError as exc:
             raise CommandError(400, str(exc)) from None
+        mark = await self._note_seek(session, value) if action == "seek" else None
         peer = self.registrations.peer_of(session.device_id) or session.peer
         info = session.dialog.request("INFO", via_host=self.stack.local_host(peer), via_port=self.stack.local_port(peer),
                                       transport="TCP" if peer.transport == "tcp" else "UDP", body=body.to_bytes(),
@@ -429,10 +445,39 @@ class MediaSessions:
         try:
             response = await self.stack.request(info, peer, timeout=self.media.invite_timeout_s)
         except (TransactionTimeout, TransportUnavailable) as exc:
+            await self._seek_answered(session, mark, False)
             raise CommandError(504, f"device {session.device_id} did not answer the playback control: {exc}") from None
-        if (response.status or 0) >= 300:
+        accepted = (response.status or 0) < 300
+        await self._seek_answered(session, mark, accepted)
+        if not accepted:
             raise CommandError(502, f"device {session.device_id} refused {action}: {response.status} {response.reason}")
-        return {"session_id": session.session_id, "action": action, "value": value}
+        if action in ("pause", "resume"):
+            session.paused = action == "pause"
+        else:  # PLAY with Range or Scale resumes a paused playback
+            session.paused = False
+            if action == "speed":
+                session.speed = float(value or 0)
+        result = {"session_id": session.session_id, "action": action, "value": value}
+        if action == "seek":
+            result["wall"] = (_utc(session.range_s[0]) + timedelta(seconds=float(value or 0))).isoformat()
+        return result
+
+    async def _note_seek(self, session: MediaSession, value: float | None) -> int | None:
+        """Before the seek goes out: the node notes where the footage of its target will start."""
+        if value is None or value < 0:
+            return None
+        try:
+            return await session.node.mark_position(session.session_id, _utc(session.range_s[0]) + timedelta(seconds=value),
+                                                    "seek")
+        except NodeError as exc:
+            log.warning("playback %s: the viewers will not be told where the seek went: %s", session.session_id, exc)
+            return None
+
+    async def _seek_answered(self, session: MediaSession, mark: int | None, accepted: bool) -> None:
+        if mark is None:
+            return
+        with contextlib.suppress(NodeError):
+            await session.node.seek_answered(session.session_id, mark, accepted)
 
     def _on_stray_response(self, response: SipMessage, peer: Peer) -> None:
         # A retransmitted 2xx to our INVITE: the ACK was lost, send it again.

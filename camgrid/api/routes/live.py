@@ -158,7 +158,10 @@ async def device_playback(channel_id: str, body: DevicePlaybackRequest, request:
                           device_id: str | None = DeviceIdQuery,
                           principal: Principal = require(roles.VIDEO_PLAYBACK)) -> dict[str, Any]:
     """Play (or download) footage from the device's own storage (Playback INVITE with the range;
-    find ranges with GET .../device-records). It ends at the device's end-of-file notice."""
+    find ranges with GET .../device-records). It ends at the device's end-of-file notice.
+    `ws_url` streams fMP4 as live video does, plus "segment" messages that map the player's time
+    to the recording's wall-clock time (at the start and after each seek). `range` is the range
+    the device was asked for (whole seconds); `audio_codec` the device's sound once known."""
     ctx = api_context(request)
     media = media_of(ctx)
     start, end = device_range(body.start, body.end)
@@ -186,7 +189,9 @@ class ControlRequest(BaseModel):
 @router.post("/live/{session_id}/control")
 async def control(session_id: str, body: ControlRequest, request: Request,
                   principal: Principal = require(roles.VIDEO_PLAYBACK)) -> dict[str, Any]:
-    """Pause, resume, seek or change the speed of a device playback (MANSRTSP in an INFO)."""
+    """Pause, resume, seek or change the speed of a device playback (MANSRTSP in an INFO). A seek
+    answers with `wall`, the recording's time it went to; the viewers' "segment" messages say
+    where the new footage starts on their timeline."""
     media = media_of(api_context(request))
     session = media.sessions.get(session_id)
     if session is None:

@@ -102,7 +102,9 @@ class PlaybackRequest(BaseModel):
 async def start_playback(channel_id: str, body: PlaybackRequest, request: Request,
                          principal: Principal = require(roles.VIDEO_PLAYBACK)) -> dict[str, Any]:
     """Play the platform's recordings of the channel from `from`. `ws_url` streams fMP4 (as live
-    video does) on one continuous timeline; its "segment" messages map player time to wall time."""
+    video does) on one continuous timeline; its "segment" messages map player time to wall time.
+    `codec`, `width`, `height` and `audio_codec` (aac, g711a, g711u; null: no sound) are those of
+    the first segment played; browsers get no G.711 sound (its "init" message says so)."""
     ctx = api_context(request)
     if ctx.media is None:
         raise ApiError(503, "playback is unavailable: this API runs without media nodes")
@@ -122,7 +124,8 @@ async def start_playback(channel_id: str, body: PlaybackRequest, request: Reques
     return {"ws_url": node.playback_url(channel_id, principal.username, ttl, start=start.isoformat(),
                                         end=end.isoformat() if end else None, speed=body.speed),
             "link_valid_s": ttl, "first_recorded": max(start, segments[0]["start_at"]).isoformat(),
-            "codec": segments[0]["codec"], "width": segments[0]["width"], "height": segments[0]["height"]}
+            "codec": segments[0]["codec"], "width": segments[0]["width"], "height": segments[0]["height"],
+            "audio_codec": segments[0]["audio_codec"]}
 
 
 MAX_EXPORT = timedelta(hours=24)
