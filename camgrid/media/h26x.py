@@ -299,6 +299,14 @@ class VideoTrack:
 def track_from_frame(codec: str, frame: bytes) -> VideoTrack | None:
     """The track described by a frame's parameter sets (normally a key frame's); None when the
     frame lacks one of them (SPS and PPS, and VPS for H.265). The first of each type is used."""
+    return track_and_extent(codec, frame)[0]
+
+
+def track_and_extent(codec: str, frame: bytes) -> tuple[VideoTrack | None, int]:
+    """track_from_frame's track, and how many bytes at the start of the frame decide it: a frame
+    that begins with the same bytes has the same first parameter sets, so the same track (the
+    extent runs to the start of the NAL unit after the last of them, start code included; 0 when
+    the frame has no track). Only the parameter sets are copied out of the frame."""
     if codec not in ("h264", "h265"):
         raise H26xError(f"not an H.264/H.265 codec: {codec!r}")
     if codec == "h264":
@@ -306,14 +314,17 @@ def track_from_frame(codec: str, frame: bytes) -> VideoTrack | None:
     else:
         wanted = {H265_VPS: "vps", H265_SPS: "sps", H265_PPS: "pps"}
     found: dict[str, bytes] = {}
-    for nal in split_annexb(frame):
-        name = wanted.get(nal_type(codec, nal))
+    bounds = _native.nal_bounds(frame) if _native is not None else nal_bounds(frame)
+    for i, (start, end) in enumerate(bounds):
+        name = wanted.get(nal_type(codec, frame[start:start + 1]))
         if name and name not in found:
-            found[name] = nal
-    if len(found) < len(wanted):
-        return None
-    info = parse_sps(codec, found["sps"])
-    return VideoTrack(codec, info.width, info.height, found["sps"], found["pps"], found.get("vps", b""), info)
+            found[name] = frame[start:end]
+            if len(found) == len(wanted):
+                extent = bounds[i + 1][0] if i + 1 < len(bounds) else len(frame)
+                info = parse_sps(codec, found["sps"])
+                track = VideoTrack(codec, info.width, info.height, found["sps"], found["pps"], found.get("vps", b""), info)
+                return track, extent
+    return None, 0
 
 
 # -- MP4 decoder configuration records (ISO/IEC 14496-15) -------------------------------------

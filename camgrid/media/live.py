@@ -33,7 +33,7 @@ from camgrid.media.audio import (
     AUDIO_CODECS, G711_CODECS, AudioConfig, AudioError, AudioSample, AudioTrackBuilder, g711_config,
 )
 from camgrid.media.fmp4 import FragmentWriter, Sample, init_segment
-from camgrid.media.h26x import H26xError, VideoTrack, track_from_frame
+from camgrid.media.h26x import H26xError, VideoTrack, track_and_extent
 from camgrid.media.hls import HlsWindow
 from camgrid.media.ps import AccessUnit
 from camgrid.media.timeline import Timeline
@@ -113,8 +113,10 @@ class _Frame:
 
 
 class LiveFeed:
-    def __init__(self, *, max_queue_bytes: int = 8 << 20, audio_transcode: bool = True) -> None:
+    def __init__(self, *, max_queue_bytes: int = 8 << 20, audio_transcode: bool = True,
+                 defer_unwatched: bool = True) -> None:
         self.max_queue_bytes = max_queue_bytes
+        self.defer_unwatched = defer_unwatched  # False: every frame placed on arrival (the reference in tests)
         self.audio_transcode = audio_transcode
         self._audio_in = AudioTrackBuilder()
         self.audio: AudioConfig | None = None  # the audio track of the current init segment
@@ -124,10 +126,12 @@ class LiveFeed:
         self._waited_keys = 0
         self.audio_units = self.audio_dropped = 0
         self.track: VideoTrack | None = None
+        self._track_prefix = b""  # the start of the key frame that gave `track`, up to its parameter sets
         self.init: bytes | None = None
         self._writer = FragmentWriter()
         self._gop: list[_Frame] = []  # the current GOP, for a viewer who joins now
-        self._gop_bytes = 0
+        self._unplaced: list[AccessUnit] = []  # and its frames since nobody watches, not yet on the timeline
+        self._gop_bytes = 0  # of both
         self.hls = HlsWindow()
         self._viewers: set[Viewer] = set()
         self.timeline = Timeline()
@@ -153,23 +157,27 @@ class LiveFeed:
         """One video access unit (Annex B, 90 kHz timestamps) from the demuxer."""
         if unit.codec not in ("h264", "h265"):
             return
+        if not self._viewers and self.hls.last_request is None and self.defer_unwatched:
+            if not unit.keyframe and self.init is not None and self._gop_bytes + len(unit.data) <= MAX_GOP_BYTES:
+                self._unplaced.append(unit)  # placed when a viewer joins, or (timeline only) at the next key frame
+                self._gop_bytes += len(unit.data)
+                return
+            if unit.keyframe and self._unplaced:
+                self._place_unplaced(keep=False)  # their GOP is over and nobody saw it
+        if self._unplaced:
+            self._place_unplaced(keep=True)  # someone started watching (HLS), or the GOP outgrew the cache
         if unit.keyframe:
             self._maybe_new_track(unit)
         if self.init is None:
             self.unplayable += 1
             return
-        dts, pts = self.timeline.place(unit.pts, unit.dts)
-        self._audio_in.video(unit.dts if unit.dts is not None else unit.pts, dts)
-        self.frames += 1
-        frame = _Frame(unit, dts, pts, self.timeline.frame_ticks, self.frames)
-        if self._audio_pending:
-            frame.audio, self._audio_pending = self._audio_pending, []
+        frame = self._place(unit)
         if unit.keyframe:
             self.keyframes += 1
             now = time.monotonic()
             if self._gop and self.hls.wanted(now):
                 chunks = [c for c in map(self._chunk, self._gop) if c is not None]
-                self.hls.add(b"".join(c.data for c in chunks), (dts - self._gop[0].dts) / 90_000)
+                self.hls.add(b"".join(c.data for c in chunks), (frame.dts - self._gop[0].dts) / 90_000)
             elif self.hls.ready and not self.hls.wanted(now):
                 self.hls.stop()
             self._gop = []
@@ -183,6 +191,42 @@ class LiveFeed:
         if chunk is not None:
             for viewer in self._viewers:
                 viewer.put(chunk)
+
+    def _place(self, unit: AccessUnit) -> _Frame:
+        """The frame on the timeline, with the audio that came since the frame before."""
+        dts, pts = self.timeline.place(unit.pts, unit.dts)
+        self._audio_in.video(unit.dts if unit.dts is not None else unit.pts, dts)
+        self.frames += 1
+        frame = _Frame(unit, dts, pts, self.timeline.frame_ticks, self.frames)
+        if self._audio_pending:
+            frame.audio, self._audio_pending = self._audio_pending, []
+        return frame
+
+    def _place_unplaced(self, *, keep: bool) -> None:
+        """The frames that came while nobody watched, placed as `push` would have placed each on
+        arrival (nothing else happened in between: audio, a viewer or HLS places them first).
+        keep: into the cached GOP, for a viewer who joins now; else their GOP is over, and only the
+        timeline, the audio clock and the frame count move, as if they had been placed and dropped."""
+        units, self._unplaced = self._unplaced, []
+        if keep:
+            gop = self._gop
+            for unit in units:
+                gop.append(self._place(unit))  # their bytes are in _gop_bytes already
+            return
+        self._audio_pending = []  # it came before the first of them, which took it along
+        place = self.timeline.place
+        last_with_time = None
+        for unit in units:
+            dts, _ = place(unit.pts, unit.dts)
+            raw = unit.dts if unit.dts is not None else unit.pts
+            if raw is not None:
+                last_with_time = (raw, dts)
+        # The audio clock keeps the last frame with a timestamp; the builder the last frame.
+        if last_with_time is not None:
+            self._audio_in.video(*last_with_time)
+        if raw is None:
+            self._audio_in.video(None, dts)
+        self.frames += len(units)
 
     def _chunk(self, frame: _Frame) -> Chunk | None:
         """The frame's fMP4 fragment, built once, when a viewer (or HLS) first needs it."""
@@ -208,6 +252,8 @@ class LiveFeed:
         """One audio access unit (G.711 or ADTS AAC, 90 kHz PTS) from the demuxer."""
         if unit.codec not in AUDIO_CODECS:
             return
+        if self._unplaced:
+            self._place_unplaced(keep=True)  # audio is placed against the last video frame
         self.audio_units += 1
         changed, samples = self._audio_in.push(unit.codec, unit.pts, unit.data)
         if changed is not None and self._transcoder is not None and self._transcoder.source != changed.codec:
@@ -286,15 +332,20 @@ class LiveFeed:
         return {"audio": audio, "codecs": codecs}
 
     def _maybe_new_track(self, unit: AccessUnit) -> None:
-        try:
-            track = track_from_frame(unit.codec, unit.data)
-        except H26xError:
-            self.bad_parameter_sets += 1
-            return
-        if track is not None and self.track is not None and _same_track(track, self.track):
-            track = self.track
-        if track is None:
-            return
+        track = self.track
+        if track is None or track.codec != unit.codec or not unit.data.startswith(self._track_prefix):
+            try:
+                track, extent = track_and_extent(unit.codec, unit.data)
+            except H26xError:
+                self.bad_parameter_sets += 1
+                return
+            if track is None:
+                return
+            if self.track is not None and _same_track(track, self.track):
+                track = self.track
+            prefix = unit.data[:extent]
+        else:
+            prefix = self._track_prefix  # the same first parameter sets as the track's key frame: no parse
         device = self._device_audio()
         if (device is not None and not device.browser_playable and self.audio_transcode and self._transcoder is None
                 and self.audio is None):
@@ -304,11 +355,14 @@ class LiveFeed:
                 and self._waited_keys < AUDIO_WAIT_KEYFRAMES):
             self._waited_keys += 1  # announced AAC whose first header has not come: wait a GOP for it
             return
-        if track is self.track and audio == self.audio:
-            return
+        if track is self.track:
+            self._track_prefix = prefix
+            if audio == self.audio:
+                return
         # First key frame, the device changed resolution/codec, or its audio started or changed:
         # viewers need a new init segment.
         self.track = track
+        self._track_prefix = prefix
         self.audio = audio
         self._audio_pending = []
         if self._audio_in.clock is not None:
@@ -322,6 +376,8 @@ class LiveFeed:
 
     def add_viewer(self) -> Viewer:
         viewer = Viewer(self.max_queue_bytes)
+        if self._unplaced:
+            self._place_unplaced(keep=True)
         if self.init is not None:
             viewer.put(Chunk(self.init, True, init=True, track=self.track, info=self.init_info()))
             for frame in self._gop:
