@@ -27,6 +27,13 @@ const routes: RouteRecordRaw[] = [
       // ?device=ID when the channel ID is reported by more than one device.
       { path: 'channels/:id/live', name: 'live', component: () => import('./views/LiveView.vue'), props: true },
       { path: 'channels/:id/playback', name: 'playback', component: () => import('./views/PlaybackView.vue'), props: true },
+      // Footage on the device's own storage (RecordInfo, Playback INVITE).
+      {
+        path: 'channels/:id/device-playback',
+        name: 'device-playback',
+        component: () => import('./views/DevicePlaybackView.vue'),
+        props: true,
+      },
       { path: 'tree', name: 'tree', component: () => import('./views/TreeView.vue') },
       { path: 'wall', name: 'wall', component: () => import('./views/WallView.vue') },
       { path: 'health', name: 'health', component: () => import('./views/HealthView.vue') },

@@ -76,6 +76,8 @@ export interface LiveSession {
   width: number | null
   height: number | null
   end_reason: string | null
+  /** The device's sound once it has come: aac | g711a | g711u; null: none (yet). */
+  audio_codec?: string | null
   ws_url: string
   hls_url: string
   link_valid_s: number
@@ -110,6 +112,67 @@ export interface PlaybackSession {
   codec: string | null
   width: number | null
   height: number | null
+  /** The first segment's sound: aac | g711a | g711u; null: none. Browsers get no G.711. */
+  audio_codec: string | null
+}
+
+/** One recording on the device's own storage (RecordInfo). */
+export interface DeviceRecord {
+  channel_id: string
+  name: string
+  file_path: string
+  address: string
+  start: string
+  end: string
+  secrecy: number
+  /** time | alarm | manual | ... */
+  type: string
+  recorder_id: string
+  file_size: number | null
+}
+
+export interface DeviceRecords {
+  device_id: string
+  channel_id: string
+  from: string
+  to: string
+  expected: number | null
+  received: number
+  /** The device stopped sending pages before the number it announced. */
+  partial: boolean
+  unreadable: number
+  records: DeviceRecord[]
+}
+
+/** Footage from the device's storage: its WebSocket carries fMP4 as live video does, and
+ * "segment" messages that map player time to the recording's wall time. */
+export interface DevicePlaybackSession {
+  session_id: string
+  device_id: string
+  channel_id: string
+  state: string
+  kind: 'Playback' | 'Download'
+  codec: string | null
+  width: number | null
+  height: number | null
+  audio_codec: string | null
+  end_reason: string | null
+  /** The range the device was asked for (whole seconds). */
+  range: TimeRange
+  speed: number
+  paused: boolean
+  ws_url: string
+  link_valid_s: number
+}
+
+export type PlaybackAction = 'pause' | 'resume' | 'seek' | 'speed'
+
+export interface PlaybackControlResult {
+  session_id: string
+  action: PlaybackAction
+  value: number | null
+  /** A seek: the recording's time it went to. */
+  wall?: string
 }
 
 export interface ExportFile {

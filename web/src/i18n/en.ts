@@ -108,6 +108,7 @@ export default {
     notPlayed: 'Sound ({codec}) not played in the browser',
   },
   playback: {
+    fromDevice: 'Device storage',
     title: 'Recordings: {name}',
     backToLive: 'Live view',
     day: 'Day',

@@ -110,6 +110,7 @@ const zhCN: Messages = {
     notPlayed: '声音（{codec}）不在浏览器中播放',
   },
   playback: {
+    fromDevice: '设备录像',
     title: '录像回放：{name}',
     backToLive: '实时视频',
     day: '日期',

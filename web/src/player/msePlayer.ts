@@ -12,6 +12,12 @@
 // "init" names the codec but not the codec string: that is read from the init segment itself.
 // A player made with `followLiveEdge: false` does not jump, and plays at `playbackRate`.
 //
+// Footage from a device's storage comes over the live socket (device-side pacing, so the player
+// follows the edge) with "segment" messages too, at its start and after each seek. `setRate`
+// plays it at the speed the device was asked for (the edge allowance grows with it); `hold` keeps
+// the element paused while the device is, `release` plays on. A forward seek of a few seconds
+// leaves a gap on the media timeline: the player steps over a gap it stands at.
+//
 // Audio: a stream with sound says so in its "init" message (`audio`: the device's codec, whether
 // it is played, transcoded to what, or why not) and gives `codecs`, every track's codec string
 // ("avc1.64001f,mp4a.40.2"); the SourceBuffer is made for all of them. Recorded footage's init
@@ -33,6 +39,8 @@ export type PlayerState = 'connecting' | 'buffering' | 'playing' | 'ended' | 'cl
 export interface SegmentMark {
   mediaS: number
   wall: Date
+  /** Device playback: "start" (the range's start) or "seek" (a seek's target). */
+  cause?: string
 }
 
 export interface AudioInfo {
@@ -105,6 +113,7 @@ interface TextMessage {
   height?: number
   media_s?: number
   wall?: string | null
+  cause?: string
 }
 
 /** A piece waiting for the SourceBuffer: media bytes, or where something is to happen. */
@@ -222,6 +231,9 @@ export class MsePlayer {
   private codecFromInit: string | null = null
   /** The node said "end": a closing socket is no failure, the buffer plays out. */
   private ended = false
+  /** Paused on purpose (`hold`): new data does not start the element again. */
+  private held = false
+  private rate = 1
   private readonly stats: PlayerStats = { bytes: 0, fragments: 0, delayS: 0, bufferedS: 0, liveEdgeJumps: 0, rebuilds: 0 }
 
   constructor(
@@ -250,9 +262,8 @@ export class MsePlayer {
     this.video.muted = this.options.muted ?? true
     this.video.playsInline = true
     this.attachMediaSource()
-    const rate = this.options.playbackRate ?? 1
-    this.video.defaultPlaybackRate = rate
-    this.video.playbackRate = rate
+    this.held = false
+    this.setRate(this.options.playbackRate ?? 1)
 
     const ws = new WebSocket(wsUrl)
     ws.binaryType = 'arraybuffer'
@@ -285,6 +296,25 @@ export class MsePlayer {
       },
       { once: true },
     )
+  }
+
+  /** Play at `rate` from now on (footage the device sends at that pace). */
+  setRate(rate: number): void {
+    this.rate = rate
+    this.video.defaultPlaybackRate = rate
+    this.video.playbackRate = rate
+  }
+
+  /** Keep the picture still (the device paused): arriving data does not start it again. */
+  hold(): void {
+    this.held = true
+    this.video.pause()
+  }
+
+  /** Play on after `hold`. */
+  release(): void {
+    this.held = false
+    if (!this.stopped) this.video.play().catch(() => undefined)
   }
 
   /** Stop and release everything; no callback fires after this. */
@@ -389,7 +419,7 @@ export class MsePlayer {
         return
       case 'segment':
         if (typeof message.media_s === 'number' && message.wall) {
-          this.options.onSegment?.({ mediaS: message.media_s, wall: new Date(message.wall) })
+          this.options.onSegment?.({ mediaS: message.media_s, wall: new Date(message.wall), cause: message.cause })
         }
         return
       case 'missing':
@@ -491,7 +521,7 @@ export class MsePlayer {
       // First data (or a gap after a key-frame resume): start where the picture is.
       this.video.currentTime = buffered.start(0)
     }
-    if (this.video.paused && buffered.length > 0) {
+    if (this.video.paused && !this.held && buffered.length > 0) {
       // Live video does not pause: it starts with the first picture and carries on after a stall.
       const video = this.video
       video.play().catch((err: unknown) => {
@@ -552,14 +582,27 @@ export class MsePlayer {
     }
   }
 
+  /** Standing at the end of a buffered range with another one after it (the media time jumped
+   * forward: a device's forward seek): go on from the next range. */
+  private stepOverGap(buffered: TimeRanges): void {
+    const t = this.video.currentTime
+    for (let i = 0; i + 1 < buffered.length; i++) {
+      if (t >= buffered.end(i) - 0.1 && t < buffered.start(i + 1)) {
+        this.video.currentTime = buffered.start(i + 1)
+        return
+      }
+    }
+  }
+
   /** Twice a second: keep near the live edge, bound the buffer, report. */
   private tick(): void {
     this.maybeRebuild()
     const buffered = this.video.buffered
     if (buffered.length === 0) return
     const edge = buffered.end(buffered.length - 1)
+    this.stepOverGap(buffered)
     const delay = edge - this.video.currentTime
-    if (delay > this.maxDelayS && this.options.followLiveEdge !== false) {
+    if (delay > this.maxDelayS * Math.max(1, this.rate) && this.options.followLiveEdge !== false && !this.held) {
       // Fell behind (a busy tab, a stall): jump to just before the newest frame.
       this.video.currentTime = Math.max(buffered.start(buffered.length - 1), edge - 0.3)
       this.stats.liveEdgeJumps += 1
