@@ -225,7 +225,8 @@ def create_node_api(node: MediaNode) -> FastAPI:
         """fMP4 for Media Source Extensions: a JSON text message {"type": "init", "codec": ...}
         before each init segment, then one binary message per fragment (one frame each). A stream
         with audio adds "audio" (the device's codec, whether it is played, transcoded to what, or
-        why not) and "codecs" (every track's codec string, for the MSE mime type)."""
+        why not) and "codecs" (every track's codec string, for the MSE mime type). A device
+        playback adds "segment" messages: where in the recording its footage is (media_s → wall)."""
         # Accepted first so that a refusal reaches the browser with its code and reason (a close
         # before the handshake is a bare HTTP 403).
         await websocket.accept()

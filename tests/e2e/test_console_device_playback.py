@@ -132,7 +132,7 @@ def test_operator_plays_a_recording_from_the_device_and_seeks_in_it(platform):
                 break
             time.sleep(0.3)
         assert any(s["channel_id"] == channel_id and s.get("speed") == 2.0 for s in live), live
-        assert page.evaluate("() => document.querySelector('video[data-test=video]').playbackRate") == 2
+        page.wait_for_function("() => document.querySelector('video[data-test=video]').playbackRate === 2", timeout=5000)
 
         # A day the device keeps nothing of (it keeps 7 days) says so.
         empty_day = (datetime.now() - timedelta(days=12)).strftime("%Y-%m-%d")

@@ -80,7 +80,7 @@ export function useDevicePlayback(
       const started = await api.startDevicePlayback(channelId(), from, to, deviceId(), request.signal)
       session.value = started
       player = new MsePlayer(element, {
-        playbackRate: 1,
+        playbackRate: speed.value,
         // At 8x the device sends 8 s of footage a second: keep more behind the playhead.
         keepBehindS: 20,
         onState: (s) => {
@@ -101,7 +101,7 @@ export function useDevicePlayback(
         },
       })
       player.start(started.ws_url)
-      if (speed.value !== 1) await control('speed', speed.value)
+      if (speed.value !== 1) await control('speed', speed.value) // a new session starts at 1x on the device
     } catch (err) {
       if (isAbort(err)) return
       fail({ kind: 'api', error: err })
