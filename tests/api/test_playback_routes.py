@@ -29,7 +29,7 @@ class StandInMedia:
     async def node_for(self, node_id: str) -> NodeClient:
         return self.node
 
-    async def playback(self, device_id, channel_id, start, end, *, download_speed=None, transport=None):  # noqa: ANN001
+    async def playback(self, device_id, channel_id, start, end, *, download_speed=None, transport=None):
         session = MediaSession("s1", device_id, channel_id, self.node, "udp", "1100000001", None, kind="Playback",
                                range_s=(int(start.timestamp()), int(end.timestamp())))
         session.state = "playing"
@@ -38,7 +38,7 @@ class StandInMedia:
         self.sessions[session.session_id] = session
         return session
 
-    async def wait_first_frame(self, session, timeout_s):  # noqa: ANN001
+    async def wait_first_frame(self, session, timeout_s):
         return True
 
 

@@ -43,7 +43,7 @@ def local(iso: str) -> datetime:
     return datetime.fromisoformat(iso).astimezone().replace(tzinfo=None)
 
 
-def test_operator_plays_a_recording_from_the_device_and_seeks_in_it(platform):
+def test_operator_plays_a_recording_from_the_device_and_seeks_in_it(platform):  # noqa: F811
     http, specs, sim_output = platform["http"], platform["specs"], platform["sim_output"]
     camera = specs[0]
     token = call(http, "/api/v1/auth/login", body={"username": "ops", "password": PASSWORD})["access_token"]
