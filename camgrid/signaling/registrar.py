@@ -226,8 +226,14 @@ class Registrar:
                 return
             self._fail(req, peer, device_id, "bad_credentials", 401, None)
             return
+        proof = (self.nonces.issued_at(creds.nonce), answer_fingerprint(creds.response))
+        if self.registrations.replayed(device_id, *proof, peer, self.nonces.now()):
+            self.failures["replayed"] += 1
+            self.bus.publish(Event("sip.auth_failed", device_id, {"remote_addr": peer.addr, "reason": "replayed"}))
+            self._challenge(req, peer, stale=True)
+            return
         self.bans.success(device_id)
-        self._accept(req, peer, device_id)
+        self._accept(req, peer, device_id, proof)
 
     async def _recheck(self, req: SipMessage, peer: Peer, device_id: str) -> None:
         try:
@@ -282,13 +288,14 @@ class Registrar:
         else:
             self._respond(req, peer, status, text)
 
-    def _accept(self, req: SipMessage, peer: Peer, device_id: str) -> None:
+    def _accept(self, req: SipMessage, peer: Peer, device_id: str, proof: tuple[float, int]) -> None:
         expires = _requested_expires(req)
         if expires is None:
             expires = 3600
         contact = req.get("Contact") or ""
         if expires == 0:
             self.registrations.remove(device_id)
+            self.registrations.note_answer(device_id, *proof)
             self.writer.unregistered(device_id)
             self._respond(req, peer, 200, headers=[("Date", gb_date(datetime.now(UTC), self.tz)), *self._ver(req)])
             self.bus.publish(Event("device.unregistered", device_id, {"remote_addr": peer.addr}))
@@ -302,6 +309,7 @@ class Registrar:
         is_new = not self.registrations.is_registered(device_id)
         version = req.get("X-GB-Ver") or self.settings.gb_version
         device_id = self.registrations.put(device_id, peer, self._clock() + expires, version)
+        self.registrations.note_answer(device_id, *proof)
         now = datetime.now(UTC)
         headers = [("Date", gb_date(now, self.tz)), ("Expires", str(expires))]
         if contact:
@@ -313,6 +321,14 @@ class Registrar:
             self.bus.publish(Event("device.registered", device_id, {"remote_addr": peer.addr, "transport": peer.transport,
                                                                     "expires": expires, "gb_version": version}))
         self.on_registered(device_id, peer, is_new)
+
+
+def answer_fingerprint(response: str) -> int:
+    """64 bits of a verified digest response (hex, so equal answers give equal fingerprints)."""
+    try:
+        return int(response[:16], 16)
+    except ValueError:
+        return 0
 
 
 def _requested_expires(req: SipMessage) -> int | None:

@@ -10,6 +10,10 @@ transport and GB version are numbers in arrays. Only TCP registrations keep thei
 holds the connection), and a host that is not dotted IPv4 is kept in a small table. The
 Contact is not kept here: requests go to the address the REGISTER came from (Via
 received/rport), and the contact is stored in the database by the registration writer.
+
+The table also keeps the digest answer each device last registered with (a fingerprint and
+its nonce's time), so the registrar can tell a captured REGISTER sent again (see `replayed`):
+nonces are stateless and valid for minutes, so the digest alone does not stop a replay.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class RegistrationTable:
         self._port = array("H")
         self._kind = bytearray()
         self._version = array("H")  # index into _versions
+        self._answer = array("Q")  # fingerprint of the digest answer last accepted, 0 for none
+        self._nonce_at = array("d")  # when that answer's nonce was made (NonceFactory's clock), 0 for none
         self._hosts: list[str] = []
         self._host_ix: dict[str, int] = {}
         self._encoded: dict[str, tuple[int, int]] = {}  # address text -> _encode_host(), a bounded cache
@@ -69,7 +75,8 @@ class RegistrationTable:
         if slot >= len(self._kind):
             size = slot + 1
             grow(self._expires, size, NEVER)
-            for values in (self._ip4, self._host, self._port, self._version):
+            grow(self._nonce_at, size, 0.0)
+            for values in (self._ip4, self._host, self._port, self._version, self._answer):
                 grow(values, size, 0)
             grow(self._kind, size, _NONE)
         return slot
@@ -161,6 +168,35 @@ class RegistrationTable:
                 self._ip4[slot], self._host[slot]):
             self._store_peer(slot, Peer("udp", host, port))
         return True
+
+    def replayed(self, device_id: str, nonce_at: float, fingerprint: int, peer: Peer, now: float) -> bool:
+        """True when a verified digest answer is a replay rather than the device: its nonce is
+        older than the one the device last registered with (unless that one lies in the future:
+        the clock stepped back), or it is the very answer the device last registered with, sent
+        from elsewhere than the live registration's address or after the registration ended.
+        A device that renews with an unchanged Authorization from its own address is not one."""
+        slot = self.slots.find(device_id)
+        if slot is None or slot >= len(self._answer):
+            return False
+        last_at = self._nonce_at[slot]
+        if nonce_at < last_at <= now:
+            return True
+        if not fingerprint or self._answer[slot] != fingerprint:
+            return False
+        if self._live_slot(device_id) is None:
+            return True
+        if peer.transport == "tcp":
+            return self._tcp.get(slot) is not peer
+        return self._kind[slot] != _UDP or self._port[slot] != peer.port or self._encode_host(peer.host) != (
+            self._ip4[slot], self._host[slot])
+
+    def note_answer(self, device_id: str, nonce_at: float, fingerprint: int) -> None:
+        """Remember the digest answer (and its nonce's time) a registration or an unregistration
+        was accepted with."""
+        slot = self.slots.find(device_id)
+        if slot is not None and slot < len(self._answer):
+            self._nonce_at[slot] = nonce_at
+            self._answer[slot] = fingerprint
 
     # -- changes -----------------------------------------------------------------------------------
     def put(self, device_id: str, peer: Peer, expires_at: float, gb_version: str = "2.0") -> str:

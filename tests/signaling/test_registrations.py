@@ -90,3 +90,38 @@ def test_table_matches_a_dict_model(ops):
                 if peer.transport == "tcp":
                     assert reg.peer is peer  # the connection travels with it
         assert len(table) == len(model)
+
+
+# -- replays of a digest answer -------------------------------------------------------------------
+def test_the_answer_a_device_registered_with_counts_only_from_its_own_address():
+    now = [100.0]
+    table = RegistrationTable(clock=lambda: now[0])
+    home, elsewhere = Peer("udp", "10.0.0.1", 5060), Peer("udp", "10.0.0.9", 5060)
+    assert not table.replayed("dev", 50.0, 0xABC, home, 60.0)  # never seen: nothing to compare
+    table.put("dev", home, 200.0)
+    table.note_answer("dev", 50.0, 0xABC)
+    assert not table.replayed("dev", 50.0, 0xABC, home, 60.0)  # a renewal with an unchanged Authorization
+    assert table.replayed("dev", 50.0, 0xABC, elsewhere, 60.0)
+    assert table.replayed("dev", 50.0, 0xABC, Peer("udp", "10.0.0.1", 5061), 60.0)  # another port is elsewhere
+    assert not table.replayed("dev", 55.0, 0xDEF, elsewhere, 60.0)  # a new answer: the digest decides
+    table.remove("dev")
+    assert table.replayed("dev", 50.0, 0xABC, home, 60.0)  # after the registration ended, even from home
+
+
+def test_an_answer_to_an_older_nonce_is_a_replay_unless_the_clock_stepped_back():
+    table = RegistrationTable(clock=lambda: 0.0)
+    peer = Peer("udp", "10.0.0.1", 5060)
+    table.put("dev", peer, 3600.0)
+    table.note_answer("dev", 1000.0, 0x1)
+    assert table.replayed("dev", 999.0, 0x2, peer, 1010.0)
+    assert not table.replayed("dev", 1000.5, 0x2, peer, 1010.0)
+    assert not table.replayed("dev", 900.0, 0x2, peer, 950.0)  # the stored nonce lies in the future: not judged
+
+
+def test_a_tcp_answer_counts_only_on_the_registered_connection():
+    table = RegistrationTable(clock=lambda: 0.0)
+    conn, other = Peer("tcp", "10.0.0.1", 5060), Peer("tcp", "10.0.0.1", 5060)
+    table.put("dev", conn, 3600.0)
+    table.note_answer("dev", 10.0, 0x7)
+    assert not table.replayed("dev", 10.0, 0x7, conn, 20.0)
+    assert table.replayed("dev", 10.0, 0x7, other, 20.0)  # same address, another connection

@@ -120,6 +120,14 @@ class NonceFactory:
         stamp = struct.pack(">d", self._clock())
         return base64.b64encode(stamp + self._sig(stamp)).decode()
 
+    def now(self) -> float:
+        return self._clock()
+
+    @staticmethod
+    def issued_at(nonce: str) -> float:
+        """When a nonce that check() found 'ok' or 'stale' was made (this factory's clock)."""
+        return struct.unpack(">d", base64.b64decode(nonce)[:8])[0]
+
     def check(self, nonce: str) -> str:
         """'ok', 'stale' (ours but expired) or 'bad' (not ours)."""
         try:

@@ -259,7 +259,8 @@ def test_the_python_path_runs_the_sip_tests_with_native_off():
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          str(tests / "gb28181" / "sip" / "test_message.py"), str(tests / "gb28181" / "sip" / "test_stack.py"),
          str(tests / "signaling" / "test_registrar.py"), str(tests / "signaling" / "test_fast_keepalive.py"),
-         str(tests / "signaling" / "test_fast_register.py"), str(tests / "signaling" / "test_overload.py")],
+         str(tests / "signaling" / "test_fast_register.py"), str(tests / "signaling" / "test_overload.py"),
+         str(tests / "signaling" / "test_register_replay.py")],
         env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
 
