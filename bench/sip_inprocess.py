@@ -10,6 +10,8 @@ crafted datagrams straight into the SIP stack (its send is replaced by a list):
    the datagrams meet the UDP fast path first, as the transport would hand them over), RSS
    growth per registration and, with --trace, the live Python memory growth per registration
    (tracemalloc; slow).
+   Then every device registers again the same way: CPU µs per re-registration (a refresh of a
+   live registration: no transition, no event).
 2. 20,000 keepalive MESSAGEs from the registered devices; prints process CPU µs per keepalive
    (server side only: the answers are not parsed).
 A complement to sip_bench.py (real sockets, Kamailio side by side): faster, for finding where
@@ -54,6 +56,35 @@ def device(i: int) -> str:
     return f"3402000000132{i:07d}"
 
 
+async def register_all(n: int, receive, sent: list[bytes], call: str) -> float:  # noqa: ANN001
+    """Digest-register devices 0..n-1 at about 2,000/s; returns the simulated client's own CPU."""
+    client_cpu = 0.0
+    for i in range(n):
+        dev = device(i)
+        head = (f"REGISTER sip:{PLATFORM}@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;rport;branch=z9hG4bK{i}{call}a\r\n"
+                f"From: <sip:{dev}@{REALM}>;tag={i}\r\nTo: <sip:{dev}@{REALM}>\r\nCall-ID: r{i}{call}@bench\r\n"
+                f"Max-Forwards: 70\r\nContact: <sip:{dev}@127.0.0.1:5999>\r\nExpires: 3600\r\n")
+        receive((head + "CSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n").encode())
+        c0 = time.thread_time()
+        challenge = Challenge.parse(parse_message(sent.pop()).get("WWW-Authenticate") or "")
+        auth = authorization_header(challenge, dev, SECRET, "REGISTER", f"sip:{PLATFORM}@{REALM}")
+        client_cpu += time.thread_time() - c0
+        receive((head.replace(f"{i}{call}a\r\n", f"{i}{call}b\r\n", 1)
+                 + f"CSeq: 2 REGISTER\r\nAuthorization: {auth}\r\nContent-Length: 0\r\n\r\n").encode())
+        if not sent.pop().startswith(b"SIP/2.0 200"):
+            raise SystemExit(f"registration of {dev} was not accepted")
+        if i % 100 == 99:
+            await asyncio.sleep(0.05)  # ~2,000 registrations/s
+    return client_cpu
+
+
+async def written(platform: Platform) -> None:
+    for _ in range(600):  # until every write-back queue is empty
+        await asyncio.sleep(0.2)
+        if not (platform.health.pending_writes or platform.recorder.buffered or platform.signaling.writer._pending):
+            return
+
+
 async def main(n: int, trace: bool) -> None:
     work = Path(tempfile.mkdtemp(prefix="sip-inprocess-"))
     url = f"sqlite:///{work}/camgrid.db"
@@ -84,26 +115,8 @@ async def main(n: int, trace: bool) -> None:
         tracemalloc.start()
         snap = tracemalloc.take_snapshot()
     cpu0, client_cpu = time.process_time(), 0.0
-    for i in range(n):
-        dev = device(i)
-        head = (f"REGISTER sip:{PLATFORM}@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;rport;branch=z9hG4bK{i}a\r\n"
-                f"From: <sip:{dev}@{REALM}>;tag={i}\r\nTo: <sip:{dev}@{REALM}>\r\nCall-ID: r{i}@bench\r\n"
-                f"Max-Forwards: 70\r\nContact: <sip:{dev}@127.0.0.1:5999>\r\nExpires: 3600\r\n")
-        receive((head + "CSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n").encode())
-        c0 = time.thread_time()
-        challenge = Challenge.parse(parse_message(sent.pop()).get("WWW-Authenticate") or "")
-        auth = authorization_header(challenge, dev, SECRET, "REGISTER", f"sip:{PLATFORM}@{REALM}")
-        client_cpu += time.thread_time() - c0
-        receive((head.replace(f"{i}a\r\n", f"{i}b\r\n", 1)
-                 + f"CSeq: 2 REGISTER\r\nAuthorization: {auth}\r\nContent-Length: 0\r\n\r\n").encode())
-        if not sent.pop().startswith(b"SIP/2.0 200"):
-            raise SystemExit(f"registration of {dev} was not accepted")
-        if i % 100 == 99:
-            await asyncio.sleep(0.05)  # ~2,000 registrations/s
-    for _ in range(600):  # until every write-back queue is empty
-        await asyncio.sleep(0.2)
-        if not (platform.health.pending_writes or platform.recorder.buffered or platform.signaling.writer._pending):
-            break
+    client_cpu += await register_all(n, receive, sent, "a")
+    await written(platform)
     cpu1 = time.process_time()
     await asyncio.sleep(1)
     gc.collect()
@@ -111,6 +124,11 @@ async def main(n: int, trace: bool) -> None:
     print(f"CPU per registration (in-process, two REGISTERs, write-back included; the simulated "
           f"client's own work taken out): {(cpu1 - cpu0 - client_cpu) / n * 1e6:.1f} µs")
     print(f"RSS growth per registration: {(rss() - rss_before) / n:.0f} B")
+    cpu2 = time.process_time()
+    client_cpu = await register_all(n, receive, sent, "b")  # every device again: refreshes, no transition
+    await written(platform)
+    print(f"CPU per re-registration (refresh of a registered device, same method): "
+          f"{(time.process_time() - cpu2 - client_cpu) / n * 1e6:.1f} µs")
     if trace:
         live = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(snap, "filename"))
         tracemalloc.stop()
