@@ -12,8 +12,6 @@ import type {
   ChannelVqd,
   CommandResult,
   Device,
-  DevicePlaybackSession,
-  DeviceRecords,
   EventQuery,
   ExportJob,
   HealthSummary,
@@ -24,8 +22,6 @@ import type {
   Me,
   Page,
   PlatformEvent,
-  PlaybackAction,
-  PlaybackControlResult,
   PlaybackSession,
   PresetAction,
   PtzAction,
@@ -88,19 +84,6 @@ export const api = {
   /** Play the recordings from `from` at `speed` (seek or a new speed = a new request). */
   startPlayback: (id: string, from: Date, speed: number, signal?: AbortSignal) =>
     post<PlaybackSession>(`${channelPath(id)}/playback`, { from: from.toISOString(), speed }, { signal }),
-  /** The recordings on the device's own storage in [from, to) (RecordInfo; the device answers in pages). */
-  deviceRecords: (id: string, from: Date, to: Date, deviceId?: string, signal?: AbortSignal) =>
-    get<{ ok: boolean; result: DeviceRecords }>(`${channelPath(id)}/device-records`,
-      { from: from.toISOString(), to: to.toISOString(), device_id: deviceId }, signal),
-  /** Play [from, to) from the device's storage (a Playback INVITE); waits up to 5 s for the first picture. */
-  startDevicePlayback: (id: string, from: Date, to: Date, deviceId?: string, signal?: AbortSignal) =>
-    post<DevicePlaybackSession>(`${channelPath(id)}/device-playback${deviceQuery(deviceId)}`,
-      { from: from.toISOString(), to: to.toISOString(), wait_s: 5 }, { signal, timeoutMs: 30_000 }),
-  /** Pause, resume, seek (seconds into the range) or change the speed of a device playback. */
-  controlPlayback: (sessionId: string, action: PlaybackAction, value?: number) =>
-    post<PlaybackControlResult>(`/live/${encodeURIComponent(sessionId)}/control`, { action, value: value ?? null }),
-  /** End a running stream for everyone (needs commands:device). */
-  stopStream: (sessionId: string) => request<unknown>('DELETE', `/live/${encodeURIComponent(sessionId)}`),
   setRecordPlan: (id: string, mode: 'continuous' | 'off', deviceId?: string) =>
     request<unknown>('PUT', `${channelPath(id)}/record-plan${deviceQuery(deviceId)}`, { body: { mode } }),
   startExport: (id: string, from: Date, to: Date, reason: string) =>

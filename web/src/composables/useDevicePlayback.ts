@@ -1,7 +1,7 @@
 import { onBeforeUnmount, ref, shallowRef, type Ref } from 'vue'
 
 import { isAbort } from '@/api/client'
-import { api } from '@/api/endpoints'
+import { deviceApi } from '@/api/devicePlayback'
 import type { DevicePlaybackSession, TimeRange } from '@/api/types'
 import { MsePlayer, mseSupported, type SegmentMark, type StreamInfo } from '@/player/msePlayer'
 import type { LiveProblem } from './useLiveStream'
@@ -58,7 +58,7 @@ export function useDevicePlayback(
     player?.stop()
     player = null
     const running = session.value
-    if (running && mayStop()) void api.stopStream(running.session_id).catch(() => undefined)
+    if (running && mayStop()) void deviceApi.stopStream(running.session_id).catch(() => undefined)
     session.value = null
     marks = []
     seekShownUntil = 0
@@ -77,7 +77,7 @@ export function useDevicePlayback(
     info.value = null
     state.value = 'starting'
     try {
-      const started = await api.startDevicePlayback(channelId(), from, to, deviceId(), request.signal)
+      const started = await deviceApi.startDevicePlayback(channelId(), from, to, deviceId(), request.signal)
       session.value = started
       player = new MsePlayer(element, {
         playbackRate: speed.value,
@@ -113,7 +113,7 @@ export function useDevicePlayback(
     if (!running) return false
     busy.value = true
     try {
-      await api.controlPlayback(running.session_id, action, value)
+      await deviceApi.controlPlayback(running.session_id, action, value)
       return true
     } catch (err) {
       problem.value = { kind: 'api', error: err }
