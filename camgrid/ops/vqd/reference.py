@@ -26,6 +26,7 @@ DETAIL = 2.5  # a reference cell has detail when its relative texture is this ma
 BLOWN = 225.0  # cells this bright are blown out (glare), not covered
 COVER_STEP = 30.0
 FADE = 0.5  # a featureless cell whose texture fell below this share of the reference's has lost it ...
+TRACE = 0.25  # ... if it had a trace of texture, at least this share of the cover limit (x264 wipes fainter ones from clean pictures too) ...
 PATTERN_KEPT = 0.5  # ... and is covered when such cells' brightness correlates less than this with the reference's
 MOVE_PEAK = 0.2  # phase correlation peak of a view that lines up with its reference elsewhere (unrelated views < 0.15)
 MIN_JUDGED = 12  # a cover's share is over at least this many cells (1/8 of the view): on a featureless view that can judge only 4, 2 changed cells are no quarter cover
@@ -139,8 +140,9 @@ def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple
 
     With a reference, a covered cell is featureless now (and not blown out) and either had
     detail and lost its shape too (a blur or an exposure change keeps the shape), or was
-    featureless and changed brightness, or lost even its faint texture in a pattern of brightness
-    unlike the reference's (a cover over bare asphalt). When the cells' brightness still follows the reference
+    featureless and changed brightness, or lost even its faint texture (one the reference had
+    a trace of, `TRACE`) in a pattern of brightness unlike the reference's (a cover over bare
+    asphalt). When the cells' brightness still follows the reference
     as a whole (fog, exposure, contrast: one straight-line fit explains them), only cells that
     stand out from that fit count. The share is over the cells that can be judged (not those
     featureless before and after at the predicted brightness), and at least `MIN_JUDGED`. Without a usable reference:
@@ -158,7 +160,7 @@ def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple
             lost &= outlier
         # featureless before too (bare asphalt, a wall): its faint texture is gone and the cells'
         # brightness no longer follows the reference's pattern (blur, fog and exposure keep it)
-        faded = ~had & flat & (detail < FADE * ref.detail)
+        faded = ~had & flat & (detail < FADE * ref.detail) & (ref.detail >= TRACE * th.cover_detail)
         if faded.sum() >= 6 and fx.ncc(mean[faded], ref.mean[faded]) < PATTERN_KEPT:
             outlier = outlier | faded
         mask = flat & (lost | (~had & outlier))
