@@ -3,8 +3,8 @@ simulated camera's own recordings of the day (RecordInfo), a click on one plays 
 device (Playback INVITE: the <video> clock advances, the shown wall-clock time is the record's
 start), a click further along the timeline is a seek on the device (MANSRTSP, no new INVITE) and
 the shown time follows it (the node's position marks, not the player's forward-only clock),
-pause holds the picture, a speed goes to the device and the player; a day without recordings
-says so. Same processes and skips as test_console.py.
+pause holds the picture, a speed goes to the device and the player, the end of a range plays out
+and says so; a day without recordings says so. Same processes and skips as test_console.py.
 """
 
 from __future__ import annotations
@@ -134,10 +134,21 @@ def test_operator_plays_a_recording_from_the_device_and_seeks_in_it(platform):  
         assert any(s["channel_id"] == channel_id and s.get("speed") == 2.0 for s in live), live
         page.wait_for_function("() => document.querySelector('video[data-test=video]').playbackRate === 2", timeout=5000)
 
+        # At 8x, a click near the end of the day's last record (it ends now): a new session to its
+        # end, at 8x too, which the device plays to the end (MediaStatus 121): the page says so,
+        # the last picture stays.
+        page.get_by_test_id("speed").get_by_text("8×").click()
+        page.wait_for_function("() => document.querySelector('video[data-test=video]').playbackRate === 8", timeout=5000)
+        last = page.get_by_test_id("timeline-span").last.bounding_box()
+        page.mouse.click(last["x"] + last["width"] - 1, last["y"] + last["height"] / 2)
+        expect(player).to_have_attribute("data-state", "ended", timeout=60_000)
+        assert page.evaluate("() => document.querySelector('video[data-test=video]').videoWidth") > 0
+        shot(page, "device-playback-3-ended")
+
         # A day the device keeps nothing of (it keeps 7 days) says so.
         empty_day = (datetime.now() - timedelta(days=12)).strftime("%Y-%m-%d")
         page.goto(f"{base}/channels/{channel_id}/device-playback?device={camera.id}&day={empty_day}")
         expect(page.get_by_test_id("records-empty")).to_be_visible(timeout=20_000)
         expect(page.get_by_test_id("records-empty")).to_contain_text("设备当天没有录像")
-        shot(page, "device-playback-3-empty")
+        shot(page, "device-playback-4-empty")
         assert not [p for p in problems if "page error" in p], problems

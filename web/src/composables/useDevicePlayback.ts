@@ -83,6 +83,9 @@ export function useDevicePlayback(
         playbackRate: speed.value,
         // At 8x the device sends 8 s of footage a second: keep more behind the playhead.
         keepBehindS: 20,
+        // The device reached the end of the range (MediaStatus 121, the node closes the socket):
+        // what is buffered plays out, then the state is 'ended'.
+        endOnClose: true,
         onState: (s) => {
           if (s === 'connecting' || s === 'buffering' || s === 'playing' || s === 'ended') {
             if (state.value !== 'paused') state.value = s
@@ -94,11 +97,7 @@ export function useDevicePlayback(
           if (mark.cause === 'seek') seekMarkS = mark.mediaS
           updateWall()
         },
-        onFailure: (failure) => {
-          // The device reached the end of the range (MediaStatus 121): the node ends the stream.
-          if (failure.kind === 'closed' && failure.code === 1000) state.value = 'ended'
-          else fail(failure)
-        },
+        onFailure: fail,
       })
       player.start(started.ws_url)
       if (speed.value !== 1) await control('speed', speed.value) // a new session starts at 1x on the device

@@ -100,6 +100,9 @@ export interface PlayerOptions {
   onMissing?: () => void
   /** The node sent everything there is: what is buffered plays out, then the state is 'ended'. */
   onEnd?: () => void
+  /** A socket the node closes normally (1000) means the end, not a failure: a device playback
+   * ends so when the device reaches the end of its range. */
+  endOnClose?: boolean
 }
 
 interface TextMessage {
@@ -269,9 +272,9 @@ export class MsePlayer {
     ws.binaryType = 'arraybuffer'
     ws.onmessage = (event: MessageEvent<string | ArrayBuffer>) => this.onMessage(event.data)
     ws.onclose = (event) => {
-      if (this.ws === ws && !this.stopped && !this.ended) {
-        this.fail({ kind: 'closed', code: event.code, reason: event.reason })
-      }
+      if (this.ws !== ws || this.stopped || this.ended) return
+      if (event.code === 1000 && this.options.endOnClose) this.onText({ type: 'end' })
+      else this.fail({ kind: 'closed', code: event.code, reason: event.reason })
     }
     this.ws = ws
     this.video.addEventListener('error', this.onVideoError)
