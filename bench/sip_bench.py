@@ -53,6 +53,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 SIPP_DIR = BENCH / "sipp"
 KAMAILIO_CFG = BENCH / "kamailio" / "kamailio.cfg"
+KAMAILIO_REGISTRAR_CFG = BENCH / "kamailio" / "kamailio-registrar.cfg"  # --kamailio-registrar
+KAMAILIO_SQLITE_SCHEMA = Path("/usr/share/kamailio/db_sqlite")  # Debian package kamailio-sqlite-modules
 RESULTS = BENCH / "results"
 
 HOST = "127.0.0.1"  # everything runs on loopback, never any other address
@@ -289,26 +291,41 @@ class Camgrid:
 
 
 class Kamailio:
-    name = "kamailio"
+    """kamailio.cfg (stateless answers: the issue's baseline) or, with registrar=True,
+    kamailio-registrar.cfg (usrloc written back to SQLite every second: a like-for-like reference)."""
 
-    def __init__(self, run_dir: Path, log_dir: Path, binary: str) -> None:
+    def __init__(self, run_dir: Path, log_dir: Path, binary: str, *, registrar: bool = False) -> None:
         self.run_dir = run_dir
         self.log_dir = log_dir
         self.binary = binary
+        self.registrar = registrar
+        self.name = "kamailio_registrar" if registrar else "kamailio"
         self.proc: subprocess.Popen | None = None
         self.sip_port = 0
+
+    def _location_db(self) -> Path:
+        import sqlite3
+
+        db = self.run_dir / "location.db"
+        db.unlink(missing_ok=True)
+        schema = "".join((KAMAILIO_SQLITE_SCHEMA / f).read_text() for f in ("standard-create.sql", "usrloc-create.sql"))
+        with sqlite3.connect(db) as conn:
+            conn.executescript(schema)
+        return db
 
     def start(self, timeout: float = 30) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.sip_port = free_udp_tcp_port()
-        self.proc = _spawn([self.binary, "-f", str(KAMAILIO_CFG), "-DD", "-E", "-Y", str(self.run_dir),
+        extra = ["-A", f'BENCH_DB="sqlite://{self._location_db()}"'] if self.registrar else []
+        cfg = KAMAILIO_REGISTRAR_CFG if self.registrar else KAMAILIO_CFG
+        self.proc = _spawn([self.binary, "-f", str(cfg), "-DD", "-E", "-Y", str(self.run_dir),
                             "-l", f"udp:{HOST}:{self.sip_port}", "-A", f'BENCH_PASSWORD="{DEVICE_PASSWORD}"',
-                            "-A", f'BENCH_REALM="{REALM}"', "-m", "256", "-M", "16"],
-                           self.log_dir / "kamailio.log")
+                            "-A", f'BENCH_REALM="{REALM}"', *extra, "-m", "256", "-M", "16"],
+                           self.log_dir / f"{self.name}.log")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"kamailio exited with {self.proc.returncode}; see {self.log_dir / 'kamailio.log'}")
+                raise RuntimeError(f"kamailio exited with {self.proc.returncode}; see {self.log_dir / (self.name + '.log')}")
             if sip_ping(self.sip_port, 0.3):
                 return
         raise RuntimeError("kamailio did not answer on its SIP port")
@@ -420,11 +437,14 @@ def compare(args: argparse.Namespace, prof: dict, tools: dict, work: Path) -> di
     if r.returncode != 0:
         raise RuntimeError(f"device import failed: {r.stdout}{r.stderr}")
     kam = Kamailio(work / "kamailio-run", work, tools["kamailio"])
+    kreg = Kamailio(work / "kamailio-registrar-run", work, tools["kamailio"], registrar=True) if args.kamailio_registrar else None
     results: dict[str, Any] = {"rounds": [], "devices_per_round": n, "reg_rate": prof["reg_rate"],
                                "ka_calls": prof["ka_calls"], "ka_rate": prof["ka_rate"]}
     try:
         cam.start()
         kam.start()
+        if kreg is not None:
+            kreg.start()
         results["idle_us_per_s"] = {"camgrid": round(idle_cpu(cam), 1), "kamailio": round(idle_cpu(kam), 1)}
         print(f"  idle CPU: camgrid {results['idle_us_per_s']['camgrid']:.0f} µs/s, "
               f"kamailio {results['idle_us_per_s']['kamailio']:.0f} µs/s", flush=True)
@@ -432,14 +452,15 @@ def compare(args: argparse.Namespace, prof: dict, tools: dict, work: Path) -> di
             inf = write_injection(work / f"round{rnd}.csv", range(rnd * n + 1, rnd * n + n + 1))
             order = [cam, kam] if rnd % 2 == 0 else [kam, cam]
             entry: dict[str, Any] = {"round": rnd + 1, "register": {}, "refresh": {}, "keepalive": {}}
-            for srv in order:
+            registrars = order if kreg is None else order[:rnd % 3] + [kreg] + order[rnd % 3:]
+            for srv in registrars:
                 # first the devices' first registrations (each a transition to online), then the
                 # same devices again: refreshes of a live registration, a network's steady state
                 for phase, label in (("register", "register "), ("refresh", "refresh  ")):
                     res = measure(srv, tools["sipp"], "register.xml", inf, prof["reg_rate"], n, work,
                                   f"r{rnd}_{srv.name}_{phase}")
                     entry[phase][srv.name] = res
-                    print(f"  round {rnd + 1} {label} {srv.name:9s} ok={res['successful']:>6} failed={res['failed']:>5} "
+                    print(f"  round {rnd + 1} {label} {srv.name:18s} ok={res['successful']:>6} failed={res['failed']:>5} "
                           f"retrans={res['retransmissions']:>5} cpu={res['cpu_s']:.3f}s  {res['us_per_call']} µs/registration",
                           flush=True)
             for srv in order:
@@ -459,10 +480,14 @@ def compare(args: argparse.Namespace, prof: dict, tools: dict, work: Path) -> di
             }
     finally:
         kam.stop()
+        if kreg is not None:
+            kreg.stop()
         cam.stop()
     for phase in ("keepalive", "register", "refresh"):
         summ: dict[str, Any] = {}
-        for name in ("camgrid", "kamailio"):
+        for name in ("camgrid", "kamailio", "kamailio_registrar"):
+            if name not in results["rounds"][0][phase]:
+                continue
             vals = [e[phase][name]["us_per_call"] for e in results["rounds"] if e[phase][name]["us_per_call"]]
             summ[name] = {"median_us": round(statistics.median(vals), 2) if vals else None, "all_us": vals,
                           "failed": sum(e[phase][name]["failed"] for e in results["rounds"]),
@@ -473,6 +498,12 @@ def compare(args: argparse.Namespace, prof: dict, tools: dict, work: Path) -> di
         c, k = summ["camgrid"]["median_us"], summ["kamailio"]["median_us"]
         summ["ratio_of_medians"] = round(c / k, 2) if c and k else None
         summ["per_round_ratios"] = [round(x, 2) for x in ratios]
+        r = summ.get("kamailio_registrar", {}).get("median_us")
+        if r:
+            summ["ratio_to_registrar"] = round(c / r, 2) if c else None
+            summ["per_round_ratios_to_registrar"] = [
+                round(e[phase]["camgrid"]["us_per_call"] / e[phase]["kamailio_registrar"]["us_per_call"], 2)
+                for e in results["rounds"] if e[phase]["camgrid"]["us_per_call"] and e[phase]["kamailio_registrar"]["us_per_call"]]
         results[phase] = summ
     return results
 
@@ -656,6 +687,11 @@ def table(res: dict) -> str:
         rows.append(("per-round ratios keepalive | register", " ".join(map(str, ka["per_round_ratios"])),
                      " ".join(map(str, rg["per_round_ratios"])), "", "", ""))
         rows.append(("per-round ratios refresh", " ".join(map(str, rf["per_round_ratios"])), "", "", "", ""))
+        for label, ph in (("register", rg), ("refresh", rf)):
+            if ph.get("ratio_to_registrar"):
+                rows.append((f"{label}: against Kamailio as a registrar (usrloc, SQLite write-back)",
+                             f"{ph['camgrid']['median_us']}", f"{ph['kamailio_registrar']['median_us']}",
+                             f"{ph['ratio_to_registrar']}×", "", "(reference, not the target's)"))
     st = res.get("storm")
     if st:
         n = st["devices"]
@@ -690,6 +726,10 @@ def main() -> int:
     ap.add_argument("--skip-compare", action="store_true", help="only the storm")
     ap.add_argument("--skip-storm", action="store_true", help="only the Kamailio comparison")
     ap.add_argument("--profile", action="store_true", help="also run py-spy on camgrid under each load (keepalive, register, storm); figures of the profiled runs are not used")
+    ap.add_argument("--kamailio-registrar", action="store_true",
+                    help="also register against Kamailio as a real registrar (usrloc written back to SQLite every second; "
+                         "needs the Debian package kamailio-sqlite-modules): a like-for-like reference beside the "
+                         "issue's stateless baseline")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, SIPp stats)")
     args = ap.parse_args()
 
@@ -703,6 +743,10 @@ def main() -> int:
     missing = [k for k, v in tools.items() if not v]
     if missing:
         print(f"error: {', '.join(missing)} not found (apt-get install sip-tester kamailio)", file=sys.stderr)
+        return 2
+    if args.kamailio_registrar and not (KAMAILIO_SQLITE_SCHEMA / "usrloc-create.sql").exists():
+        print(f"error: --kamailio-registrar needs Kamailio's SQLite module and schema ({KAMAILIO_SQLITE_SCHEMA}): "
+              "apt-get install kamailio-sqlite-modules", file=sys.stderr)
         return 2
 
     def on_signal(signum: int, _frame: Any) -> None:
