@@ -543,6 +543,15 @@ vqd_devices = Table(  # what the patrol learned about a device
     Column("override_at", DateTime(timezone=True), nullable=True),
 )
 
+vqd_manufacturer_dialects = Table(  # an operator's sub-stream selector per manufacturer (0017), over the configuration's
+    "vqd_manufacturer_dialects",
+    metadata,
+    Column("key", String(64), primary_key=True),  # lower-case; matches when part of the device's Manufacturer
+    Column("dialect", String(16), nullable=False),
+    Column("set_by", String(64), nullable=False),
+    Column("set_at", DateTime(timezone=True), nullable=False),
+)
+
 vqd_rounds = Table(
     "vqd_rounds",
     metadata,
