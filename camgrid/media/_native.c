@@ -1050,7 +1050,6 @@ static PyTypeObject PsDemuxerType = {
 #ifdef __linux__
 #define RECV_MAX_COUNT 1024
 #define RECV_MAX_SIZE 65536
-#define DENSE_SLOT 2048  /* UdpDrain: a datagram up to this long is read into a slot of this size */
 
 static char *recv_buffer = NULL;  /* count x size bytes, grown on demand; used with the GIL held */
 static size_t recv_buffer_size = 0;
@@ -1172,11 +1171,9 @@ typedef struct {
     PyObject **by_fd;  /* fd -> its stream (a strong reference), NULL: none */
     int by_fd_len;
     Py_ssize_t registered, errors;
-    char *buf;    /* batch x size: where a datagram longer than a dense slot is put together */
-    char *dense;  /* batch x dense_size: where the usual datagram lands (see udp_drain_datagram) */
-    Py_ssize_t dense_size;
+    char *buf;
     struct mmsghdr *msgs;
-    struct iovec *iovs;  /* two per message: its dense slot, then the rest of its slot in buf */
+    struct iovec *iovs;
     struct epoll_event *events;
 } UdpDrainObject;
 
@@ -1202,25 +1199,20 @@ UdpDrain_init(UdpDrainObject *self, PyObject *args, PyObject *kwds)
     }
     self->batch = batch;
     self->size = size;
-    self->dense_size = size < DENSE_SLOT ? size : DENSE_SLOT;
     self->max_events = max_events;
     self->buf = PyMem_RawMalloc((size_t)batch * (size_t)size);
-    self->dense = PyMem_RawMalloc((size_t)batch * (size_t)self->dense_size);
     self->msgs = PyMem_RawCalloc((size_t)batch, sizeof(struct mmsghdr));
-    self->iovs = PyMem_RawCalloc((size_t)batch * 2, sizeof(struct iovec));
+    self->iovs = PyMem_RawCalloc((size_t)batch, sizeof(struct iovec));
     self->events = PyMem_RawCalloc((size_t)max_events, sizeof(struct epoll_event));
-    if (self->buf == NULL || self->dense == NULL || self->msgs == NULL || self->iovs == NULL || self->events == NULL) {
+    if (self->buf == NULL || self->msgs == NULL || self->iovs == NULL || self->events == NULL) {
         PyErr_NoMemory();
         return -1;
     }
     for (k = 0; k < batch; k++) {
-        struct iovec *iov = &self->iovs[2 * k];
-        iov[0].iov_base = self->dense + (size_t)k * (size_t)self->dense_size;
-        iov[0].iov_len = (size_t)self->dense_size;
-        iov[1].iov_base = self->buf + (size_t)k * (size_t)size + (size_t)self->dense_size;
-        iov[1].iov_len = (size_t)(size - self->dense_size);
-        self->msgs[k].msg_hdr.msg_iov = iov;
-        self->msgs[k].msg_hdr.msg_iovlen = size > self->dense_size ? 2 : 1;
+        self->iovs[k].iov_base = self->buf + (size_t)k * (size_t)size;
+        self->iovs[k].iov_len = (size_t)size;
+        self->msgs[k].msg_hdr.msg_iov = &self->iovs[k];
+        self->msgs[k].msg_hdr.msg_iovlen = 1;
     }
     self->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (self->epfd < 0) {
@@ -1260,7 +1252,6 @@ UdpDrain_dealloc(UdpDrainObject *self)
         close(self->epfd);
     udp_drain_clear(self);
     PyMem_RawFree(self->buf);
-    PyMem_RawFree(self->dense);
     PyMem_RawFree(self->msgs);
     PyMem_RawFree(self->iovs);
     PyMem_RawFree(self->events);
@@ -1470,22 +1461,6 @@ fail:
     return 0;
 }
 
-/* Datagram k of the last recvmmsg, contiguous. Datagrams up to DENSE_SLOT bytes (all of a camera's
- * RTP packets, which fit an Ethernet frame) lie in `dense`, one slot after another, as a C sink's
- * buffer would hold them; only a longer one reaches its slot in `buf` and is joined there. With
- * the 64 KiB slots of `buf` alone, the 64 datagrams of a batch began 64 KiB apart: the kernel's copy
- * and the demuxer's read met the same cache sets and a page each. */
-static const char *
-udp_drain_datagram(UdpDrainObject *self, int k)
-{
-    char *slot;
-    if ((Py_ssize_t)self->msgs[k].msg_len <= self->dense_size)
-        return self->iovs[2 * k].iov_base;
-    slot = self->buf + (size_t)k * (size_t)self->size;
-    memcpy(slot, self->iovs[2 * k].iov_base, (size_t)self->dense_size);
-    return slot;
-}
-
 /* The datagrams of msgs[from:got] as a list of bytes; NULL with an exception. */
 static PyObject *
 udp_drain_rest(UdpDrainObject *self, int from, int got)
@@ -1495,7 +1470,7 @@ udp_drain_rest(UdpDrainObject *self, int from, int got)
     if (rest == NULL)
         return NULL;
     for (k = from; k < got; k++) {
-        item = PyBytes_FromStringAndSize(udp_drain_datagram(self, k), (Py_ssize_t)self->msgs[k].msg_len);
+        item = PyBytes_FromStringAndSize(self->iovs[k].iov_base, (Py_ssize_t)self->msgs[k].msg_len);
         if (item == NULL) {
             Py_DECREF(rest);
             return NULL;
@@ -1551,8 +1526,7 @@ UdpDrain_drain(UdpDrainObject *self, PyObject *unused)
             rtp_run_init(&run, ssrc, seq);
             dm->busy = 1;
             for (; !run.stop && k < got; k++) {
-                rc = rtp_run_step(dm, &run, (const unsigned char *)udp_drain_datagram(self, k),
-                                  (Py_ssize_t)self->msgs[k].msg_len, units,
+                rc = rtp_run_step(dm, &run, self->iovs[k].iov_base, (Py_ssize_t)self->msgs[k].msg_len, units,
                                   keyframe_str);
                 if (rc < 0) {
                     dm->busy = 0;

@@ -1,7 +1,7 @@
-"""UdpDrain reads each datagram of up to 2,048 bytes into a dense slot and joins a longer one in
-its 64 KiB slot (camgrid/media/_native.c, udp_drain_datagram): datagrams on either side of that
-line, and far beyond it, give over real loopback sockets what the pure-Python path gives, and
-the long ones go through the native run too, not only through Python."""
+"""UdpDrain with RTP datagrams of every size (valid ones, not only garbage): below, at and just over
+2 KiB, and up to the largest UDP datagram, each frame cut at another size; over real loopback
+sockets they give what the pure-Python path gives, and the long ones go through the native run
+too, not only through Python."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(fastpath.UdpDrain is None, reason=f"native UdpDr
 
 SSRC = 0x5151
 RTP_HEADER = 12
-# Payload sizes that put the datagram below, at and just over a dense slot, and far over it.
+# Payload sizes that put the datagram below, at and just over 2 KiB, and far over it.
 PAYLOADS = [1388, 2048 - RTP_HEADER, 2049 - RTP_HEADER, 2100, 9000, 30_000, 65_507 - RTP_HEADER]
 
 
@@ -61,7 +61,7 @@ def test_datagrams_of_every_size_give_what_the_python_path_gives(frames):
             while rows := drain._native.drain():
                 for stream, units, count, pt, ssrc, wire, rest in rows:
                     if count:
-                        taken_long += wire > count * 2048  # the run in C held a datagram longer than a slot
+                        taken_long += wire > count * 2048  # the run in C held a datagram over 2 KiB
                         stream.on_run(units, count, pt, ssrc, wire, 1.0)
                     if rest is not None:
                         stream.on_datagrams(rest, 1.0)
