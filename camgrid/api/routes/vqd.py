@@ -1,7 +1,8 @@
 """Video quality diagnosis: the patrol's progress and rounds, a round now, a channel's findings
 and history, a diagnosis now, its reference picture and its own thresholds; the patrol's
 settings, what it learned about each device, an operator's settings per device (sub-stream
-selector, PTZ check) and "try the sub-stream again".
+selector, PTZ check), an operator's sub-stream selector per manufacturer and "try the sub-stream
+again".
 
 Reading needs health:read; acting needs vqd:manage and is audited. `local_router` answers
 `camgrid vqd patrol` on the same machine: it is authenticated by the secret the running
@@ -137,9 +138,11 @@ class DeviceSettings(BaseModel):
         None, description="true: check every PTZ channel of the device; false: none; null: vqd.ptz_check's lists.")
 
 
-def _device_item(ctx: Any, row: dict[str, Any], ptz: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+def _device_item(ctx: Any, row: dict[str, Any], ptz: list[dict[str, Any]], now: datetime,
+                 makers: dict[str, str]) -> dict[str, Any]:
     s = ctx.settings.vqd
-    dialect, source = effective_dialect(s.substream, row["id"], row["manufacturer"] or "", row["override_dialect"])
+    dialect, source = effective_dialect(s.substream, row["id"], row["manufacturer"] or "", row["override_dialect"],
+                                        makers)
     refused_at = row["substream_refused_at"]
     configured = [c["id"] for c in ptz if s.ptz_check.wants(c["id"], c["organisation_id"])]
     override_ptz = row["override_ptz_check"]
@@ -162,8 +165,9 @@ def _device_item(ctx: Any, row: dict[str, Any], ptz: list[dict[str, Any]], now: 
 
 def _device_items(ctx: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ptz = store.ptz_channels(ctx.engine, [r["id"] for r in rows], PTZ_TYPES)
+    makers = {e["key"]: e["dialect"] for e in store.manufacturer_dialects(ctx.engine)}
     now = utcnow()
-    return [_device_item(ctx, r, ptz[r["id"]], now) for r in rows]
+    return [_device_item(ctx, r, ptz[r["id"]], now, makers) for r in rows]
 
 
 def _device(ctx: Any, device_id: str) -> dict[str, Any]:
@@ -175,13 +179,77 @@ def _device(ctx: Any, device_id: str) -> dict[str, Any]:
 
 @router.get("/vqd/settings")
 def patrol_settings(request: Request, principal: Principal = require(roles.HEALTH_READ)) -> dict[str, Any]:
-    """The patrol's settings in effect (the configuration; devices an operator set otherwise are
-    listed at GET /vqd/devices?only=overridden)."""
-    s = api_context(request).settings.vqd
+    """The patrol's settings in effect: the configuration, and the operator's selectors per
+    manufacturer (`operator_manufacturers`, over the configuration's; devices an operator set
+    otherwise are listed at GET /vqd/devices?only=overridden)."""
+    ctx = api_context(request)
+    s = ctx.settings.vqd
     return {"patrol": s.model_dump(include={"patrol", "first_round_after_s", "round_interval_s", "concurrency",
                                             "per_device", "sample_s", "first_frame_s", "auto_reference"}),
             "substream": s.substream.model_dump(), "ptz_check": s.ptz_check.model_dump(),
+            "operator_manufacturers": store.manufacturer_dialects(ctx.engine),
             "dialects": list(get_args(StreamDialect))}
+
+
+class ManufacturerDialect(BaseModel):
+    """An operator's sub-stream selector for every device whose Manufacturer contains the key."""
+
+    model_config = ConfigDict(extra="forbid")
+    dialect: StreamDialect = Field(
+        description="The selector (streamnumber, streamprofile, stream, streammode, all, none) for devices whose "
+        "reported Manufacturer contains the key, case ignored; over vqd.substream.manufacturers, under a "
+        "device's own selector and vqd.substream.devices.")
+
+
+MANUFACTURER_KEY_MAX = 64
+
+
+def _manufacturer_key(key: str) -> str:
+    normal = store.manufacturer_key(key)
+    if not normal:
+        raise ApiError(400, "the manufacturer key is empty: give a part of the devices' Manufacturer, e.g. hikvision")
+    if len(normal) > MANUFACTURER_KEY_MAX:
+        raise ApiError(400, f"the manufacturer key is longer than {MANUFACTURER_KEY_MAX} characters: a part of the "
+                       "Manufacturer (e.g. hikvision) is enough")
+    return normal
+
+
+def _config_dialect(ctx: Any, key: str) -> str | None:
+    return next((d for k, d in ctx.settings.vqd.substream.manufacturers.items() if k.lower() == key), None)
+
+
+def _manufacturer_entry(ctx: Any, key: str) -> dict[str, Any]:
+    entry = next(e for e in store.manufacturer_dialects(ctx.engine) if e["key"] == key)
+    return {**entry, "config_dialect": _config_dialect(ctx, key)}
+
+
+@router.put("/vqd/substream/manufacturers/{key}")
+async def set_manufacturer_dialect(key: str, body: ManufacturerDialect, request: Request,
+                                   principal: Principal = require(roles.VQD_MANAGE)) -> dict[str, Any]:
+    """The sub-stream selector for devices whose Manufacturer contains `key` (case ignored; kept
+    lower-case), over the configuration's entry for the same key, if any; the next round follows
+    it. Audited with before and after."""
+    ctx = api_context(request)
+    normal = _manufacturer_key(key)
+    before = await run_in_threadpool(store.set_manufacturer_dialect, ctx.engine, normal, body.dialect,
+                                     principal.username, utcnow())
+    await run_in_threadpool(record, request, principal, "vqd.manufacturer_dialect", normal,
+                            {"before": {"dialect": before}, "after": {"dialect": body.dialect}})
+    return await run_in_threadpool(_manufacturer_entry, ctx, normal)
+
+
+@router.delete("/vqd/substream/manufacturers/{key}", status_code=204)
+async def drop_manufacturer_dialect(key: str, request: Request, principal: Principal = require(roles.VQD_MANAGE)) -> None:
+    """Remove the operator's selector for `key`: its devices get the configuration's again. Audited."""
+    ctx = api_context(request)
+    normal = _manufacturer_key(key)
+    before = await run_in_threadpool(store.drop_manufacturer_dialect, ctx.engine, normal)
+    if before is None:
+        where = (" (the configuration's vqd.substream.manufacturers has one: change it there)"
+                 if _config_dialect(ctx, normal) else "")
+        raise ApiError(404, f"no operator's selector for manufacturer {normal!r}{where}")
+    await run_in_threadpool(record, request, principal, "vqd.manufacturer_dialect", normal,
+                            {"before": {"dialect": before}, "after": {"dialect": None}})
 
 
 @router.get("/vqd/devices")

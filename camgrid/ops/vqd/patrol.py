@@ -18,7 +18,10 @@
   stream was diagnosed is kept with each result; the HD rate takes resolutions from main streams
   only.
 - An operator's settings for a device (the console, PUT /devices/{id}/vqd/settings: the selector,
-  PTZ check on / off) come before the configuration's; what the patrol learned about each device
+  PTZ check on / off) come before the configuration's, and an operator's selector per
+  manufacturer (PUT /vqd/substream/manufacturers/{key}, vqd_manufacturer_dialects) before the
+  configuration's manufacturers; those few rows are read once a round, so a change holds from the
+  next round on without a restart; what the patrol learned about each device
   (refusal, the selector that worked, the last PTZ check) is kept in vqd_devices.
 - PTZ cameras opted in (`vqd.ptz_check`) are moved a little after their diagnosis and judged
   `ptz_unresponsive` when the picture does not follow (patrol_ptz.py).
@@ -30,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,14 +53,28 @@ from camgrid.store.engine import utcnow
 log = logging.getLogger(__name__)
 
 
-def effective_dialect(sub: VqdSubstream, device_id: str, manufacturer: str, override: str | None) -> tuple[str, str]:
+def operator_manufacturer_dialect(entries: Mapping[str, str], manufacturer: str) -> str | None:
+    """The operator's selector for a manufacturer (`entries`: lower-case key → selector): the
+    longest key that is part of the Manufacturer, case ignored (the most specific); None: no key."""
+    made_by = (manufacturer or "").lower()
+    matching = [key for key in entries if key and key in made_by]
+    return entries[max(matching, key=lambda k: (len(k), k))] if matching else None
+
+
+def effective_dialect(sub: VqdSubstream, device_id: str, manufacturer: str, override: str | None,
+                      operator_manufacturers: Mapping[str, str] | None = None) -> tuple[str, str]:
     """(the sub-stream selector for a device, where it comes from): an operator's setting for the
-    device ("override", vqd_devices) over `vqd.substream.devices` ("device"), `manufacturers`
-    ("manufacturer") and the default ("default")."""
+    device ("override", vqd_devices) over `vqd.substream.devices` ("device"), an operator's
+    setting for its manufacturer ("manufacturer_operator", vqd_manufacturer_dialects: newer than
+    the configuration, so it wins over the same key there), `manufacturers` ("manufacturer") and
+    the default ("default")."""
     if override:
         return override, "override"
     if device_id in sub.devices:
         return sub.devices[device_id], "device"
+    operator = operator_manufacturer_dialect(operator_manufacturers or {}, manufacturer)
+    if operator is not None:
+        return operator, "manufacturer_operator"
     made_by = (manufacturer or "").lower()
     if any(key and key.lower() in made_by for key in sub.manufacturers):
         return sub.dialect_for(device_id, manufacturer), "manufacturer"
@@ -132,6 +149,7 @@ class Patrol:
 
     async def _run_round(self, trigger: str, by: str, seq: int) -> dict[str, Any]:
         todo = await asyncio.to_thread(store.channels_to_patrol, self._engine)
+        makers = await asyncio.to_thread(self.operator_manufacturers)
         started = self._clock()
         round_id = await asyncio.to_thread(store.start_round, self._engine, started, trigger, by, len(todo))
         counts = {"diagnosed": 0, "failed": 0, "with_faults": 0, "skipped": 0}
@@ -149,7 +167,7 @@ class Patrol:
                 async with per_device[ch["device_id"]], slots:
                     running.add(ch["id"])
                     try:
-                        result = await self.diagnose_channel(ch, round_id=round_id)
+                        result = await self.diagnose_channel(ch, round_id=round_id, manufacturer_dialects=makers)
                     except Exception as exc:  # one channel must not stop the round
                         log.warning("vqd: %s: %s", ch["id"], exc)
                         result = {"diagnosed": False, "faults": []}
@@ -175,12 +193,21 @@ class Patrol:
         return self._last
 
     # -- one channel -------------------------------------------------------------------------------
+    def operator_manufacturers(self) -> dict[str, str]:
+        """The operator's selectors per manufacturer now (lower-case key → selector). Blocking."""
+        return {e["key"]: e["dialect"] for e in store.manufacturer_dialects(self._engine)}
+
     async def diagnose_channel(self, ch: dict[str, Any], *, round_id: int | None = None,
-                               make_reference_now: bool = False, by: str = "vqd-patrol") -> dict[str, Any]:
-        """Diagnose one channel now ({id, device_id, organisation_id}); store and announce the result."""
+                               make_reference_now: bool = False, by: str = "vqd-patrol",
+                               manufacturer_dialects: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Diagnose one channel now ({id, device_id, organisation_id}); store and announce the result.
+        `manufacturer_dialects`: the operator's selectors per manufacturer as the round read them
+        (None: read them now)."""
         state = await asyncio.to_thread(store.state, self._engine, ch["id"])
         device = await asyncio.to_thread(store.device_state, self._engine, ch["device_id"])
-        dialect = self._substream_dialect(ch, device)
+        if manufacturer_dialects is None:
+            manufacturer_dialects = await asyncio.to_thread(self.operator_manufacturers)
+        dialect = self._substream_dialect(ch, device, manufacturer_dialects)
         got = await capture(self._media, ch["device_id"], ch["id"], seconds=self.s.sample_s,
                             first_frame_s=self.s.first_frame_s, work_dir=self._work_dir, substream=dialect)
         if got.substream_refused:
@@ -225,11 +252,12 @@ class Patrol:
                 "substream_refused": got.substream_refused, "ptz_check": ptz_note,
                 "reference_made": reference_bytes is not None}
 
-    def _substream_dialect(self, ch: dict[str, Any], device: dict[str, Any]) -> str:
+    def _substream_dialect(self, ch: dict[str, Any], device: dict[str, Any],
+                           manufacturer_dialects: Mapping[str, str]) -> str:
         """The sub-stream selector for the channel's device (store.device_state: `device`); "none"
         while the device is remembered as refusing that selector (for retry_after_s)."""
         dialect, _ = effective_dialect(self.s.substream, ch["device_id"], ch.get("manufacturer") or "",
-                                       device["override_dialect"])
+                                       device["override_dialect"], manufacturer_dialects)
         return "none" if refusal_holds(device, dialect, self.s.substream.retry_after_s, self._clock()) else dialect
 
     def thresholds_for(self, ch: dict[str, Any], state: dict[str, Any]) -> Thresholds:

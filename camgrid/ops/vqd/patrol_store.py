@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, or_, select, update
 
 from camgrid.registry._sql import aware
-from camgrid.store.tables import audit_log, channels, devices, vqd_channels, vqd_devices, vqd_results, vqd_rounds
+from camgrid.store.tables import (audit_log, channels, devices, vqd_channels, vqd_devices, vqd_manufacturer_dialects,
+                                  vqd_results, vqd_rounds)
 
 
 _COLUMNS = (channels.c.id, channels.c.device_id, channels.c.organisation_id, channels.c.ptz_type,
@@ -166,6 +167,44 @@ def set_overrides(engine: Engine, device_id: str, dialect: str | None, ptz_check
     with engine.begin() as conn:
         _upsert(conn, device_id, {"override_dialect": dialect, "override_ptz_check": ptz_check, "override_by": by[:64],
                                   "override_at": at})
+
+
+# -- an operator's selectors per manufacturer ------------------------------------------------------
+def manufacturer_key(key: str) -> str:
+    """The stored form of a manufacturer key: trimmed, lower-case (matching ignores case)."""
+    return key.strip().lower()
+
+
+def manufacturer_dialects(engine: Engine) -> list[dict[str, Any]]:
+    """The operator's entries ({key, dialect, set_by, set_at}) in key order; a few rows, read once a round."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(vqd_manufacturer_dialects).order_by(vqd_manufacturer_dialects.c.key)).mappings()
+        return [{**dict(r), "set_at": aware(r["set_at"])} for r in rows]
+
+
+def set_manufacturer_dialect(engine: Engine, key: str, dialect: str, by: str, at: datetime) -> str | None:
+    """Set the operator's selector for manufacturers matching `key`; returns the one it replaced."""
+    key = manufacturer_key(key)
+    table = vqd_manufacturer_dialects
+    with engine.begin() as conn:
+        before = conn.execute(select(table.c.dialect).where(table.c.key == key)).scalar()
+        values = {"dialect": dialect, "set_by": by[:64], "set_at": at}
+        if before is None:
+            conn.execute(table.insert().values(key=key, **values))
+        else:
+            conn.execute(update(table).where(table.c.key == key).values(**values))
+    return before
+
+
+def drop_manufacturer_dialect(engine: Engine, key: str) -> str | None:
+    """Remove the operator's entry for `key`; returns its selector (None: there was none)."""
+    key = manufacturer_key(key)
+    table = vqd_manufacturer_dialects
+    with engine.begin() as conn:
+        before = conn.execute(select(table.c.dialect).where(table.c.key == key)).scalar()
+        if before is not None:
+            conn.execute(table.delete().where(table.c.key == key))
+    return before
 
 
 _DEVICE_COLUMNS = (devices.c.id, devices.c.name, devices.c.manufacturer, devices.c.status,
