@@ -1,6 +1,7 @@
 """Where camgrid's per-packet ingest time goes: stage timings and a cProfile of MediaStream.on_packet.
 
     .venv/bin/python bench/media_profile.py [--loops 3] [--top 25] [--footage FILE]
+    .venv/bin/python bench/media_profile.py --drain-streams 300 [--drain-seconds 1] [--repeat 3]
 
 No sockets, no event loop: one stream's RTP packets (the 1080p 25 fps 4 Mbit/s footage of
 bench/_media_common.py, cut into 1400-byte RTP payloads as a camera sends them) are fed to the
@@ -66,13 +67,65 @@ def best_cpu(fn, repeat: int) -> float:  # noqa: ANN001
     return best
 
 
+def drain_sockets(packets: list[bytes], streams: int, seconds: float, repeat: int) -> list[float]:
+    """CPU µs per packet of the node's UDP read and demux (camgrid.media.ingest.UdpDrain) over
+    `streams` loopback sockets, each holding the first `seconds` of the stream when the drain
+    starts: as the backlog phase of bench/media_ingest.py, with the sender's work kept out of the
+    clock (the queues are filled first). Fresh sockets and streams each run; each run's figure."""
+    import socket
+
+    from camgrid.media import ingest
+
+    if ingest.fastpath.UdpDrain is None:
+        return []
+    first = packets[:round(seconds * 371)]  # 371 packets/s: the bench footage
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    out = []
+    try:
+        for _ in range(repeat):
+            drain, socks = ingest.UdpDrain(), []
+            try:
+                for k in range(streams):
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, ingest.UDP_RECEIVE_BUFFER)
+                    sock.bind(("127.0.0.1", 0))
+                    sock.setblocking(False)
+                    drain.add(sock, MediaStream(StreamSpec(f"s{k}", "udp", SSRC), created_at=0.0))
+                    socks.append(sock)
+                for sock in socks:
+                    address = sock.getsockname()
+                    for data in first:
+                        tx.sendto(data, address)
+                gc.collect()
+                t0 = time.process_time()
+                while drain.drain(1.0):
+                    pass
+                out.append((time.process_time() - t0) / (len(first) * streams) * 1e6)
+            finally:
+                drain.close()
+                for sock in socks:
+                    sock.close()
+    finally:
+        tx.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--footage", type=Path, default=DEFAULT_FOOTAGE)
     ap.add_argument("--loops", type=int, default=3, help="times the 30 s footage is fed per run (default 3)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per stage; the best counts (default 3)")
     ap.add_argument("--top", type=int, default=25, help="rows of the cProfile table (default 25)")
+    ap.add_argument("--drain-streams", type=int, default=0,
+                    help="only time UdpDrain over this many loopback sockets, each queued with --drain-seconds")
+    ap.add_argument("--drain-seconds", type=float, default=1.0, help="of the stream queued per socket (default 1)")
     args = ap.parse_args()
+    if args.drain_streams:
+        figures = drain_sockets(build_packets(bench_footage(args.footage), 1), args.drain_streams, args.drain_seconds,
+                                args.repeat)
+        print(f"UdpDrain over {args.drain_streams} queued loopback sockets ({fastpath.describe()}): CPU µs/packet "
+              + ", ".join(f"{f:.3f}" for f in figures))
+        return
 
     footage = bench_footage(args.footage)
     packets = build_packets(footage, args.loops)

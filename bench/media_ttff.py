@@ -1,6 +1,6 @@
 """Time to first frame of live video on loopback, through the API as a browser gets it.
 
-    .venv/bin/python bench/media_ttff.py [--trials 10] [--transport udp] [--footage FILE]
+    .venv/bin/python bench/media_ttff.py [--trials 10] [--transport udp] [--unwatched-s 1.5] [--footage FILE]
 
 Starts the platform (embedded media node as its own process, as `camgrid serve` runs it) and
 `camgrid sim` streaming FILE (default: the shared road footage, else a test pattern) as a
@@ -9,7 +9,9 @@ separate process, logs in, and then for each trial:
 - cold: POST /channels/{id}/live with wait_s=0 (the INVITE is sent; the answer comes back at
   once), open the WebSocket, and time until the first fragment that a decoder can show has
   arrived (the init segment and a key frame) — then DELETE the stream so the next trial is cold;
-- warm: a second viewer joining a running stream (the node sends the cached GOP at once).
+- warm: a second viewer joining a running stream (the node sends the cached GOP at once);
+- unwatched: both viewers gone, the stream runs on for --unwatched-s (1.5 s: more than a GOP)
+  with nobody watching, then a viewer joins (the node places and muxes the GOP it kept unbuilt).
 
 A frame counts as shown when PyAV decodes it from what arrived. Prints median, p90 and max.
 The target (issue 3): ≤ 1 s on loopback with a 1 s GOP.
@@ -107,6 +109,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--transport", default="udp", choices=["udp", "tcp-passive", "tcp-active"])
+    ap.add_argument("--unwatched-s", type=float, default=1.5,
+                    help="after the warm viewer, wait this long with nobody watching and join again (0 skips)")
     ap.add_argument("--footage", type=Path, default=DEFAULT_FOOTAGE if DEFAULT_FOOTAGE.is_file() else None)
     args = ap.parse_args()
 
@@ -135,7 +139,7 @@ def main() -> None:
                 time.sleep(0.2)
             if channel is None:
                 raise SystemExit("the simulated camera's catalog never arrived")
-            cold, warm = [], []
+            cold, warm, unwatched = [], [], []
             for _ in range(args.trials):
                 t0 = time.monotonic()
                 live = call(http, f"/api/v1/channels/{channel}/live", token, body={"wait_s": 0})
@@ -143,12 +147,19 @@ def main() -> None:
                 t1 = time.monotonic()
                 again = call(http, f"/api/v1/channels/{channel}/live", token, body={"wait_s": 0})
                 warm.append(asyncio.run(first_shown(again["ws_url"], t1)))
+                if args.unwatched_s > 0:  # both viewers left: the stream runs on with nobody watching
+                    time.sleep(args.unwatched_s)
+                    t2 = time.monotonic()
+                    later = call(http, f"/api/v1/channels/{channel}/live", token, body={"wait_s": 0})
+                    unwatched.append(asyncio.run(first_shown(later["ws_url"], t2)))
                 call(http, f"/api/v1/live/{live['session_id']}", token, method="DELETE")
                 time.sleep(0.3)
             source = args.footage.name if args.footage else "test pattern 320x240"
             print(f"time to first frame, {args.transport}, {source}, 1 s GOP, loopback:")
             print("  " + summary("cold (INVITE on request)", cold))
             print("  " + summary("warm (joining a running stream)", warm))
+            if unwatched:
+                print("  " + summary(f"unwatched (joining a stream nobody watched for {args.unwatched_s:g} s)", unwatched))
         finally:
             for proc in (sim, serve):
                 proc.send_signal(signal.SIGINT)

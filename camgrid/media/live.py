@@ -5,6 +5,13 @@ GOP from its key frame on, at once, so its player starts decoding without waitin
 key frame (time to first frame ≈ the network, not the GOP length). Each frame is its own
 fragment: that is what keeps latency low with Media Source Extensions. Fragments are built only
 while someone watches (or fetches HLS): a stream that is only recorded costs no live muxing.
+Nor does it pay for keeping the GOP ready: its frames are kept as they came, unplaced, and are
+put on the timeline only when a viewer joins (or HLS starts, or audio comes, which is placed
+against the last video frame); at the next key frame a GOP nobody saw only moves the timeline
+and the audio clock on. A viewer cannot tell: it receives byte for byte what a feed that placed
+every frame on arrival sends (`defer_unwatched=False`, tests/media/test_live_unwatched.py). A
+key frame whose leading bytes, up to its parameter sets, are those of the key frame that gave
+the track is not parsed again.
 
 A viewer that cannot keep up (its queue over `max_queue_bytes`) loses what is queued and
 resumes at the next key frame, so one slow browser never holds memory or delays the others.
@@ -136,7 +143,7 @@ class LiveFeed:
         self._viewers: set[Viewer] = set()
         self.timeline = Timeline()
         self.bad_frames = 0
-        self.frames = 0
+        self.frames = 0  # frames placed on the timeline (their fragments' numbers); unplaced ones come later
         self.keyframes = 0
         self.bad_parameter_sets = 0
         self.unplayable = 0  # frames before the first key frame with parameter sets
