@@ -15,6 +15,11 @@
    throughput: channel-diagnoses per second per CPU core at 1080p and 720p (25 fps, 2 s GOP
    H.264, decode included, CPU time of this one process).
 
+    python bench/vqd_bench.py --seeds 1,3-8 [--no-throughput]
+
+pools the clips of several seeds (each seed's clips as above) into one report, then per seed
+the faults found and every miss and false report by clip.
+
 Clips are cached under --out (default: a folder in the system's temporary directory), keyed
 by seed and mode; the same seed gives the same clips and the same figures.
 
@@ -104,14 +109,16 @@ def generate(specs: list[gen.ClipSpec], footage: Path, out: Path, jobs: int) -> 
     return {name: (clip, ref) for name, clip, ref in done.values()}
 
 
-def run(specs: list[gen.ClipSpec], files: dict[str, tuple[str, str | None]], with_reference: bool = True) -> list[dict]:
+def run(specs: list[gen.ClipSpec], files: dict[str, tuple[str, str | None]], with_reference: bool = True,
+        seed: int | None = None) -> list[dict]:
     rows = []
     for spec in specs:
         clip, ref_path = files[spec.name]
         ref = make_reference([load_image(ref_path)]) if ref_path and with_reference else None
         t = time.process_time()
         d = diagnose(open_sample(clip), None, ref, [spec.ptz_at] if spec.ptz_at is not None else [])
-        rows.append({"name": spec.name, "label": spec.label, "kind": spec.kind, "severity": spec.severity,
+        rows.append({"name": spec.name, "seed": seed, "source": spec.source, "label": spec.label, "kind": spec.kind,
+                     "severity": spec.severity,
                      "onset": spec.onset, "size": list(spec.size), "found": d.types(),
                      "cpu_s": round(time.process_time() - t, 4)})
     return rows
@@ -134,15 +141,16 @@ def report(rows: list[dict], skip: tuple[str, ...] = ()) -> str:
     lines.append("")
     lines.append("Gross faults (signal loss, black and solid screens, freeze >= 10 s, cover >= 75 %, camera moved):")
     lines.append("")
-    lines.append("| gross fault | precision | recall |")
-    lines.append("|---|---|---|")
+    lines.append("| gross fault | precision | recall | footage files (scenes) |")
+    lines.append("|---|---|---|---|")
     for f, sev in GROSS.items():
         if f in skip:
             continue
         pos = [r for r in rows if r["label"] == f and (sev is None or r["severity"] == sev)]
         tp = sum(f in r["found"] for r in pos)
         fp = sum(f in r["found"] for r in rows if r["label"] != f)
-        lines.append(f"| {f}{' (severity 3)' if sev else ''} | {fmt(tp, tp + fp)} | {fmt(tp, len(pos))} |")
+        scenes = len({r["source"] for r in pos if r["kind"] != "signal_loss"}) or "-"
+        lines.append(f"| {f}{' (severity 3)' if sev else ''} | {fmt(tp, tp + fp)} | {fmt(tp, len(pos))} | {scenes} |")
     lines.append("")
     lines.append("Normal footage: share of diagnoses with any fault reported (false alarms):")
     lines.append("")
@@ -160,6 +168,30 @@ def report(rows: list[dict], skip: tuple[str, ...] = ()) -> str:
         lines.append(f"| {kind} | {fmt(len(bad), len(rs))} | {what or '-'} |")
     bad = [r for r in allneg if r["found"]]
     lines.append(f"| all normal | {fmt(len(bad), len(allneg))} | |")
+    return "\n".join(lines)
+
+
+def report_seeds(rows: list[dict]) -> str:
+    """Per seed: gross faults found, other faults found, false reports of a type on clips without
+    it, and normal clips with any report; then every miss and false report, to look into."""
+    lines = ["| seed | gross faults found | other faults found | false reports of a type | normal clips with a report |",
+             "|---|---|---|---|---|"]
+    for seed in sorted({r["seed"] for r in rows}):
+        rs = [r for r in rows if r["seed"] == seed]
+        gross = [r for r in rs if r["label"] in GROSS and (GROSS[r["label"]] is None or r["severity"] == GROSS[r["label"]])]
+        other = [r for r in rs if r["label"] != "normal" and r not in gross]
+        false = sum(t != r["label"] for r in rs for t in r["found"])
+        normal = [r for r in rs if r["label"] == "normal"]
+        lines.append(f"| {seed} | {sum(r['label'] in r['found'] for r in gross)}/{len(gross)} | "
+                     f"{sum(r['label'] in r['found'] for r in other)}/{len(other)} | {false} | "
+                     f"{sum(bool(r['found']) for r in normal)}/{len(normal)} |")
+    lines += ["", "Misses and false reports (seed, clip, footage: what was found):", ""]
+    for r in rows:
+        missed = r["label"] != "normal" and r["label"] not in r["found"]
+        extra = [t for t in r["found"] if t != r["label"]]
+        if missed or extra:
+            lines.append(f"- seed {r['seed']} {r['name']} ({Path(r['source']).stem}, {r['size'][1]}p): "
+                         f"{'missed ' + r['label'] + '; ' if missed else ''}found {', '.join(r['found']) or 'nothing'}")
     return "\n".join(lines)
 
 
@@ -310,10 +342,13 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5, help="repetitions of each throughput clip")
     ap.add_argument("--json", type=Path, help="also write every clip's result here")
     ap.add_argument("--clean-windows", action="store_true", help="false alarms on many clean windows instead (see above)")
-    ap.add_argument("--seeds", default="1-12", help="--clean-windows: the seeds of the clean streams (e.g. 1-12 or 1,3,5)")
+    ap.add_argument("--seeds", help="several seeds pooled (e.g. 1-12 or 1,3,5): the fault clips of each, or with "
+                    "--clean-windows the clean streams (default there 1-12)")
+    ap.add_argument("--no-throughput", action="store_true", help="skip the throughput measurement")
     ap.add_argument("--stride", type=float, default=1.0, help="--clean-windows: seconds between window starts")
     a = ap.parse_args()
     if a.clean_windows:
+        a.seeds = a.seeds or "1-12"
         seeds = _seeds(a.seeds)
         rows = clean_windows(seeds, a.footage, a.out, a.jobs, a.stride)
         print(f"VQD-Bench clean windows: seeds {a.seeds}, {len({r['stream'] for r in rows})} clean streams, "
@@ -323,23 +358,31 @@ def main() -> None:
         if a.json:
             a.json.write_text(json.dumps(rows, indent=1))
         return
-    specs = gen.plan(a.seed, a.footage, quick=a.quick)
-    out = a.out / f"seed{a.seed}-{'quick' if a.quick else 'full'}"
-    files = generate(specs, a.footage, out, a.jobs)
-    rows = run(specs, files)
-    bare = run(specs, files, with_reference=False)
-    tp = throughput(a.footage, a.out, a.reps)
-    cmd = "python bench/vqd_bench.py" + (" --quick" if a.quick else "") + f" --seed {a.seed}"
-    print(f"VQD-Bench: {len(rows)} clips, seed {a.seed}{' (quick)' if a.quick else ''}: `{cmd}`\n")
+    seeds = _seeds(a.seeds) if a.seeds else [a.seed]
+    rows, bare = [], []
+    for seed in seeds:
+        specs = gen.plan(seed, a.footage, quick=a.quick)
+        files = generate(specs, a.footage, a.out / f"seed{seed}-{'quick' if a.quick else 'full'}", a.jobs)
+        rows += run(specs, files, seed=seed)
+        bare += run(specs, files, with_reference=False, seed=seed)
+    tp = {} if a.no_throughput else throughput(a.footage, a.out, a.reps)
+    which = f"--seeds {a.seeds}" if a.seeds else f"--seed {a.seed}"
+    cmd = "python bench/vqd_bench.py" + (" --quick" if a.quick else "") + f" {which}"
+    print(f"VQD-Bench: {len(rows)} clips, {'seeds ' + a.seeds if a.seeds else f'seed {a.seed}'}{' (quick)' if a.quick else ''}"
+          f": `{cmd}`\n")
     print("With the channel's reference picture (as a patrol runs it):\n")
     print(report(rows))
     print("\nWithout a reference (`camgrid vqd diagnose CLIP` alone; scene_change needs one):\n")
     print(report(bare, skip=("scene_change",)))
-    print("\nThroughput (one process, one decoder thread, decode included; CPU time):\n")
-    print("| stream | diagnoses per CPU-second | per wall-second | CPU ms each |")
-    print("|---|---|---|---|")
-    for k, v in tp.items():
-        print(f"| {k} H.264 25 fps, 2 s GOP | {v['per_cpu_s']} | {v['per_wall_s']} | {v['ms_cpu_each']} |")
+    if len(seeds) > 1:
+        print("\nBy seed, with the reference:\n")
+        print(report_seeds(rows))
+    if tp:
+        print("\nThroughput (one process, one decoder thread, decode included; CPU time):\n")
+        print("| stream | diagnoses per CPU-second | per wall-second | CPU ms each |")
+        print("|---|---|---|---|")
+        for k, v in tp.items():
+            print(f"| {k} H.264 25 fps, 2 s GOP | {v['per_cpu_s']} | {v['per_wall_s']} | {v['ms_cpu_each']} |")
     bench_cpu = sorted(r["cpu_s"] for r in rows)
     print(f"\nBench clips (12.5 fps): median {1000 * bench_cpu[len(bench_cpu) // 2]:.0f} ms CPU per diagnosis.")
     if a.json:
