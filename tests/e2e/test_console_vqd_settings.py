@@ -7,6 +7,9 @@ two cameras (same processes and skips as test_console.py):
 - an operator finds a device by its ID, sets its selector and turns its PTZ check off; the table
   says so, a reload shows it again, the API and the audit log have it;
 - "try the sub-stream again" on the refusing device forgets the refusal;
+- a selector for every device of a manufacturer: the configuration's entry is shown read-only,
+  the operator adds one (the other device follows it, the one with its own selector does not),
+  changes it in place after a reload and removes it; audited;
 - the device's own page shows its patrol state with the operator's selector;
 - a viewer sees the same and is offered nothing to change.
 
@@ -42,7 +45,9 @@ SEED = "e2e-vqd-settings"
 
 
 @pytest.fixture
-def settings_platform(tmp_path, db_url):
+def settings_platform(tmp_path, db_url, monkeypatch):
+    # a configuration entry per manufacturer that matches neither simulated camera ("camgrid-sim")
+    monkeypatch.setenv("CAMGRID__VQD__SUBSTREAM__MANUFACTURERS", '{"acme": "streamprofile"}')
     specs = generate(2, 1, seed=SEED, mix=False)
     with running_platform(tmp_path, db_url, specs, ["--seed", SEED, "--keepalive", "5"]) as running:
         yield {**running, "db_url": db_url}
@@ -126,12 +131,42 @@ def test_an_operator_sets_a_devices_patrol_and_it_stays(settings_platform):
         expect(page.locator(f"[data-test=vqd-settings-retry][data-device='{refusing}']")).to_have_count(0)
         shot(page, "3-retried")
 
+        # a selector for all devices of a manufacturer, beside the configuration's (read-only)
+        makers = page.get_by_test_id("vqd-makers")
+        expect(makers.locator("[data-test=vqd-maker][data-key=acme]")).to_have_attribute("data-origin", "config")
+        expect(makers.locator("[data-test=vqd-maker-dialect][data-key=acme]")).to_have_attribute(
+            "data-dialect", "streamprofile")
+        expect(makers.get_by_test_id("vqd-maker-remove")).to_have_count(0)
+        other = page.locator(f"[data-test=vqd-settings-dialect][data-device='{refusing}']")
+        expect(other).to_have_attribute("data-source", "default")
+        field(page, "vqd-maker-key").fill("CamGrid-Sim")
+        page.get_by_test_id("vqd-maker-new-dialect").click()
+        page.locator(".el-select-dropdown__item:visible").filter(has_text="streamMode（TP-LINK）").click()
+        page.get_by_test_id("vqd-maker-add").click()
+        expect(page.get_by_test_id("vqd-makers-message")).to_contain_text("厂商为 camgrid-sim 的设备从下一轮起按")
+        added = makers.locator("[data-test=vqd-maker][data-key='camgrid-sim']")
+        expect(added).to_have_attribute("data-origin", "operator")
+        expect(other).to_have_attribute("data-dialect", "streammode")
+        expect(other).to_have_attribute("data-source", "manufacturer_operator")
+        expect(dialect).to_have_attribute("data-source", "override")  # a device's own selector comes first
+        shot(page, "4-manufacturer")
+        page.reload()  # kept by the platform; changed in place
+        expect(added).to_have_attribute("data-origin", "operator")
+        expect(other).to_have_attribute("data-source", "manufacturer_operator")
+        makers.locator("[data-test=vqd-maker-select][data-key='camgrid-sim']").click()
+        page.locator(".el-select-dropdown__item:visible").filter(has_text="streamnumber（GB/T 28181-2022）").click()
+        expect(other).to_have_attribute("data-dialect", "streamnumber")
+        makers.locator("[data-test=vqd-maker-remove][data-key='camgrid-sim']").click()
+        expect(page.get_by_test_id("vqd-makers-message")).to_contain_text("已删除")
+        expect(added).to_have_count(0)
+        expect(other).to_have_attribute("data-source", "default")
+
         page.locator(f"[data-test=vqd-settings-device][data-device='{mine}']").click()
         expect(page).to_have_url(f"{base}/devices/{mine}")
         card = page.get_by_test_id("device-patrol")
         expect(card.get_by_test_id("vqd-dev-dialect")).to_have_attribute("data-dialect", "stream")
         expect(card.get_by_test_id("vqd-dev-ptz")).to_have_attribute("data-override", "false")
-        shot(page, "4-device")
+        shot(page, "5-device")
 
         # a viewer reads the same, and is offered nothing to change
         page.get_by_test_id("logout").click()
@@ -146,6 +181,9 @@ def test_an_operator_sets_a_devices_patrol_and_it_stays(settings_platform):
         expect(page.get_by_test_id("vqd-settings-dialog").get_by_test_id("vqd-dev-dialect")).to_have_attribute(
             "data-dialect", "stream")
         expect(page.get_by_test_id("vqd-dev-save")).to_have_count(0)
+        page.keyboard.press("Escape")
+        expect(page.locator("[data-test=vqd-maker][data-key=acme]")).to_be_visible()
+        expect(page.get_by_test_id("vqd-maker-add")).to_have_count(0)
         errors = [p for p in problems if "Content Security Policy" in p or "page error" in p]
         assert not errors, problems
 
@@ -157,3 +195,7 @@ def test_an_operator_sets_a_devices_patrol_and_it_stays(settings_platform):
     assert [(a["action"], a["actor"], a["target"]) for a in audited] == [
         ("vqd.device_settings", "ops", mine), ("vqd.substream_retry", "ops", refusing)]
     assert audited[0]["detail"]["after"] == {"dialect": "stream", "ptz_check": False}
+    makers = rows(db_url, audit_log, audit_log.c.action == "vqd.manufacturer_dialect")
+    assert [(a["actor"], a["target"], a["detail"]["after"]["dialect"]) for a in makers] == [
+        ("ops", "camgrid-sim", "streammode"), ("ops", "camgrid-sim", "streamnumber"), ("ops", "camgrid-sim", None)]
+    assert call(http, "/api/v1/vqd/settings", token)["operator_manufacturers"] == []
