@@ -41,13 +41,19 @@ def freeze(pictures: list[Picture], th: Thresholds, burst: list[Picture] = ()) -
     room before the lights go on, whose few grey levels x264 keeps identical, is not frozen)."""
     if not th.enabled("freeze") or len(pictures) < 2:
         return []
-    shows_change = [featured(p, th) for p in pictures]
-    if not shows_change[-1]:
+    if not featured(pictures[-1], th):
         return []
+    shows_change: dict[int, bool] = {}  # measured only for pictures that are still (live ones rarely are)
+
+    def can_show(i: int) -> bool:
+        if i not in shows_change:
+            shows_change[i] = featured(pictures[i], th)
+        return shows_change[i]
+
     best, start = 0.0, pictures[0].t
     best_end = start
     for i, (prev, cur) in enumerate(zip(pictures, pictures[1:])):
-        if not (shows_change[i] and shows_change[i + 1] and still(prev, cur, th)):
+        if not (still(prev, cur, th) and can_show(i) and can_show(i + 1)):
             start = cur.t
             continue
         if cur.t - start > best:
