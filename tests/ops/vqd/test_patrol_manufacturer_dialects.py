@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import httpx
 
+from camgrid.config import VqdSubstream
 from camgrid.ops.vqd import patrol_store
+from camgrid.ops.vqd.patrol import effective_dialect
 from camgrid.store.tables import devices, vqd_results
 from tests.ops.vqd.test_patrol_device_settings import idle, learned, operator
 from tests.ops.vqd.test_patrol_substream_ptz import (  # noqa: F401  (fixtures)
@@ -52,3 +54,14 @@ async def test_a_manufacturer_entry_changes_the_selector_the_next_round_asks_for
     assert learned(platform, device)["substream_ok_dialect"] == "stream"
     latest = rows(platform.engine, vqd_results, vqd_results.c.round_id == second["round_id"])
     assert sorted((r["width"], r["height"]) for r in latest) == [(320, 240), (320, 240)]
+
+
+def test_the_order_of_selectors_and_the_most_specific_operator_key():
+    sub = VqdSubstream(dialect="all", devices={"D1": "none"}, manufacturers={"Hikvision": "streamprofile"})
+    makers = {"hik": "stream", "hikvision": "streamnumber", "dahua": "streammode"}
+    assert effective_dialect(sub, "D2", "HIKVISION Digital", "stream", makers) == ("stream", "override")
+    assert effective_dialect(sub, "D1", "Hikvision", None, makers) == ("none", "device")
+    assert effective_dialect(sub, "D2", "HIKVISION Digital", None, makers) == ("streamnumber", "manufacturer_operator")
+    assert effective_dialect(sub, "D2", "Hik-Connect", None, makers) == ("stream", "manufacturer_operator")
+    assert effective_dialect(sub, "D2", "Hikvision", None, {}) == ("streamprofile", "manufacturer")
+    assert effective_dialect(sub, "D2", "", None, makers) == ("all", "default")
