@@ -23,8 +23,11 @@ watches (`audio_transcode`), or else left out, and the "init" info says which (`
 audio track enters the init segment at the first key frame after the audio is first seen (or
 changes format); the program stream map announces the audio stream with the first key frame,
 so G.711 (whose format the map alone gives) is in the first init segment, and for AAC (whose
-rate and channels only its ADTS headers give) the first init waits up to AUDIO_WAIT_KEYFRAMES
-key frames for it: one init segment from the start, which a single MP4 reader (live.mp4) needs.
+rate and channels only its ADTS headers give) the first key frame and the frames after it are
+held until its first header comes (usually a few frames later), then played from that key
+frame with the audio track in the init segment; a stream whose announced AAC does not come
+within AUDIO_WAIT_KEYFRAMES GOPs starts without it. One init segment from the start, which a
+single MP4 reader (live.mp4) needs, and no GOP lost to waiting.
 Audio that cannot be read is counted (`audio_bad_units`), never fatal.
 Pure apart from asyncio.Event for waking viewers; no sockets.
 """
@@ -47,7 +50,7 @@ from camgrid.media.timeline import Timeline
 
 MAX_GOP_BYTES = 32 << 20  # a GOP longer than this is not cached (a viewer waits for the next key frame)
 MAX_PENDING_AUDIO = 100  # audio samples waiting for a video frame (the video stalled): the oldest go
-AUDIO_WAIT_KEYFRAMES = 2  # AAC the map announces but that has not come yet: key frames the first init waits
+AUDIO_WAIT_KEYFRAMES = 2  # AAC the map announces but that has not come yet: GOPs the first init waits
 
 
 @dataclass(slots=True)
@@ -131,6 +134,8 @@ class LiveFeed:
         self._transcoder = None  # G711ToAac while G.711 is transcoded
         self._announced: str | None = None  # the audio codec the program stream map lists
         self._waited_keys = 0
+        self._held: list[AccessUnit] = []  # the GOP so far while the first init waits for announced AAC
+        self._held_bytes = 0
         self.audio_units = self.audio_dropped = 0
         self.track: VideoTrack | None = None
         self._track_prefix = b""  # the start of the key frame that gave `track`, up to its parameter sets
@@ -176,7 +181,10 @@ class LiveFeed:
         if unit.keyframe:
             self._maybe_new_track(unit)
         if self.init is None:
-            self.unplayable += 1
+            if self._held and unit is not self._held[0]:
+                self._hold(unit)
+            elif not self._held:
+                self.unplayable += 1
             return
         frame = self._place(unit)
         if unit.keyframe:
@@ -198,6 +206,27 @@ class LiveFeed:
         if chunk is not None:
             for viewer in self._viewers:
                 viewer.put(chunk)
+
+    def _hold(self, unit: AccessUnit) -> None:
+        if self._held_bytes + len(unit.data) > MAX_GOP_BYTES:
+            self.unplayable += 1
+            return
+        self._held.append(unit)
+        self._held_bytes += len(unit.data)
+
+    def _drop_held(self) -> None:
+        """The held GOP ended without the announced audio (or the init came another way)."""
+        self.unplayable += len(self._held)
+        self._held, self._held_bytes = [], 0
+
+    def _play_held(self) -> None:
+        """The announced AAC's first header came: the first init (with it) and the held GOP, from
+        its key frame, as if each frame had come now. The audio that came while holding is left
+        out (it could not be timed against frames not yet placed); the track starts with the next."""
+        held, self._held, self._held_bytes = self._held, [], 0
+        for unit in held:
+            self.push(unit)
+        self._audio_pending = []
 
     def _place(self, unit: AccessUnit) -> _Frame:
         """The frame on the timeline, with the audio that came since the frame before."""
@@ -265,6 +294,9 @@ class LiveFeed:
         changed, samples = self._audio_in.push(unit.codec, unit.pts, unit.data)
         if changed is not None and self._transcoder is not None and self._transcoder.source != changed.codec:
             self._transcoder = None
+        if self._held and self._audio_in.config is not None:
+            self._play_held()
+            return
         config = self._audio_in.config
         if config is None or self.init is None:
             return
@@ -360,8 +392,11 @@ class LiveFeed:
         audio = self._live_audio_config()
         if (audio is None and self.init is None and self._announced == "aac"
                 and self._waited_keys < AUDIO_WAIT_KEYFRAMES):
-            self._waited_keys += 1  # announced AAC whose first header has not come: wait a GOP for it
+            self._waited_keys += 1  # announced AAC whose first header has not come: hold this GOP for it
+            self._drop_held()
+            self._hold(unit)
             return
+        self._drop_held()
         if track is self.track:
             self._track_prefix = prefix
             if audio == self.audio:

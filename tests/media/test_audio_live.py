@@ -65,8 +65,18 @@ def test_aac_is_passed_through(footage):
     assert info["audio"]["played"] is True and info["audio"]["transcoded_to"] is None
     assert info["codecs"] == f"{feed.track.codec_string},mp4a.40.2"
     got = decode(data)
-    assert got["video"] == 75 and got["audio"] == "aac" and got["rate"] == 16000  # from the second key frame
-    assert abs(got["audio_s"] - 3.0) < 0.3 and abs(got["pitch"] - 440) < 5
+    assert got["video"] == 100 and got["audio"] == "aac" and got["rate"] == 16000  # from the first key frame
+    assert abs(got["audio_s"] - 4.0) < 0.3 and abs(got["pitch"] - 440) < 5
+
+
+def test_announced_aac_that_comes_late_in_the_first_gop_holds_that_gop_not_the_next(footage):
+    """The first init waits for the AAC header, but the frames since the first key frame wait with
+    it and play: a cold start is not a GOP later (time to first frame)."""
+    feed, chunks = play(footage, "aac", announce="aac", audio_from_s=0.6)
+    assert sum(c.init for c in chunks) == 1 and chunks[0].init and chunks[1].keyframe
+    got = decode(b"".join(c.data for c in chunks))
+    assert got["video"] == 100 and got["audio"] == "aac" and feed.unplayable == 0
+    assert abs(got["audio_s"] - 3.4) < 0.3
 
 
 def test_aac_that_appears_later_joins_at_a_key_frame_and_one_never_sent_does_not_hold_video(footage):
