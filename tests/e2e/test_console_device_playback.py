@@ -141,7 +141,15 @@ def test_operator_plays_a_recording_from_the_device_and_seeks_in_it(platform):  
         page.wait_for_function("() => document.querySelector('video[data-test=video]').playbackRate === 8", timeout=5000)
         last = page.get_by_test_id("timeline-span").last.bounding_box()
         page.mouse.click(last["x"] + last["width"] - 1, last["y"] + last["height"] / 2)
-        expect(player).to_have_attribute("data-state", "ended", timeout=60_000)
+        try:
+            expect(player).to_have_attribute("data-state", "ended", timeout=40_000)
+        except AssertionError as exc:  # the player, the stream and the device at that moment, for whoever reads a failure
+            sessions = [s for s in call(http, "/api/v1/live", token)["items"] if s["channel_id"] == channel_id]
+            element = page.evaluate("""() => { const v = document.querySelector('video[data-test=video]');
+                const b = []; for (let i = 0; i < v.buffered.length; i++) b.push([v.buffered.start(i), v.buffered.end(i)]);
+                return {t: v.currentTime, duration: v.duration, readyState: v.readyState, paused: v.paused, buffered: b} }""")
+            media = [line for line in sim_output.lines if line.startswith("media")][-6:]
+            raise AssertionError(f"{exc}\nsessions {sessions}\nvideo {element}\nsim {media}") from None
         assert page.evaluate("() => document.querySelector('video[data-test=video]').videoWidth") > 0
         shot(page, "device-playback-3-ended")
 

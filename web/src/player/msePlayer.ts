@@ -613,6 +613,11 @@ export class MsePlayer {
     if (this.video.currentTime - buffered.start(0) > this.keepBehindS && performance.now() - this.lastTrim > 2000) {
       this.trim(this.keepBehindS / 2)
     }
+    if (this.ended && this.queue.length === 0 && edge - this.video.currentTime < 0.25 && this.video.readyState < 3) {
+      // Everything came and is played: the element does not always say 'ended' itself (an audio
+      // track that ends a little before the video leaves it waiting for more).
+      this.setState('ended')
+    }
     this.stats.delayS = Math.max(0, edge - this.video.currentTime)
     this.stats.bufferedS = edge - buffered.start(0)
     this.options.onStats?.({ ...this.stats })
