@@ -564,7 +564,8 @@ export interface ChannelVqd {
 // -- the patrol's settings (docs/vqd-patrol.md) -----------------------------------------------------
 
 export type StreamDialect = 'none' | 'streamnumber' | 'streamprofile' | 'stream' | 'streammode' | 'all'
-export type DialectSource = 'override' | 'device' | 'manufacturer' | 'default'
+/** Where a device's sub-stream selector comes from, first match wins in this order (docs/vqd-patrol.md). */
+export type DialectSource = 'override' | 'device' | 'manufacturer_operator' | 'manufacturer' | 'default'
 
 export interface VqdSettings {
   patrol: {

@@ -3,10 +3,7 @@
 // /vqd/substream/manufacturers/{key} change them (vqd:manage, audited).
 
 import { get, request } from './client'
-import type { StreamDialect, VqdSettings } from './types'
-
-/** Where a device's selector comes from, first match wins in this order. */
-export type VqdDialectSource = 'override' | 'device' | 'manufacturer_operator' | 'manufacturer' | 'default'
+import type { DialectSource, StreamDialect, VqdSettings } from './types'
 
 export interface ManufacturerDialect {
   /** Lower-case; matches a device whose reported manufacturer contains it, case ignored. */
@@ -35,5 +32,5 @@ export const vqdSettingsApi = {
 }
 
 /** Whether an operator set the selector in the console (for a device or its manufacturer). */
-export const setByOperator = (source: VqdDialectSource | string): boolean =>
+export const setByOperator = (source: DialectSource): boolean =>
   source === 'override' || source === 'manufacturer_operator'
