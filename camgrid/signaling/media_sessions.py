@@ -75,6 +75,7 @@ class MediaSession:
     paused: bool = False
     stream: int = 0  # Play: 0 the main stream, 1 the sub-stream (asked for with `selector`)
     selector: str = "none"  # the SDP dialect that asked for a stream other than the main one
+    started_by: str | None = None  # Playback: the user who started it (it is theirs to control and stop)
 
     def describe(self) -> dict[str, Any]:
         s = self.stats
@@ -87,7 +88,7 @@ class MediaSession:
             "video_frames": s.get("video_frames", 0), "recording": self.recording, "kind": self.kind,
             "stream": "sub" if self.stream else "main", "audio_codec": (s.get("audio") or {}).get("codec"),
             **({"range": {"from": _utc(self.range_s[0]).isoformat(), "to": _utc(self.range_s[1]).isoformat()},
-                "speed": self.speed, "paused": self.paused} if self.kind != "Play" else {}),
+                "speed": self.speed, "paused": self.paused, "started_by": self.started_by} if self.kind != "Play" else {}),
         }
 
 

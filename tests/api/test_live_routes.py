@@ -13,8 +13,14 @@ def test_without_media_nodes_live_video_is_503_with_the_reason(api):
     assert api.get("/api/v1/live", "viewer").status_code == 503
 
 
-def test_stopping_a_stream_needs_the_device_command_permission(api):
-    assert api.client.delete("/api/v1/live/abc", headers=api.h("viewer")).status_code == 403
+def test_stopping_a_stream_needs_a_token_and_a_playback_role(api, engine):
+    # who may stop which stream: tests/api/test_playback_routes.py (a device playback is its starter's)
+    from camgrid.governance.users import create_user, issue_token
+
+    assert api.client.delete("/api/v1/live/abc").status_code == 401
+    fixer = issue_token(engine, create_user(engine, "fixer1", "Quiet-Harbor-Lantern-9713", "maintainer")["id"], 3600)
+    resp = api.client.delete("/api/v1/live/abc", headers={"Authorization": f"Bearer {fixer}"})
+    assert resp.status_code == 403 and "video:playback" in resp.json()["error"]["message"]
 
 
 def test_live_needs_a_token(api):

@@ -41,6 +41,14 @@ class StandInMedia:
     async def wait_first_frame(self, session, timeout_s):
         return True
 
+    async def control(self, session, action, value=None):
+        session.paused = action == "pause"
+        return session.describe()
+
+    async def end(self, session, reason):
+        session.state, session.end_reason = "ended", reason
+        self.sessions.pop(session.session_id, None)
+
 
 def add_recording(engine, start: datetime, seconds: float, audio_codec: str | None) -> None:
     with engine.begin() as conn:
@@ -88,3 +96,29 @@ def test_device_playback_names_the_range_the_sound_and_the_link(make_api, users)
     # A live stream's description has no range.
     live = MediaSession("s2", dev_id(1), CHANNEL, api.ctx.media.node, "udp", "0100000001", None)
     assert "range" not in live.describe() and live.describe()["audio_codec"] is None
+
+
+def test_a_device_playback_is_its_starters_to_steer_and_stop(make_api, users, engine):
+    from camgrid.governance.users import create_user, issue_token
+
+    api = make_api(media=StandInMedia())
+    api.tokens = {**users, "other viewer": issue_token(engine, create_user(engine, "viewer2", "Quiet-Harbor-Lantern-9713",
+                                                                             "viewer")["id"], 3600)}
+    seed(api.ctx.engine, [device_row(1)], [channel_row(dev_id(1), CHANNEL)])
+    resp = api.post(f"/api/v1/channels/{CHANNEL}/device-playback", "viewer",
+                    json={"from": START.isoformat(), "to": (START + timedelta(minutes=10)).isoformat()})
+    assert resp.status_code == 200 and resp.json()["started_by"] == "viewer1"
+
+    refused = api.post("/api/v1/live/s1/control", "other viewer", json={"action": "pause"})
+    assert refused.status_code == 403 and "started by viewer1" in refused.json()["error"]["message"]
+    assert api.client.delete("/api/v1/live/s1", headers=api.h("other viewer")).status_code == 403
+    assert api.post("/api/v1/live/s1/control", "viewer", json={"action": "pause"}).json()["paused"] is True
+    assert api.post("/api/v1/live/s1/control", "operator", json={"action": "resume"}).status_code == 200
+    assert api.client.delete("/api/v1/live/s1", headers=api.h("viewer")).status_code == 200
+    assert "s1" not in api.ctx.media.sessions
+
+    # A live stream is shared by its viewers: stopping it for all of them needs commands:device.
+    live = MediaSession("s2", dev_id(1), CHANNEL, api.ctx.media.node, "udp", "0100000001", None)
+    api.ctx.media.sessions["s2"] = live
+    assert api.client.delete("/api/v1/live/s2", headers=api.h("viewer")).status_code == 403
+    assert api.client.delete("/api/v1/live/s2", headers=api.h("operator")).status_code == 200

@@ -132,13 +132,26 @@ def list_live(request: Request, principal: Principal = require(roles.CHANNELS_RE
     return {"items": [s.describe() for s in media.sessions.values()]}
 
 
+def may_steer(session: Any, principal: Principal) -> None:
+    """A device playback is its starter's to control and stop; anyone else needs commands:device
+    (which a live stream, shared by all its viewers, always needs)."""
+    if session.kind != "Play" and session.started_by == principal.username:
+        return
+    if not roles.has_permission(principal.role, roles.COMMANDS_DEVICE):
+        whose = f"started by {session.started_by}" if session.kind != "Play" and session.started_by else "shared"
+        raise ApiError(403, f"stream {session.session_id} is {whose}; only its starter or a role with "
+                            f"{roles.COMMANDS_DEVICE!r} may change or stop it")
+
+
 @router.delete("/live/{session_id}")
-async def stop_live(session_id: str, request: Request, principal: Principal = require(roles.COMMANDS_DEVICE)) -> dict[str, Any]:
-    """End a stream now (BYE to the device) for everyone watching it."""
+async def stop_live(session_id: str, request: Request, principal: Principal = require(roles.VIDEO_PLAYBACK)) -> dict[str, Any]:
+    """End a stream now (BYE to the device) for everyone watching it: a device playback by the user
+    who started it, any stream by a role with commands:device."""
     media = media_of(api_context(request))
     session = media.sessions.get(session_id)
     if session is None:
         raise ApiError(404, f"no running stream {session_id}")
+    may_steer(session, principal)
     await media.end(session, f"stopped by {principal.username}")
     await run_in_threadpool(record, request, principal, "video.live_stop", session.channel_id,
                             {"device_id": session.device_id, "session_id": session_id})
@@ -172,6 +185,7 @@ async def device_playback(channel_id: str, body: DevicePlaybackRequest, request:
     async def begin() -> Any:
         session = await media.playback(channel["device_id"], channel_id, start, end, download_speed=body.download_speed,
                                        transport=body.transport)
+        session.started_by = principal.username
         if body.wait_s:
             await media.wait_first_frame(session, body.wait_s)
         return session
@@ -191,11 +205,13 @@ async def control(session_id: str, body: ControlRequest, request: Request,
                   principal: Principal = require(roles.VIDEO_PLAYBACK)) -> dict[str, Any]:
     """Pause, resume, seek or change the speed of a device playback (MANSRTSP in an INFO). A seek
     answers with `wall`, the recording's time it went to; the viewers' "segment" messages say
-    where the new footage starts on their timeline."""
+    where the new footage starts on their timeline. The user who started it, or a role with
+    commands:device."""
     media = media_of(api_context(request))
     session = media.sessions.get(session_id)
     if session is None:
         raise ApiError(404, f"no running stream {session_id}")
+    may_steer(session, principal)
     result = await media.control(session, body.action, body.value)
     await run_in_threadpool(record, request, principal, "video.playback_control", session.channel_id,
                             {"session_id": session_id, "action": body.action, "value": body.value})

@@ -161,6 +161,8 @@ export interface DevicePlaybackSession {
   range: TimeRange
   speed: number
   paused: boolean
+  /** Who started it: theirs to control and stop (others need commands:device). */
+  started_by: string | null
   ws_url: string
   link_valid_s: number
 }

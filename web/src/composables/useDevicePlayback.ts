@@ -19,7 +19,6 @@ export function useDevicePlayback(
   video: Ref<HTMLVideoElement | null>,
   channelId: () => string,
   deviceId: () => string | undefined,
-  mayStop: () => boolean,
 ) {
   const state = ref<DevicePlaybackState>('idle')
   const problem = shallowRef<LiveProblem | null>(null)
@@ -58,7 +57,8 @@ export function useDevicePlayback(
     player?.stop()
     player = null
     const running = session.value
-    if (running && mayStop()) void deviceApi.stopStream(running.session_id).catch(() => undefined)
+    // The session is this user's own, so the API lets them end it (commands:device is not needed).
+    if (running) void deviceApi.stopStream(running.session_id).catch(() => undefined)
     session.value = null
     marks = []
     seekShownUntil = 0
