@@ -30,7 +30,6 @@ TRACE = 0.25  # ... if it had a trace of texture, at least this share of the cov
 PATTERN_KEPT = 0.5  # ... and is covered when such cells' brightness correlates less than this with the reference's
 MOVE_PEAK = 0.2  # phase correlation peak of a view that lines up with its reference elsewhere (unrelated views < 0.15)
 MIN_JUDGED = 12  # a cover's share is over at least this many cells (1/8 of the view): on a featureless view that can judge only 4, 2 changed cells are no quarter cover
-EDGE_SHARE = 0.5  # a cell beside covered ones that changed as they did but has detail (the cover's edge) counts as half covered
 MIN_CELLS = 8  # a view is compared with its reference only where this many cells have detail  # a featureless cell that changed brightness this much (beyond the global change) is covered
 
 
@@ -121,16 +120,6 @@ def cell_correlation(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = fx.GR
     return np.where(den > 1e-6, (ca * cb).sum(axis=2) / np.maximum(den, 1e-6), 0.0)
 
 
-def beside(mask: np.ndarray) -> np.ndarray:
-    """Cells next to (above, below, left or right of) a cell of the mask."""
-    out = np.zeros_like(mask)
-    out[1:] |= mask[:-1]
-    out[:-1] |= mask[1:]
-    out[:, 1:] |= mask[:, :-1]
-    out[:, :-1] |= mask[:, 1:]
-    return out
-
-
 def brightness_fit(then: np.ndarray, now: np.ndarray) -> tuple[float, float]:
     """(slope, offset) of the straight line that predicts the cells' brightness now from the
     reference's, least squares, with a slope of at least 0: a lighting change scales and lifts
@@ -155,8 +144,7 @@ def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple
     a trace of, `TRACE`) in a pattern of brightness unlike the reference's (a cover over bare
     asphalt). When the cells' brightness still follows the reference
     as a whole (fog, exposure, contrast: one straight-line fit explains them), only cells that
-    stand out from that fit count. Cells beside covered ones that changed as they did but have
-    detail now (the cover's edge crosses them) count as half covered. The share is over the cells that can be judged (not those
+    stand out from that fit count. The share is over the cells that can be judged (not those
     featureless before and after at the predicted brightness), and at least `MIN_JUDGED`. Without a usable reference:
     dark featureless cells (a cloth or a hand in front of the lens)."""
     detail, mean = relative_texture(y)
@@ -175,12 +163,10 @@ def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple
         faded = ~had & flat & (detail < FADE * ref.detail) & (ref.detail >= TRACE * th.cover_detail)
         if faded.sum() >= 6 and fx.ncc(mean[faded], ref.mean[faded]) < PATTERN_KEPT:
             outlier = outlier | faded
-        changed = lost | (~had & outlier)
-        mask = flat & changed
+        mask = flat & (lost | (~had & outlier))
         judged = had | outlier
-        edge = changed & ~flat & beside(mask)  # changed like the covered cells, with the cover's edge across them
         if judged.sum() >= 3:  # the share is over MIN_JUDGED cells at least
-            return mask, float((mask.sum() + EDGE_SHARE * edge.sum()) / max(int(judged.sum()), MIN_JUDGED)), "reference"
+            return mask, float(mask.sum() / max(int(judged.sum()), MIN_JUDGED)), "reference"
     mask = flat & (mean < DARK)
     return mask, float(mask.mean()), "darkness"
 

@@ -100,15 +100,3 @@ def test_a_cover_over_textured_asphalt_is_still_found():
 def has_trace_of_texture(ref) -> bool:
     return float(np.median(ref.detail)) >= 0.25 * Thresholds().cover_detail
 
-
-@pytest.mark.parametrize("covered", [0.255, 0.3, 0.4])
-def test_a_cover_s_edge_through_a_row_of_cells_counts_that_row_half(covered):
-    """A cloth over the bottom of the street: cells its edge crosses have detail (the edge) and
-    so are not featureless, but they changed as the covered ones did; they count as half
-    covered. Without them a cover of the bottom 25.5 % read as 14 % (only the bottom row)."""
-    scene = vs.Scene(seed=7)
-    ref = make_reference([picture_from_rgb(np.clip(scene.frame(t), 0, 255).astype(np.uint8)) for t in (1.0, 5.0, 9.0)])
-    img = scene.frame(6.0)
-    img[int(vs.H * (1 - covered)):] = (45, 42, 40)
-    _, share, basis = covered_cells(picture_from_rgb(np.clip(img, 0, 255).astype(np.uint8)).y, Thresholds(), ref)
-    assert basis == "reference" and abs(share - covered) <= 0.08, share
