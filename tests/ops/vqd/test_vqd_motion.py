@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import vqd_scenes as vs
 
 from camgrid.ops.vqd import motion
 from camgrid.ops.vqd.diagnose import diagnose
 from camgrid.ops.vqd.frames import open_sample, picture_from_rgb
 from camgrid.ops.vqd.thresholds import Thresholds
-
-import vqd_scenes as vs
 
 
 @pytest.fixture(scope="module")

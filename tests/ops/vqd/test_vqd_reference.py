@@ -14,8 +14,6 @@ from camgrid.ops.vqd.frames import picture_from_rgb
 from camgrid.ops.vqd.reference import covered_cells, make_reference
 from camgrid.ops.vqd.thresholds import Thresholds
 
-import vqd_scenes as vs
-
 H, W = 270, 480
 CH, CW = H // fx.GRID[0], W // fx.GRID[1]
 TEXTURED = [(r, c) for r in (1, 6) for c in (1, 4, 7, 10)]  # posters on a wall: the cells with detail
