@@ -383,6 +383,157 @@ write_parts(PyObject *module, PyObject *args)
  * payloads are gathered straight into the bytes object that is handed over (shrunk to fit). */
 #define PS_STREAMS 256
 
+/* -- access units built in C ---------------------------------------------------------------------- */
+/* camgrid.media.ps.make_unit, move for move, for the native demuxer: the codec from the map (else,
+ * for video, guessed from the parameter sets as guess_video_codec does, and kept for the stream),
+ * the key-frame flag as is_keyframe finds it, and the AccessUnit (a slots dataclass) filled slot by
+ * slot, without running its Python __init__. Python's make_unit stays the reference (the Python
+ * demuxer calls it; tests/media/test_ps_native.py holds the two equal). */
+#define UNIT_FIELDS 6
+static const char *unit_field_names[UNIT_FIELDS] = {"stream_id", "codec", "pts", "dts", "data", "keyframe"};
+static PyObject *str_h264, *str_h265, *str_unknown;
+
+/* The byte offsets of AccessUnit's slots (its dataclass fields, in order) in `offsets`; 0, or -1
+ * with TypeError when `type` is not such a class. */
+static int
+unit_slots_init(PyObject *type, Py_ssize_t *offsets)
+{
+    int i;
+    if (!PyType_Check(type) || ((PyTypeObject *)type)->tp_dictoffset != 0) {
+        PyErr_SetString(PyExc_TypeError, "unit_type must be a slots class (camgrid.media.ps.AccessUnit)");
+        return -1;
+    }
+    for (i = 0; i < UNIT_FIELDS; i++) {
+        PyObject *descr = PyObject_GetAttrString(type, unit_field_names[i]);
+        PyMemberDef *member;
+        if (descr == NULL)
+            return -1;
+        if (Py_TYPE(descr) != &PyMemberDescr_Type) {
+            Py_DECREF(descr);
+            PyErr_Format(PyExc_TypeError, "unit_type.%s is not a slot", unit_field_names[i]);
+            return -1;
+        }
+        member = ((PyMemberDescrObject *)descr)->d_member;
+        Py_DECREF(descr);
+        if (member->type != T_OBJECT_EX || member->offset < (Py_ssize_t)sizeof(PyObject)
+            || member->offset + (Py_ssize_t)sizeof(PyObject *) > ((PyTypeObject *)type)->tp_basicsize) {
+            PyErr_Format(PyExc_TypeError, "unit_type.%s is not an object slot", unit_field_names[i]);
+            return -1;
+        }
+        offsets[i] = member->offset;
+    }
+    return 0;
+}
+
+/* guess_video_codec: "h264" for an H.264 SPS, else "h265" for an H.265 VPS/SPS/PPS of the base
+ * layer, else "unknown" (borrowed). The headers are those of h26x.nal_bounds' units, as
+ * ps._nal_headers reads them: the unit's first byte and the byte after it in the frame (-1 past its end). */
+static PyObject *
+unit_guess_codec(const unsigned char *d, Py_ssize_t n)
+{
+    scan_t s;
+    Py_ssize_t a, b;
+    int h265 = 0;
+    scan_init(&s, d, n);
+    while (scan_next(&s, &a, &b)) {
+        int first = d[a], second = a + 1 < n ? d[a + 1] : -1;
+        if ((first & 0x9F) == 0x07 && (first & 0x60))
+            return str_h264;
+        if ((first == 0x40 || first == 0x42 || first == 0x44) && second == 0x01)
+            h265 = 1;
+    }
+    return h265 ? str_h265 : str_unknown;
+}
+
+/* is_keyframe for H.264 (hevc 0) or H.265 (hevc 1): whether the first picture NAL unit is IDR/IRAP. */
+static int
+unit_is_keyframe(const unsigned char *d, Py_ssize_t n, int hevc)
+{
+    Py_ssize_t i = find_start_code(d, n, 0);
+    while (i >= 0 && i < n - 3) {
+        int header = d[i + 3];
+        if (hevc) {
+            int kind = (header >> 1) & 0x3F;
+            if (kind < 32)
+                return kind >= 16 && kind <= 21;
+        } else {
+            int kind = header & 0x1F;
+            if (kind >= 1 && kind <= 5)
+                return kind == 5;
+        }
+        i = find_start_code(d, n, i + 3);
+    }
+    return 0;
+}
+
+/* make_unit(codecs, sid, pts, dts, data) as an AccessUnit of `type` (slots at `offsets`); *key is
+ * set when it is a video key frame. A new reference, or NULL with an exception. The unit holds
+ * only ints, strings, bytes and None, so it cannot be part of a reference cycle: it is taken off
+ * the garbage collector's lists, which the node's many kept frames otherwise lengthen. */
+static PyObject *
+unit_build(PyObject *type, const Py_ssize_t *offsets, PyObject *codecs, int sid, PyObject *pts, PyObject *dts,
+           PyObject *data, int *key)
+{
+    PyObject *sid_obj, *codec, *unit, *values[UNIT_FIELDS];
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    int video = sid >= 0xE0 && sid <= 0xEF, keyframe = 1, i;
+    if ((sid_obj = PyLong_FromLong(sid)) == NULL)
+        return NULL;
+    codec = PyDict_GetItemWithError(codecs, sid_obj);  /* borrowed */
+    if (codec == NULL && PyErr_Occurred())
+        goto fail;
+    if (codec == NULL || codec == Py_None) {
+        codec = video ? unit_guess_codec(d, n) : str_unknown;
+        if (codec != str_unknown && PyDict_SetItem(codecs, sid_obj, codec) < 0)
+            goto fail;
+    }
+    Py_INCREF(codec);
+    if (PyUnicode_Check(codec) && PyUnicode_CompareWithASCIIString(codec, "h264") == 0)
+        keyframe = unit_is_keyframe(d, n, 0);
+    else if (PyUnicode_Check(codec) && PyUnicode_CompareWithASCIIString(codec, "h265") == 0)
+        keyframe = unit_is_keyframe(d, n, 1);
+    if ((unit = ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0)) == NULL) {
+        Py_DECREF(codec);
+        goto fail;
+    }
+    values[0] = sid_obj;  /* the reference made above moves into the unit */
+    values[1] = codec;
+    values[2] = Py_NewRef(pts);
+    values[3] = Py_NewRef(dts);
+    values[4] = Py_NewRef(data);
+    values[5] = Py_NewRef(keyframe ? Py_True : Py_False);
+    for (i = 0; i < UNIT_FIELDS; i++)
+        *(PyObject **)((char *)unit + offsets[i]) = values[i];
+    if (PyObject_IS_GC(unit))
+        PyObject_GC_UnTrack(unit);
+    *key = video && keyframe;
+    return unit;
+fail:
+    Py_DECREF(sid_obj);
+    return NULL;
+}
+
+/* Module-level make_unit(unit_type, codecs, stream_id, pts, dts, data), for the tests that hold
+ * unit_build to camgrid.media.ps.make_unit. */
+static PyObject *
+native_make_unit(PyObject *module, PyObject *args)
+{
+    PyObject *type, *codecs, *pts, *dts, *data;
+    Py_ssize_t offsets[UNIT_FIELDS];
+    int sid, key;
+    if (!PyArg_ParseTuple(args, "OO!iOOO!:make_unit", &type, &PyDict_Type, &codecs, &sid, &pts, &dts, &PyBytes_Type,
+                          &data))
+        return NULL;
+    if (sid < 0 || sid >= PS_STREAMS) {
+        PyErr_SetString(PyExc_ValueError, "stream id out of range");
+        return NULL;
+    }
+    if (unit_slots_init(type, offsets) < 0)
+        return NULL;
+    return unit_build(type, offsets, codecs, sid, pts, dts, data, &key);
+}
+
 typedef struct {
     PyObject *data;        /* bytes under construction (only this object refers to it); NULL: none yet */
     Py_ssize_t len;
@@ -400,26 +551,30 @@ typedef struct {
     Py_ssize_t max_buffer;
     Py_ssize_t resyncs, dropped_bytes, packs;
     int busy;  /* inside feed or flush (make_unit runs Python code, which must not feed this demuxer) */
+    PyObject *unit_type;  /* AccessUnit: units built here (unit_build) instead of by make_unit; NULL: make_unit */
+    Py_ssize_t unit_slots[UNIT_FIELDS];
+    int finished_key;  /* unit_build made a video key frame since this was last cleared (rtp_run_step) */
     ps_unit_t units[PS_STREAMS];
 } PsDemuxerObject;
 
 /* The first i >= from with d[i..i+3] == 00 00 01 BA and i + 4 <= limit, or -1. This is the
- * lost-packet search over every byte of video payload, so it looks at 16 positions at a time for
- * the pair 01 BA (rare in coded video, unlike a lone 01, where a memchr for the 01 of each start
- * code stopped every few hundred bytes) and only then at the two zeros before it. */
+ * lost-packet search over every byte of video payload, so it looks at 32 positions at a time for
+ * the BA (one byte in 256 of coded video, unlike a lone 01, where a memchr for the 01 of each start
+ * code stopped every few hundred bytes) and only then at the 00 00 01 before it; one load and one
+ * compare per 16 bytes. */
 static Py_ssize_t
 find_pack_header(const unsigned char *d, Py_ssize_t limit, Py_ssize_t from)
 {
     Py_ssize_t i = from;
 #ifdef __SSE2__
-    const __m128i one = _mm_set1_epi8(1), ba = _mm_set1_epi8((char)0xBA);
-    for (; i + 19 <= limit; i += 16) {  /* candidates i..i+15: their 01 at i+2.., their BA at i+3.. */
-        __m128i at2 = _mm_loadu_si128((const __m128i *)(d + i + 2));
-        __m128i at3 = _mm_loadu_si128((const __m128i *)(d + i + 3));
-        unsigned int mask = (unsigned int)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(at2, one), _mm_cmpeq_epi8(at3, ba)));
+    const __m128i ba = _mm_set1_epi8((char)0xBA);
+    for (; i + 35 <= limit; i += 32) {  /* candidates i..i+31: their BA at i+3..i+34 */
+        unsigned int lo = (unsigned int)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(d + i + 3)), ba));
+        unsigned int hi = (unsigned int)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(d + i + 19)), ba));
+        unsigned long long mask = lo | ((unsigned long long)hi << 16);
         while (mask) {
-            int k = __builtin_ctz(mask);
-            if (d[i + k] == 0 && d[i + k + 1] == 0)
+            int k = __builtin_ctzll(mask);
+            if (d[i + k + 2] == 1 && d[i + k + 1] == 0 && d[i + k] == 0)
                 return i + k;
             mask &= mask - 1;
         }
@@ -508,7 +663,11 @@ ps_finish(PsDemuxerObject *self, int sid, PyObject *out)
         dts = Py_NewRef(Py_None);
     }
     unit = NULL;
-    if (pts != NULL && dts != NULL) {
+    if (pts != NULL && dts != NULL && self->unit_type != NULL) {
+        int key = 0;
+        unit = unit_build(self->unit_type, self->unit_slots, self->codecs, sid, pts, dts, data, &key);
+        self->finished_key |= key;
+    } else if (pts != NULL && dts != NULL) {
         PyObject *sid_obj = PyLong_FromLong(sid);
         if (sid_obj != NULL) {
             PyObject *args[5] = {self->codecs, sid_obj, pts, dts, data};
@@ -868,11 +1027,16 @@ rtp_run_step(PsDemuxerObject *self, rtp_run_t *run, const unsigned char *d, Py_s
         || (run->pt >= 0 && k != run->pt))
         return 0;
     before = PyList_GET_SIZE(out);
+    self->finished_key = 0;
     rc = ps_feed_bytes(self, d + 12, len - 12, out);
     if (rc == 0 && (d[1] & 0x80))
         rc = ps_flush_into(self, out);
     if (rc < 0)
         return -1;
+    if (self->unit_type != NULL) {  /* unit_build said whether one was a video key frame */
+        run->stop |= self->finished_key;
+        before = PyList_GET_SIZE(out);
+    }
     for (; before < PyList_GET_SIZE(out); before++) {
         int key = is_video_keyframe(PyList_GET_ITEM(out, before), keyframe_name);
         if (key < 0)
@@ -962,12 +1126,14 @@ PsDemuxer_lost(PsDemuxerObject *self, PyObject *unused)
 static int
 PsDemuxer_init(PsDemuxerObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"make_unit", "stream_types", "max_buffer", NULL};
-    PyObject *make_unit, *stream_types, *codecs, *unknown;
-    Py_ssize_t max_buffer;
+    static char *kwlist[] = {"make_unit", "stream_types", "max_buffer", "unit_type", NULL};
+    PyObject *make_unit, *stream_types, *codecs, *unknown, *unit_type = Py_None;
+    Py_ssize_t max_buffer, unit_slots[UNIT_FIELDS];
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!n:PsDemuxer", kwlist, &make_unit, &PyDict_Type,
-                                     &stream_types, &max_buffer))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!n|O:PsDemuxer", kwlist, &make_unit, &PyDict_Type,
+                                     &stream_types, &max_buffer, &unit_type))
+        return -1;
+    if (unit_type != Py_None && unit_slots_init(unit_type, unit_slots) < 0)
         return -1;
     if (!PyCallable_Check(make_unit)) {
         PyErr_SetString(PyExc_TypeError, "make_unit must be callable");
@@ -992,6 +1158,12 @@ PsDemuxer_init(PsDemuxerObject *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->unknown, unknown);
     Py_XSETREF(self->make_unit, Py_NewRef(make_unit));
     Py_XSETREF(self->stream_types, Py_NewRef(stream_types));
+    if (unit_type != Py_None) {
+        Py_XSETREF(self->unit_type, Py_NewRef(unit_type));
+        memcpy(self->unit_slots, unit_slots, sizeof(unit_slots));
+    } else {
+        Py_CLEAR(self->unit_type);
+    }
     self->max_buffer = max_buffer;
     self->len = self->scanned_to = 0;
     self->resyncs = self->dropped_bytes = self->packs = 0;
@@ -1006,6 +1178,7 @@ PsDemuxer_dealloc(PsDemuxerObject *self)
     Py_CLEAR(self->make_unit);
     Py_CLEAR(self->stream_types);
     Py_CLEAR(self->unknown);
+    Py_CLEAR(self->unit_type);
     PyMem_Free(self->buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -1037,8 +1210,9 @@ static PyTypeObject PsDemuxerType = {
     .tp_name = "camgrid.media._native.PsDemuxer",
     .tp_basicsize = sizeof(PsDemuxerObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "PsDemuxer(make_unit, stream_types, max_buffer): camgrid.media.ps.PythonPsDemuxer in C\n"
-              "(use camgrid.media.ps.PsDemuxer, which passes these).",
+    .tp_doc = "PsDemuxer(make_unit, stream_types, max_buffer, unit_type=None): camgrid.media.ps.PythonPsDemuxer\n"
+              "in C (use camgrid.media.ps.PsDemuxer, which passes these). With unit_type (AccessUnit) the\n"
+              "units are built in C as make_unit would build them, and make_unit is not called.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)PsDemuxer_init,
     .tp_dealloc = (destructor)PsDemuxer_dealloc,
@@ -1611,6 +1785,9 @@ static PyTypeObject UdpDrainType = {
 
 /* -- module ------------------------------------------------------------------------------------- */
 static PyMethodDef methods[] = {
+    {"make_unit", native_make_unit, METH_VARARGS,
+     "make_unit(unit_type, codecs, stream_id, pts, dts, data) -> unit: camgrid.media.ps.make_unit in C, the\n"
+     "unit of class unit_type (AccessUnit) filled without its __init__ (what PsDemuxer(unit_type=) does)."},
     {"nal_bounds", nal_bounds, METH_O,
      "nal_bounds(data) -> [(start, end), ...]: the NAL units of Annex B data, as h26x.nal_bounds."},
     {"annexb_to_length_prefixed", annexb_to_length_prefixed, METH_O,
@@ -1641,7 +1818,7 @@ static struct PyModuleDef module_def = {
 
 /* Raised whenever an entry point is added or changes: camgrid.media.fastpath refuses a module
  * built from older source (an install that was not rebuilt) rather than call what it lacks. */
-#define API_VERSION 6
+#define API_VERSION 7
 
 PyMODINIT_FUNC
 PyInit__native(void)
@@ -1649,7 +1826,10 @@ PyInit__native(void)
     PyObject *m;
     if (PyType_Ready(&PsDemuxerType) < 0)
         return NULL;
-    if ((keyframe_str = PyUnicode_InternFromString("keyframe")) == NULL)
+    if ((keyframe_str = PyUnicode_InternFromString("keyframe")) == NULL
+        || (str_h264 = PyUnicode_InternFromString("h264")) == NULL
+        || (str_h265 = PyUnicode_InternFromString("h265")) == NULL
+        || (str_unknown = PyUnicode_InternFromString("unknown")) == NULL)
         return NULL;
 #ifdef __linux__
     if (PyType_Ready(&UdpDrainType) < 0)

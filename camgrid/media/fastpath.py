@@ -25,7 +25,7 @@ from types import ModuleType
 
 from camgrid.native import load
 
-API_VERSION = 6  # what this source expects of _native.c (its API_VERSION)
+API_VERSION = 7  # what this source expects of _native.c (its API_VERSION)
 
 
 def _load() -> tuple[ModuleType | None, str]:

@@ -11,8 +11,10 @@ end the stream.
 `PsDemuxer` is the C implementation (camgrid.media._native, see camgrid.media.fastpath) when it
 is loaded, else `PythonPsDemuxer`, which is the reference: the C one does the per-packet work
 (framing, resync, PTS/DTS, gathering a unit's payloads) move for move as `PythonPsDemuxer` does,
-and hands each finished unit to `make_unit` here, so codec and key-frame policy live once.
-tests/media/test_ps_native.py holds the two to the same units and counters.
+and builds each finished unit as `make_unit` here does (the same codec and key-frame policy, in C,
+the AccessUnit filled without running Python per unit; `make_unit` is the reference).
+tests/media/test_ps_native.py holds the two to the same units and counters, and the C unit
+builder (`_native.make_unit`) to `make_unit` on random and real frames.
 
 `mux_ps` writes what devices write (pack header, then system header and map before a key
 frame, then PES packets of at most 65,535 bytes), for the simulator and the tests.
@@ -313,7 +315,7 @@ if _native is not None:
         __slots__ = ()
 
         def __init__(self) -> None:
-            super().__init__(make_unit, STREAM_TYPES, MAX_BUFFER)
+            super().__init__(make_unit, STREAM_TYPES, MAX_BUFFER, AccessUnit)  # units built in C, as make_unit would
 
     PsDemuxer = NativePsDemuxer
 else:

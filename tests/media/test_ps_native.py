@@ -228,12 +228,12 @@ def test_every_split_of_a_damaged_stream():
 
 @needs_native
 def test_a_pack_header_at_every_offset_of_a_video_pes():
-    """The lost-packet search looks at 16 positions at a time: a pack header (or only its 01 BA,
+    """The lost-packet search looks at 32 positions at a time: a pack header (or only its 01 BA,
     or 00 01 BA) at every offset of video PES bodies of every length around those blocks, in one
     feed and split in two, is found where the reference finds it, and no false one is."""
     pack = mux_ps(VIDEO_ID, P + b"\x33" * 30, 7200)[:14]
     rng = random.Random(5)
-    for length in (1, 2, 3, 4, 15, 16, 17, 18, 19, 20, 31, 32, 33, 35, 47, 64, 100):
+    for length in (1, 2, 3, 4, 15, 16, 17, 18, 19, 20, 31, 32, 33, 34, 35, 36, 47, 63, 64, 65, 66, 67, 100, 131):
         body = bytes(rng.choice([0, 1, 0xBA, 0x41, 0xFF]) for _ in range(length))
         for at in range(length + 1):
             for marker in (b"\x00\x00\x01\xba", b"\x01\xba", b"\x00\x01\xba", b"\x00\x00\x01"):
@@ -273,6 +273,75 @@ def test_a_stream_joined_mid_gop_without_a_map_is_never_taken_for_the_other_code
         assert first_key > 0 and {u.codec for u in units[:first_key]} == {"unknown"}
         assert {u.codec for u in units[first_key:]} == {codec}
         assert sum(u.keyframe for u in units[first_key:]) == sum(f.keyframe for f in footage.frames[start:])
+
+
+# -- units built in C -------------------------------------------------------------------------------
+_nal_soup = st.lists(st.one_of(st.sampled_from([SPS, PPS, IDR, P, H265_VPS, H265_IDR, H265_P, b"\x00", b"\x00\x00\x01",
+                                                b"\x01", b"\x05", b"\x45", b"\x25", b"\x20", b"\x40", b"\x42", b"\x44"]),
+                               st.binary(max_size=6)), max_size=10).map(b"".join)
+_codecs = st.dictionaries(st.sampled_from([VIDEO_ID, 0xE1, AUDIO_ID, 0xBD]),
+                          st.sampled_from(["h264", "h265", "aac", "g711a", "unknown", None]), max_size=3)
+_timestamp = st.one_of(st.none(), st.integers(0, (1 << 33) - 1))
+
+
+def _native_unit(codecs: dict, stream_id: int, pts, dts, data: bytes) -> AccessUnit:
+    import gc
+    unit = fastpath.native.make_unit(AccessUnit, codecs, stream_id, pts, dts, data)
+    assert type(unit) is AccessUnit and not gc.is_tracked(unit)  # only ints, strings, bytes: no cycle possible
+    return unit
+
+
+@needs_native
+@hsettings(max_examples=600, deadline=None)
+@given(_codecs, st.sampled_from([VIDEO_ID, 0xE1, 0xEF, 0xDF, AUDIO_ID, 0xBD, 0xF0]), _timestamp, _timestamp, _nal_soup)
+def test_units_built_in_c_are_those_make_unit_builds(codecs, stream_id, pts, dts, data):
+    """The native demuxer builds each unit itself (_native.make_unit: codec from the map or guessed
+    and kept, key-frame flag, the AccessUnit filled slot by slot): the same unit and the same
+    codecs afterwards as ps.make_unit, the reference, on any bytes, for video and audio ids."""
+    theirs, ours = dict(codecs), dict(codecs)
+    expected = ps.make_unit(theirs, stream_id, pts, dts, data)
+    got = _native_unit(ours, stream_id, pts, dts, data)
+    assert got == expected and _unit(got) == _unit(expected) and ours == theirs
+    assert repr(got) == repr(expected)
+
+
+@needs_native
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_units_built_in_c_on_real_frames(codec):
+    footage = synthetic_footage(codec, 320, 240, 25, 2, gop_s=0.4)
+    for with_map in (True, False):
+        theirs, ours = ({VIDEO_ID: codec} if with_map else {}), ({VIDEO_ID: codec} if with_map else {})
+        for f in footage.frames:
+            expected = ps.make_unit(theirs, VIDEO_ID, f.pts, f.pts, f.data)
+            assert _native_unit(ours, VIDEO_ID, f.pts, f.pts, f.data) == expected
+            assert expected.keyframe == f.keyframe and ours == theirs
+
+
+@needs_native
+def test_native_unit_builder_refuses_classes_it_cannot_fill():
+    from dataclasses import dataclass
+
+    @dataclass
+    class WithDict:
+        stream_id: int
+        codec: str
+        pts: int
+        dts: int
+        data: bytes
+        keyframe: bool = False
+
+    @dataclass(slots=True)
+    class Short:
+        stream_id: int
+        codec: str
+
+    for cls in (WithDict, Short, int, None):
+        with pytest.raises((TypeError, AttributeError)):
+            fastpath.native.make_unit(cls, {}, VIDEO_ID, 1, 1, IDR)
+        with pytest.raises((TypeError, AttributeError)):
+            fastpath.native.PsDemuxer(ps.make_unit, {}, 1 << 20, cls if cls is not None else 3)
+    with pytest.raises(ValueError):
+        fastpath.native.make_unit(AccessUnit, {}, 256, 1, 1, IDR)
 
 
 # -- the C type itself ------------------------------------------------------------------------------
