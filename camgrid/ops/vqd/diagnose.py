@@ -102,7 +102,8 @@ def diagnose_pictures(spaced: list[Picture], burst: list[Picture], thresholds: T
     judged = spaced or everything
     bands = ref.bands if ref is not None else ()
     cells = ref.colour_cells if ref is not None else None
-    stats = [picture.measure(p, th, bands, cells) for p in picture.latest(judged)]  # picture faults: the state now
+    luma = ref.luma_cells if ref is not None and cells is not None else None
+    stats = [picture.measure(p, th, bands, cells, luma) for p in picture.latest(judged)]  # picture faults: the state now
     found = picture.screens(stats, th)
     if found:
         return _finish(d, found)

@@ -83,18 +83,54 @@ def colour_pattern(cells: np.ndarray) -> float:
     return float(np.sqrt(((c - c.mean(axis=(1, 2), keepdims=True)) ** 2).mean()))
 
 
-def colour_gain(cur: np.ndarray, ref: np.ndarray) -> float:
+def colour_gain(cur: np.ndarray, ref: np.ndarray, where: np.ndarray | None = None) -> float:
     """How much of the reference's colour pattern the picture keeps: the slope of the picture's
     cell chroma on the reference's (U and V together, each about its mean, so a tint or a white
     balance change does not count). About 1 for the same view (a little less after encoding), 0
-    when the colour is gone; a vehicle over some cells only adds scatter."""
+    when the colour is gone. `where` (cells, bool): only those cells count (the ones that still
+    show the reference's scene, `cells_like`): a red car over a few cells of a grey road has 30-40
+    levels of chroma against the road's 1-3, and would decide the slope alone."""
     c, r = np.asarray(cur, np.float64), np.asarray(ref, np.float64)
     if c.shape != r.shape or c.ndim != 3:
         return 1.0
-    rc = r - r.mean(axis=(1, 2), keepdims=True)
-    cc = c - c.mean(axis=(1, 2), keepdims=True)
+    m = np.ones(r.shape[1:], bool) if where is None else np.asarray(where, bool)
+    if m.shape != r.shape[1:] or not m.any():
+        return 1.0
+    rc = r[:, m] - r[:, m].mean(axis=1, keepdims=True)
+    cc = c[:, m] - c[:, m].mean(axis=1, keepdims=True)
     den = float((rc * rc).sum())
     return float((rc * cc).sum() / den) if den > 1e-9 else 1.0
+
+
+def colour_in_front(cur: np.ndarray, ref: np.ndarray, tol: float) -> np.ndarray:
+    """The cells (of two chroma_cells grids) whose colour no loss or encoding of the reference's
+    colour explains: off the reference's (each about its median, so a tint does not count) by more
+    than the reference's own colour there plus `tol`. Colour fading moves a cell towards neutral by
+    at most its colour; a red car on a grey road is 30-40 levels off, also over the cells it only
+    partly covers, whose brightness may still pass for the road's."""
+    c, r = np.asarray(cur, np.float64), np.asarray(ref, np.float64)
+    if c.shape != r.shape or c.ndim != 3:
+        return np.zeros(r.shape[1:] if r.ndim == 3 else (0, 0), bool)
+    cc = c - np.median(c, axis=(1, 2), keepdims=True)
+    rc = r - np.median(r, axis=(1, 2), keepdims=True)
+    return np.hypot(*(cc - rc)) > np.hypot(*rc) + tol
+
+
+def cells_like(cur: np.ndarray, ref: np.ndarray, tol: float) -> np.ndarray:
+    """The cells (of two same-shape grids of mean luma) whose brightness follows the reference's:
+    within `tol` grey levels of one straight line fitted to the cells' brightness on the
+    reference's (least squares, fitted again without the cells off by more than 3 x `tol`, so a
+    white lorry does not drag the line). An exposure change moves all cells along the line; a
+    vehicle, a person or a new object sets its cells apart."""
+    c, r = np.asarray(cur, np.float64).ravel(), np.asarray(ref, np.float64).ravel()
+    if c.shape != r.shape or c.size < 3 or float(np.ptp(r)) < 1e-6:
+        return np.abs(c - np.median(c)).reshape(np.shape(cur)) <= tol if c.size else np.zeros(np.shape(cur), bool)
+    fit = np.ones(c.size, bool)
+    for spread in (3 * tol, tol):
+        slope, offset = np.polyfit(r[fit], c[fit], 1) if fit.sum() >= 3 and np.ptp(r[fit]) > 1e-6 else (1.0, float(np.median(c - r)))
+        off = np.abs(c - (slope * r + offset))
+        fit = off <= spread
+    return fit.reshape(np.shape(cur))
 
 
 def gradients(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

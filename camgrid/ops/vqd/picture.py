@@ -18,6 +18,9 @@ from camgrid.ops.vqd.frames import Picture
 from camgrid.ops.vqd.thresholds import Thresholds
 
 CLIPPED = 230.0  # luma at which a picture is saturated (video range white is 235)
+SCENE_TOL = 8.0  # a colour cell shows the reference's scene when its brightness is this close to the fit on the reference's ...
+SCENE_CHROMA = 3.0  # ... and its colour is no further from the reference's than fading could take it, plus this (features.colour_in_front) ...
+SCENE_SHARE = 0.75  # ... and a picture's colour pattern is judged only when this share of its cells do (not while a vehicle or an exposure swing passes)
 
 
 @dataclass
@@ -41,15 +44,19 @@ class Stats:
     texture: float  # mean gradient, grey levels per pixel
     noise: float | None  # from the native-resolution crop, when the picture has one
     stripe: float
-    colour_gain: float | None = None  # share of the reference's colour pattern kept (features.colour_gain), with one
+    colour_gain: float | None = None  # share of the reference's colour pattern kept (features.colour_gain), with one; None when the picture cannot tell
 
 
 def measure(p: Picture, th: Thresholds, bands: tuple[np.ndarray, ...] = (),
-            colour_cells: np.ndarray | None = None) -> Stats:
+            colour_cells: np.ndarray | None = None, luma_cells: np.ndarray | None = None) -> Stats:
     """Everything measured on one picture. `bands`: the reference's band profiles
     (features.band_profiles); with them, stripes are bands the reference does not have.
     `colour_cells`: the reference's colour pattern (features.chroma_cells); with it, how much of
-    that pattern the picture keeps."""
+    that pattern the picture keeps, over the cells that still show the reference's scene (their
+    brightness follows the reference's `luma_cells`, features.cells_like, and their colour is one
+    the reference's could fade to, features.colour_in_front); None when fewer than
+    `SCENE_SHARE` of them do (a lorry or a bus over the view, a camera's exposure swinging after
+    it): such a picture cannot tell a loss of the faint colour from what stands in front of it."""
     y = p.y
     mean = float(fx.as_float(y).mean()) if y.size else 0.0
     p2, p10, p98, top = fx.percentiles(y, (2, 10, 98, 99.5))
@@ -66,7 +73,13 @@ def measure(p: Picture, th: Thresholds, bands: tuple[np.ndarray, ...] = (),
         cast_u, cast_v, chroma = fx.chroma_stats(p.u, p.v)
         peak = fx.chroma_peak(p.u, p.v)
         if colour_cells is not None:
-            gain = fx.colour_gain(fx.chroma_cells(p.u, p.v, colour_cells.shape[1:]), colour_cells)
+            grid = colour_cells.shape[1:]
+            cells = fx.chroma_cells(p.u, p.v, grid)
+            scene = ~fx.colour_in_front(cells, colour_cells, SCENE_CHROMA)
+            if luma_cells is not None and luma_cells.shape == grid:
+                scene &= fx.cells_like(fx.cell_means(y, grid), luma_cells, SCENE_TOL)
+            if scene.mean() >= SCENE_SHARE:
+                gain = fx.colour_gain(cells, colour_cells, scene)
     gx, gy = fx.gradients(y)
     texture = float((gx + gy).mean()) if gx.size else 0.0
     against = fx.stripe_against(y, bands) if bands else None
@@ -168,7 +181,8 @@ def colour(stats: list[Stats], th: Thresholds, ref_chroma: float | None = None,
     little colour for that (a grey road: its most coloured 2 % below `colour_peak_min`) but a
     faint colour pattern (`ref_pattern`, features.colour_pattern, at least `colour_pattern_min`)
     is judged by how much of that pattern the picture keeps (Stats.colour_gain below
-    `colour_pattern_ratio`; measured per picture against the reference's cells), in pictures
+    `colour_pattern_ratio`; measured per picture against the reference's cells, over the pictures
+    that show the reference's scene: at least half of them must), in pictures
     that keep their luma contrast (at least `contrast_ratio` of the reference's `ref_spread`: fog
     and glare wash out colour and contrast together, and are low_contrast's to report). References made
     before `chroma_peak` existed are judged on the mean chroma (`ref_chroma`, `colour_min`,
@@ -200,7 +214,10 @@ def colour(stats: list[Stats], th: Thresholds, ref_chroma: float | None = None,
     if ref_peak and ref_pattern is not None and ref_pattern >= th.colour_pattern_min:
         floor = 0.0 if th.colour_expected else th.mono_peak  # colour nowhere at all: monochrome (IR, B/W)
         contrast = th.contrast_ratio * ref_spread if ref_spread else 0.0
-        pale = persistent(coloured, lambda s: s.colour_gain is not None and s.colour_gain < th.colour_pattern_ratio
+        told = [s for s in coloured if s.colour_gain is not None]  # pictures not hidden by traffic
+        if 2 * len(told) < len(coloured):
+            return []
+        pale = persistent(told, lambda s: s.colour_gain < th.colour_pattern_ratio
                           and s.chroma_peak >= floor and s.p98 - s.p2 >= contrast, th)
         if not pale:
             return []

@@ -50,6 +50,13 @@ class Reference:
         """How much colour pattern the view has (features.colour_pattern); None in early references."""
         return fx.colour_pattern(self.colour_cells) if self.colour_cells is not None else None
 
+    @property
+    def luma_cells(self) -> np.ndarray:
+        """Mean luma over the colour pattern's cells (features.COLOUR_GRID), from the structure:
+        where the view's brightness is, to tell which cells of a picture still show it."""
+        grid = self.colour_cells.shape[1:] if self.colour_cells is not None else fx.COLOUR_GRID
+        return fx.cell_means(self.structure, grid)
+
     def to_bytes(self) -> bytes:
         """Serialised (numpy .npz), for keeping in a database column or a file."""
         buf = io.BytesIO()
