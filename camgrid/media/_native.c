@@ -20,9 +20,6 @@
 #include <unistd.h>
 #include <stddef.h>
 #include <structmember.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #ifdef __linux__
 #include <sys/types.h>
@@ -554,35 +551,34 @@ typedef struct {
     PyObject *unit_type;  /* AccessUnit: units built here (unit_build) instead of by make_unit; NULL: make_unit */
     Py_ssize_t unit_slots[UNIT_FIELDS];
     int finished_key;  /* unit_build made a video key frame since this was last cleared (rtp_run_step) */
+    /* A video PES that is still arriving (buf holds its header, 00 00 01 Ex .. the end of its PES
+     * header, and nothing else): its payload goes straight from the datagrams into the bytes of
+     * the unit it will join, after the unit's len bytes ("pending", not yet part of the unit),
+     * instead of into buf and from there into the unit (ps_spill_*). spill_sid < 0: none. */
+    int spill_sid, spill_has_pts;
+    long long spill_pts, spill_dts;
+    Py_ssize_t spill_pend, spill_end;  /* pending bytes; the PES's end (bytes from its start code) */
+    unsigned char spill_tail[3];       /* the PES's last 3 bytes so far (a pack header cut by a datagram boundary) */
     ps_unit_t units[PS_STREAMS];
 } PsDemuxerObject;
 
 /* The first i >= from with d[i..i+3] == 00 00 01 BA and i + 4 <= limit, or -1. This is the
- * lost-packet search over every byte of video payload, so it looks at 32 positions at a time for
- * the BA (one byte in 256 of coded video, unlike a lone 01, where a memchr for the 01 of each start
- * code stopped every few hundred bytes) and only then at the 00 00 01 before it; one load and one
- * compare per 16 bytes. */
+ * lost-packet search over every byte of video payload, so it lets memchr (vectorised by the C
+ * library) find each BA (one byte in 256 of coded video, unlike a lone 01, where a memchr for the
+ * 01 of each start code stopped every few hundred bytes) and only then looks at the 00 00 01
+ * before it: about 3 times as fast as 16 positions at a time in SSE2 here. */
 static Py_ssize_t
 find_pack_header(const unsigned char *d, Py_ssize_t limit, Py_ssize_t from)
 {
-    Py_ssize_t i = from;
-#ifdef __SSE2__
-    const __m128i ba = _mm_set1_epi8((char)0xBA);
-    for (; i + 35 <= limit; i += 32) {  /* candidates i..i+31: their BA at i+3..i+34 */
-        unsigned int lo = (unsigned int)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(d + i + 3)), ba));
-        unsigned int hi = (unsigned int)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(d + i + 19)), ba));
-        unsigned long long mask = lo | ((unsigned long long)hi << 16);
-        while (mask) {
-            int k = __builtin_ctzll(mask);
-            if (d[i + k + 2] == 1 && d[i + k + 1] == 0 && d[i + k] == 0)
-                return i + k;
-            mask &= mask - 1;
-        }
-    }
-#endif
-    for (; i + 3 < limit; i++) {
-        if (d[i + 3] == 0xBA && d[i + 2] == 1 && d[i + 1] == 0 && d[i] == 0)
-            return i;
+    Py_ssize_t i = from + 3;  /* where the BA of a header at `from` lies */
+    while (i < limit) {
+        const unsigned char *q = memchr(d + i, 0xBA, (size_t)(limit - i));
+        if (q == NULL)
+            return -1;
+        i = q - d;
+        if (d[i - 1] == 1 && d[i - 2] == 0 && d[i - 3] == 0)
+            return i - 3;
+        i++;
     }
     return -1;
 }
@@ -598,6 +594,8 @@ static void
 ps_clear_units(PsDemuxerObject *self, int count_dropped)
 {
     int i;
+    self->spill_sid = -1;
+    self->spill_pend = 0;
     for (i = 0; i < PS_STREAMS; i++) {
         if (count_dropped && self->units[i].active)
             self->dropped_bytes += self->units[i].len;
@@ -641,12 +639,18 @@ static int
 ps_finish(PsDemuxerObject *self, int sid, PyObject *out)
 {
     ps_unit_t *u = &self->units[sid];
-    PyObject *data, *pts, *dts, *unit;
+    PyObject *data, *pts, *dts, *unit, *carry = NULL;
     Py_ssize_t len;
     if (!u->active)
         return 0;
+    if (self->spill_sid == sid) {  /* the PES still arriving starts the next unit: its bytes move */
+        Py_ssize_t need = self->spill_end - self->len;
+        if ((carry = PyBytes_FromStringAndSize(NULL, need < 4096 ? 4096 : need)) == NULL)
+            return -1;
+        memcpy(PyBytes_AS_STRING(carry), PyBytes_AS_STRING(u->data) + u->len, (size_t)self->spill_pend);
+    }
     data = u->data;
-    u->data = NULL;
+    u->data = carry;
     len = u->len;
     ps_deactivate(self, sid);
     if (len == 0) {
@@ -867,12 +871,166 @@ ps_parse(PsDemuxerObject *self, PyObject *out)
     return pos;
 }
 
+/* Room for `need` bytes in the unit's bytes object; 0, or -1 with an exception. */
+static int
+ps_reserve(ps_unit_t *u, Py_ssize_t need)
+{
+    Py_ssize_t cap;
+    if (u->data == NULL) {
+        u->data = PyBytes_FromStringAndSize(NULL, need < 4096 ? 4096 : need);
+        return u->data == NULL ? -1 : 0;
+    }
+    cap = PyBytes_GET_SIZE(u->data);
+    if (need <= cap)
+        return 0;
+    cap = need > 2 * u->len ? need : 2 * u->len;
+    if (_PyBytes_Resize(&u->data, cap) < 0) {  /* frees and NULLs it on failure */
+        u->len = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* After a feed: when buf holds nothing but a video PES that is still arriving, with its whole PES
+ * header, and whose payload will join its stream's unit without finishing it first (ps_read_pes
+ * decides that from the same bytes; nothing can change it before the PES ends but a flush, which
+ * ps_finish handles), its payload so far moves into the unit's bytes and the rest will go there
+ * straight from the datagrams (ps_spill_feed). The lost-packet search over buf is done (the parse
+ * stopped at this PES having searched all of it). 0, or -1 with an exception. */
+static int
+ps_spill_begin(PsDemuxerObject *self)
+{
+    const unsigned char *b = self->buf;
+    Py_ssize_t length, end, header_end;
+    int sid, flags, header_len, has_pts = 0;
+    long long pts = 0, dts = 0;
+    ps_unit_t *u;
+    if (self->len < 9 || self->scanned_to != self->len || b[0] != 0 || b[1] != 0 || b[2] != 1 || b[3] < 0xE0
+        || b[3] > 0xEF)
+        return 0;
+    sid = b[3];
+    length = (b[4] << 8) | b[5];
+    end = 6 + length;
+    if (end <= self->len || end > self->max_buffer || length < 3 || b[6] >> 6 != 2)
+        return 0;
+    flags = b[7] >> 6;
+    header_len = b[8];
+    header_end = 9 + header_len;
+    if (header_end > end || header_end > self->len)
+        return 0;
+    if ((flags & 2) && header_len >= 5) {
+        has_pts = 1;
+        pts = read_timestamp(b + 9);
+        dts = flags == 3 && header_len >= 10 ? read_timestamp(b + 14) : pts;
+    }
+    u = &self->units[sid];
+    if (has_pts && u->active && (!u->has_pts || u->pts != pts || u->dts != dts))
+        return 0;  /* the unit finishes when this PES is read: left to ps_parse */
+    if (!u->active)
+        u->len = 0;
+    if (ps_reserve(u, u->len + (end - header_end)) < 0)
+        return -1;
+    memcpy(self->spill_tail, b + self->len - 3, 3);
+    self->spill_pend = self->len - header_end;
+    memcpy(PyBytes_AS_STRING(u->data) + u->len, b + header_end, (size_t)self->spill_pend);
+    self->len = header_end;
+    self->scanned_to = 0;
+    self->spill_sid = sid;
+    self->spill_end = end;
+    self->spill_has_pts = has_pts;
+    self->spill_pts = pts;
+    self->spill_dts = dts;
+    return 0;
+}
+
+/* The next n bytes at p while a PES spills (ps_spill_begin), as ps_parse would take them at the
+ * PES at buf[0]: the lost-packet search over the new bytes (and the 3 before them); then, when the
+ * PES goes on past them, they are pending in the unit and 1 is returned (nothing else to do: the
+ * reference would only have buffered them). Otherwise the spill ends and 0 is returned with buf
+ * holding the bytes from where parsing goes on (a pack header that cut the PES, or the end of the
+ * PES, whose payload has joined its unit as ps_read_pes would add it) that came before p, and
+ * *skip the bytes of p that parsing goes on after; the caller appends the rest of p and parses.
+ * -1 with an exception. */
+static int
+ps_spill_feed(PsDemuxerObject *self, const unsigned char *p, Py_ssize_t n, PyObject *out, Py_ssize_t *skip)
+{
+    int sid = self->spill_sid;
+    ps_unit_t *u = &self->units[sid];
+    Py_ssize_t header_end = self->len, have = header_end + self->spill_pend, end = self->spill_end;
+    Py_ssize_t limit = have + n < end ? have + n : end, lost = -1, edge_len = 3 + (n < 3 ? n : 3);
+    unsigned char edge[6];
+    memcpy(edge, self->spill_tail, 3);
+    memcpy(edge + 3, p, (size_t)(edge_len - 3));
+    lost = find_pack_header(edge, limit - (have - 3) < edge_len ? limit - (have - 3) : edge_len, 0);
+    if (lost >= 0) {
+        lost += have - 3;
+    } else {
+        lost = find_pack_header(p, limit - have, 0);
+        if (lost >= 0)
+            lost += have;
+    }
+    if (lost < 0 && have + n < end) {
+        memcpy(PyBytes_AS_STRING(u->data) + u->len + self->spill_pend, p, (size_t)n);
+        self->spill_pend += n;
+        if (n >= 3) {
+            memcpy(self->spill_tail, p + n - 3, 3);
+        } else {
+            memmove(self->spill_tail, self->spill_tail + n, (size_t)(3 - n));
+            memcpy(self->spill_tail + 3 - n, p, (size_t)n);
+        }
+        return 1;
+    }
+    self->spill_sid = -1;
+    if (lost >= 0) {  /* ps_parse's lost-packet rule, the cut PES at buf[0] */
+        int carried_pts = lost > 8 && (self->buf[7] & 0x80);
+        self->spill_pend = 0;
+        self->resyncs++;
+        self->dropped_bytes += lost;
+        if (carried_pts) {
+            if (ps_finish(self, sid, out) < 0)
+                return -1;
+        } else {
+            ps_deactivate(self, sid);
+        }
+        self->len = 0;
+        if (lost < have) {  /* it began in the last bytes before these */
+            memcpy(self->buf, self->spill_tail + (lost - (have - 3)), (size_t)(have - lost));
+            self->len = have - lost;
+        }
+        *skip = lost < have ? 0 : lost - have;
+    } else {  /* the PES is whole: its payload joins the unit (ps_read_pes) */
+        Py_ssize_t last = end - have;
+        memcpy(PyBytes_AS_STRING(u->data) + u->len + self->spill_pend, p, (size_t)last);
+        if (!u->active) {
+            u->active = 1;
+            self->gathering[self->n_gathering++] = sid;
+            u->has_pts = self->spill_has_pts;
+            u->pts = self->spill_pts;
+            u->dts = self->spill_dts;
+        }
+        u->len += self->spill_pend + last;
+        self->spill_pend = 0;
+        self->len = 0;
+        *skip = last;
+    }
+    self->scanned_to = 0;
+    return 0;
+}
+
 /* Append n bytes at p to the buffer and parse: PythonPsDemuxer.feed. The caller has checked
  * ps_ready and set `busy`; the finished units go to `out`. 0, or -1 with an exception. */
 static int
 ps_feed_bytes(PsDemuxerObject *self, const unsigned char *p, Py_ssize_t n, PyObject *out)
 {
     Py_ssize_t pos;
+    if (self->spill_sid >= 0) {
+        Py_ssize_t skip = 0;
+        int rc = ps_spill_feed(self, p, n, out, &skip);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
+        p += skip;  /* buf holds the bytes before p that parsing goes on from */
+        n -= skip;
+    }
     if (n > self->cap - self->len) {
         Py_ssize_t cap = self->cap ? self->cap : 65536;
         unsigned char *grown;
@@ -909,7 +1067,7 @@ ps_feed_bytes(PsDemuxerObject *self, const unsigned char *p, Py_ssize_t n, PyObj
         self->len = 0;
         self->scanned_to = 0;
     }
-    return 0;
+    return ps_spill_begin(self);
 }
 
 /* Every unit still being gathered, in the order they began, to `out` (caller: ps_ready, busy). */
@@ -1116,7 +1274,7 @@ PsDemuxer_lost(PsDemuxerObject *self, PyObject *unused)
 {
     if (!ps_ready(self))
         return NULL;
-    self->dropped_bytes += self->len;
+    self->dropped_bytes += self->len + self->spill_pend;  /* a spilling PES's pending bytes were buffered in the reference */
     self->len = 0;
     self->scanned_to = 0;
     ps_clear_units(self, 1);

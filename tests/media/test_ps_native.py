@@ -192,6 +192,43 @@ def test_real_footage_with_lost_packets():
             assert [u[5] for u in video] == [f.keyframe for f in footage.frames]
 
 
+@needs_native
+@hsettings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_flushes_losses_and_cuts_while_a_video_pes_is_still_arriving(data):
+    """While a video PES arrives piece by piece, its payload goes from each piece straight into
+    the unit it will join (the native demuxer's spill). A flush there (the unit before it
+    finishes; the PES goes on into the next), a loss, a pack header cutting it (also one split
+    across pieces, and one right after its header), a cut-out range, pieces of any size and
+    frames of one or several PES (with and without PTS in the later ones) give what the reference gives."""
+    rng = random.Random(data.draw(st.integers(0, 1 << 30)))
+    streams = {VIDEO_ID: data.draw(st.sampled_from(["h264", "h265"])), AUDIO_ID: "aac"}
+    stream = b""
+    for i in range(data.draw(st.integers(1, 4))):
+        size = data.draw(st.sampled_from([0, 1, 5, 300, 1400, 3000, 65_400, 65_401, 140_000]))
+        body = (IDR if i == 0 else P) + rng.randbytes(size)
+        pts = 3600 * (i + 1)
+        stream += mux_ps(VIDEO_ID, body, pts, pts - 1800 if i % 2 else None, streams=streams, keyframe=i == 0)
+        if data.draw(st.booleans()):  # a later PES of the same frame without, or with the same, PTS
+            extra = rng.randbytes(data.draw(st.sampled_from([1, 700, 2900])))
+            header = bytes([0x80, 0x00, 0]) if data.draw(st.booleans()) else mux_ps(VIDEO_ID, b"", pts)[14 + 6:14 + 14]
+            stream += b"\x00\x00\x01\xe0" + (len(header) + len(extra)).to_bytes(2, "big") + header + extra
+        if data.draw(st.booleans()):
+            stream += mux_ps(AUDIO_ID, rng.randbytes(200), pts)
+    if data.draw(st.booleans()):  # a lost packet nobody noticed: the next pack header cuts a PES
+        at = data.draw(st.integers(0, len(stream)))
+        stream = stream[:at] + stream[at + data.draw(st.integers(0, 2000)):]
+    ops, at = [], 0
+    while at < len(stream):
+        size = data.draw(st.sampled_from([1, 2, 3, 4, 7, 600, 1388, 1400, 5000]))
+        ops.append(stream[at:at + size])
+        at += size
+        event = data.draw(st.sampled_from([None] * 6 + ["flush", "lost"]))
+        if event:
+            ops.append(event)
+    assert_same(ops + ["flush"])
+
+
 def _small_stream() -> bytes:
     """A key frame with the map, audio, a frame with DTS in two PES packets, audio, a frame: ~1.2 kB."""
     streams = {VIDEO_ID: "h264", AUDIO_ID: "aac"}
@@ -228,9 +265,9 @@ def test_every_split_of_a_damaged_stream():
 
 @needs_native
 def test_a_pack_header_at_every_offset_of_a_video_pes():
-    """The lost-packet search looks at 32 positions at a time: a pack header (or only its 01 BA,
-    or 00 01 BA) at every offset of video PES bodies of every length around those blocks, in one
-    feed and split in two, is found where the reference finds it, and no false one is."""
+    """The lost-packet search (memchr for each BA, then the 00 00 01 before it): a pack header (or
+    only its 01 BA, or 00 01 BA) at every offset of video PES bodies of many lengths, in one feed
+    and split in two, is found where the reference finds it, and no false one is."""
     pack = mux_ps(VIDEO_ID, P + b"\x33" * 30, 7200)[:14]
     rng = random.Random(5)
     for length in (1, 2, 3, 4, 15, 16, 17, 18, 19, 20, 31, 32, 33, 34, 35, 36, 47, 63, 64, 65, 66, 67, 100, 131):
@@ -241,6 +278,32 @@ def test_a_pack_header_at_every_offset_of_a_video_pes():
                 data = pes + pack + mux_ps(VIDEO_ID, P + b"\x44" * 20, 10800)
                 assert_same([data, "flush"])
                 assert_same([data[:len(pes) // 2], data[len(pes) // 2:], "flush"])
+
+
+@needs_native
+def test_a_pack_header_cutting_a_spilling_pes_at_every_offset_and_split():
+    """A video PES still arriving is searched piece by piece across the pieces' edges (the last 3
+    bytes of what came before, then the new piece): a pack header at every offset of its payload,
+    including in its first bytes, with the pieces split at every position around it, in pieces
+    of 1, 2, 3, 5 and 1400 bytes, is found where the reference finds it. Also PES headers whose
+    PTS flag is set without room for a PTS (the cut unit then finishes as the reference decides)."""
+    pack = mux_ps(VIDEO_ID, P + b"\x33" * 30, 7200)[:14]
+    after = mux_ps(VIDEO_ID, P + b"\x44" * 20, 10800)
+    rng = random.Random(11)
+    body = bytes(rng.choice([0, 1, 0xBA, 0x41, 0xFF]) for _ in range(90))
+    heads = [bytes([0x80, 0x80, 5]) + mux_ps(VIDEO_ID, b"", 3600)[14 + 9:14 + 14],  # with a PTS
+             bytes([0x80, 0x00, 0]), bytes([0x80, 0x80, 0]), bytes([0x80, 0x80, 2, 0xFF, 0xFF])]
+    for head in heads:
+        for at in range(40):
+            payload = body[:at] + b"\x00\x00\x01\xba" + body[at:]
+            pes = b"\x00\x00\x01\xe0" + (len(head) + len(payload)).to_bytes(2, "big") + head + payload
+            lead = mux_ps(VIDEO_ID, IDR + b"\x55" * 10, 3600)  # a unit being gathered when the PES comes
+            data = lead + pack + pes + pack + after
+            start = len(lead) + len(pack) + 6 + len(head)  # where the payload begins
+            for first in range(start - 1, start + at + 6):
+                for size in (1, 2, 3, 5, 1400):
+                    ops = [data[:first]] + [data[i:i + size] for i in range(first, len(data), size)]
+                    assert_same(ops + ["flush"])
 
 
 @needs_native
