@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/media_ingest.py [--streams 300] [--seconds 10] [--no-search]
                                            [--flood-seconds 5] [--backlog-seconds 4] [--profile-node]
-                                           [--perf-node] [--base-port 42000]
+                                           [--perf-node] [--base-port 61100]
 
 What runs (all on 127.0.0.1; every process is stopped on exit, ctrl-c and SIGTERM included):
 
@@ -367,7 +367,10 @@ def main() -> None:
     ap.add_argument("--perf-node", action="store_true", help="one more node run at --streams under `perf record` (native profile)")
     ap.add_argument("--sender-core", type=int, default=0)
     ap.add_argument("--receiver-core", type=int, default=1)
-    ap.add_argument("--base-port", type=int, default=42000, help="first UDP port (default 42000)")
+    # Above Linux's ephemeral range (32768-60999 by default, net.ipv4.ip_local_port_range), where any
+    # process's outgoing socket may take a port the bench means to bind.
+    ap.add_argument("--base-port", type=int, default=61100,
+                    help="first UDP port (default 61100: above Linux's default ephemeral range 32768-60999)")
     ap.add_argument("--footage", type=Path, default=DEFAULT_FOOTAGE)
     ap.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     args = ap.parse_args()

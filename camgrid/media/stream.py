@@ -147,18 +147,19 @@ class MediaStream:
             self._units(units, now)
 
     def _units(self, units: list[AccessUnit], now: float) -> None:
+        live, consumers = self.live, self.consumers
         for unit in units:
-            if unit.is_video:
+            if 0xE0 <= unit.stream_id <= 0xEF:  # unit.is_video, without a property call per frame
                 self.video_frames += 1
                 if self.first_frame_at is None:
                     self.first_frame_at = now
                 if unit.keyframe:  # the map came with it: an audio stream it lists is awaited
-                    self.live.announce_audio(next((c for sid, c in self.demuxer.codecs.items() if 0xC0 <= sid <= 0xDF), None))
-                self.live.push(unit)
+                    live.announce_audio(next((c for sid, c in self.demuxer.codecs.items() if 0xC0 <= sid <= 0xDF), None))
+                live.push(unit)
             else:
                 self.audio_units += 1
-                self.live.push_audio(unit)
-            for consumer in self.consumers:
+                live.push_audio(unit)
+            for consumer in consumers:
                 consumer(unit)
 
     # -- state -------------------------------------------------------------------------------------
