@@ -30,6 +30,7 @@ TRACE = 0.25  # ... if it had a trace of texture, at least this share of the cov
 PATTERN_KEPT = 0.5  # ... and is covered when such cells' brightness correlates less than this with the reference's
 MOVE_PEAK = 0.2  # phase correlation peak of a view that lines up with its reference elsewhere (unrelated views < 0.15)
 MIN_JUDGED = 12  # a cover's share is over at least this many cells (1/8 of the view): on a featureless view that can judge only 4, 2 changed cells are no quarter cover
+REGION = 4  # cells that lost only a faint texture count as covered where at least this many covered cells join up (a cover is one object; x264 wiping a wall's texture and a lighting change left groups of 1-3 scattered over a clean indoor view)
 MIN_CELLS = 8  # a view is compared with its reference only where this many cells have detail  # a featureless cell that changed brightness this much (beyond the global change) is covered
 
 
@@ -149,8 +150,9 @@ def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple
     detail and lost its shape too (a blur or an exposure change keeps the shape), or was
     featureless and changed brightness, or lost even its faint texture (one the reference had
     a trace of, `TRACE`) in a pattern of brightness unlike the reference's (a cover over bare
-    asphalt). When the cells' brightness still follows the reference
-    as a whole (fog, exposure, contrast: one straight-line fit explains them), only cells that
+    asphalt), where such cells join up with other covered cells in groups of `REGION` or more
+    (a cover is one object; texture that x264 wipes from a clean wall fades here and there).
+    When the cells' brightness still follows the reference as a whole (fog, exposure, contrast: one straight-line fit explains them), only cells that
     stand out from that fit count. The share is over the cells that can be judged (not those
     featureless before and after at the predicted brightness), and at least `MIN_JUDGED`. Without a usable reference:
     dark featureless cells (a cloth or a hand in front of the lens)."""
@@ -168,14 +170,39 @@ def covered_cells(y: np.ndarray, th: Thresholds, ref: Reference | None) -> tuple
         # featureless before too (bare asphalt, a wall): its faint texture is gone and the cells'
         # brightness no longer follows the reference's pattern (blur, fog and exposure keep it)
         faded = ~had & flat & (detail < FADE * ref.detail) & (ref.detail >= TRACE * th.cover_detail)
-        if faded.sum() >= 6 and fx.ncc(mean[faded], ref.mean[faded]) < PATTERN_KEPT:
-            outlier = outlier | faded
+        use_faded = faded.sum() >= 6 and fx.ncc(mean[faded], ref.mean[faded]) < PATTERN_KEPT
         mask = flat & (lost | (~had & outlier))
+        if use_faded:  # the weakest evidence (x264 wipes faint texture from clean pictures too): only where it joins up
+            mask |= faded & in_regions(mask | faded, REGION)
+            outlier = outlier | faded
         judged = had | outlier
         if judged.sum() >= 3:  # the share is over MIN_JUDGED cells at least
             return mask, float(mask.sum() / max(int(judged.sum()), MIN_JUDGED)), "reference"
     mask = flat & (mean < DARK)
     return mask, float(mask.mean()), "darkness"
+
+
+def in_regions(mask: np.ndarray, size: int) -> np.ndarray:
+    """The cells of `mask` that belong to a group of at least `size` cells joined side by side."""
+    m = np.asarray(mask, bool)
+    out = np.zeros_like(m)
+    seen = np.zeros_like(m)
+    rows, cols = m.shape
+    for r0, c0 in zip(*np.nonzero(m)):
+        if seen[r0, c0]:
+            continue
+        group, todo = [], [(r0, c0)]
+        seen[r0, c0] = True
+        while todo:
+            r, c = todo.pop()
+            group.append((r, c))
+            for rr, cc in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
+                if 0 <= rr < rows and 0 <= cc < cols and m[rr, cc] and not seen[rr, cc]:
+                    seen[rr, cc] = True
+                    todo.append((rr, cc))
+        if len(group) >= size:
+            out[tuple(np.array(group).T)] = True
+    return out
 
 
 def occlusion(latest: list[Picture], th: Thresholds, ref: Reference | None) -> tuple[list[dict], np.ndarray]:
