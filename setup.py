@@ -11,6 +11,6 @@ from setuptools import Extension, setup
 setup(ext_modules=[
     Extension("camgrid.media._native", ["camgrid/media/_native.c"], optional=True,
               extra_compile_args=["-O2", "-Wall", "-Wno-unused-parameter"]),
-    Extension("camgrid.gb28181.sip._sipfast", ["camgrid/gb28181/sip/_sipfast.c"], optional=True,
+    Extension("camgrid.gb28181.sip._sipfast", ["camgrid/gb28181/sip/_sipfast.c", "camgrid/gb28181/sip/sipfast_hash.c"], optional=True,
               extra_compile_args=["-O2", "-Wall", "-Wno-unused-parameter"]),
 ])

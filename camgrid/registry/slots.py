@@ -38,6 +38,10 @@ class DeviceSlots:
     def find(self, device_id: str) -> int | None:
         return self._slot.get(device_id)
 
+    def by_id(self) -> dict[str, int]:
+        """The ID → slot map itself, for native readers (sip._sipfast.RegisterDecider); not to be changed."""
+        return self._slot
+
     def canonical(self, device_id: str) -> str:
         """The stored string for this ID (one copy shared by every structure), or device_id."""
         slot = self._slot.get(device_id)

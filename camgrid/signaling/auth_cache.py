@@ -105,6 +105,13 @@ class AuthCache:
         approval = "approved" if flags & _APPROVED else "pending"
         return DeviceAuth(self.slots.ids[slot], md5, sha, self._realms[self._realm[slot]], approval), self._loaded_at[slot]
 
+    def native_tables(self) -> dict:
+        """The buffers the native REGISTER decision reads (sip._sipfast.RegisterDecider): it takes
+        a device whose flags have all of `need_flags` and that is not in `unusual`. The objects
+        are only ever grown in place, so the references stay good."""
+        return {"slots": self.slots.by_id(), "flags": self._flags, "md5": self._md5, "realm_ix": self._realm,
+                "realms": self._realms, "unusual": self._unusual, "need_flags": _LOADED | _HAS_MD5 | _APPROVED}
+
     async def fetch(self, device_id: str) -> DeviceAuth | None:
         auth = await asyncio.to_thread(get_device_auth, self._engine, device_id)
         now = self._clock()

@@ -28,6 +28,11 @@ class BanList:
             return False
         return True
 
+    def native_table(self) -> dict[str, float]:
+        """Bans by key, for the native REGISTER decision, which leaves every key found here
+        (expired or not) to is_banned."""
+        return self._banned_until
+
     def failure(self, key: str) -> bool:
         """Count one failure; True when this failure starts a ban."""
         now = self._clock()

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from camgrid.bus import Event, EventBus
 from camgrid.config import SipSettings
+from camgrid.gb28181.sip import fastpath as sipfast
 from camgrid.gb28181.sip.digest import Challenge, Credentials, DigestError, NonceFactory
 from camgrid.gb28181.sip.headers import NameAddr
 from camgrid.gb28181.sip.message import REASONS, SipError, SipMessage
@@ -226,7 +227,14 @@ class Registrar:
                 return
             self._fail(req, peer, device_id, "bad_credentials", 401, None)
             return
-        proof = (self.nonces.issued_at(creds.nonce), answer_fingerprint(creds.response))
+        self._verified(req, peer, device_id, (self.nonces.issued_at(creds.nonce), answer_fingerprint(creds.response)))
+
+    def accept_verified(self, req: NativeRegister, peer: Peer, issued_at: float, fingerprint: int) -> None:
+        """What follows a digest answer that the native decision (native_decider) verified:
+        the same as for one verified here."""
+        self._verified(req, peer, self.auth.slots.canonical(req.device_id), (issued_at, fingerprint))
+
+    def _verified(self, req: SipMessage | NativeRegister, peer: Peer, device_id: str, proof: tuple[float, int]) -> None:
         if self.registrations.replayed(device_id, *proof, peer, self.nonces.now()):
             self.failures["replayed"] += 1
             self.bus.publish(Event("sip.auth_failed", device_id, {"remote_addr": peer.addr, "reason": "replayed"}))
@@ -234,6 +242,21 @@ class Registrar:
             return
         self.bans.success(device_id)
         self._accept(req, peer, device_id, proof)
+
+    def native_decider(self, load: object) -> object | None:
+        """The native REGISTER decision (sipfast.RegisterDecider) over this registrar's own
+        tables, so nothing is kept twice; `load` has the `overloaded` flag. None where C could not
+        decide exactly as this code: no native module, challenges in SHA-256, or a nonce clock
+        other than the wall clock (tests)."""
+        if sipfast.RegisterDecider is None or self.settings.digest_algorithm != "MD5":
+            return None
+        key = self.nonces.native_key()
+        if key is None:
+            return None
+        return sipfast.RegisterDecider(
+            **self.auth.native_tables(), banned=self.bans.native_table(), load=load, key=key,
+            realm=self.settings.realm, ttl=float(self.nonces.ttl_s), expires_min=self.settings.register_expires_min,
+            qop=self.settings.digest_qop)
 
     async def _recheck(self, req: SipMessage, peer: Peer, device_id: str) -> None:
         try:

@@ -81,6 +81,9 @@ class SignalingServer:
         self._user_agent = self.sip.user_agent
         self.fast_keepalives = 0  # answered by _fast_keepalive; merged into the counts in collect()
         self.fast_registers = 0  # REGISTERs taken by _fast_register (counted in stack.counters as they go)
+        self.decided_registers = 0  # of those, decided in C (a challenge, or a digest answer verified)
+        self._decider = self.registrar.native_decider(self.load)
+        self._decide = self._decider.decide if self._decider is not None else None
         if sipfast.keepalive is not None:
             self.stack.set_fast_path(self._fast)
 
@@ -215,14 +218,32 @@ class SignalingServer:
         """A REGISTER read in C; the registrar decides as for any other, but only its hot
         outcomes are taken here (Registrar.handle_native). b"" as the answer: handled, the
         answer follows later (a registry recheck)."""
-        found = _native_register(data, host, port, self._user_agent)
-        if found is None:
-            return None
-        req = NativeRegister(found, host, self._send_later, self.stack.counters)
+        counters = self.stack.counters
+        if self._decide is None:
+            found = _native_register(data, host, port, self._user_agent)
+            if found is None:
+                return None
+            verified = None
+        else:
+            decided = self._decide(data, host, port, self._user_agent)
+            if decided is None:
+                return None
+            if decided[0] == 1:  # challenged in C
+                counters["in.REGISTER"] += 1
+                counters["out.4xx"] += 1
+                self.fast_registers += 1
+                self.decided_registers += 1
+                return decided[1], decided[2]
+            found = decided[1]
+            verified = decided if decided[0] == 2 else None
+        req = NativeRegister(found, host, self._send_later, counters)
         peer = Peer("udp", host, port)
-        if not self.registrar.handle_native(req, peer):
+        if verified is not None:
+            self.registrar.accept_verified(req, peer, verified[2], verified[3])
+            self.decided_registers += 1
+        elif not self.registrar.handle_native(req, peer):
             return None
-        self.stack.counters["in.REGISTER"] += 1
+        counters["in.REGISTER"] += 1
         self.fast_registers += 1
         req.detached = True
         return (req.answer or b"", req.reply_port)

@@ -15,6 +15,10 @@
  *                                       a GB/T 28181 Keepalive MESSAGE, answered 200 exactly as
  *                                       SipStack.respond would answer it (only the To tag differs:
  *                                       it comes from this module's own counter)
+ *   register(data, host, port, server) -> what the registrar reads of a plain REGISTER | None
+ *   RegisterDecider(...).decide(data, host, port, server)
+ *                                    the two hot outcomes of a REGISTER decided here (a challenge,
+ *                                    a digest answer that verifies); see its comment
  *   recv_batch(fd, count, size)     -> [(data, host, port), ...]   (recvmmsg; Linux)
  *   send_batch(fd, [(data, host, port), ...]) -> datagrams sent    (sendmmsg; Linux)
  */
@@ -30,7 +34,7 @@
 #include <arpa/inet.h>
 #endif
 
-#define API_VERSION 2
+#define API_VERSION 3
 #define MAX_HEADERS 64
 
 typedef struct {
@@ -978,7 +982,28 @@ digest_fields(const header_t *h)
 
 /* A REGISTER over UDP in the clean shape: what the registrar reads of it, and the head of every
  * answer to it (answer_head), so that the answer is the status line + head + extra headers +
- * Content-Length. The body must be empty. */
+ * Content-Length. The body must be empty. 0, or -1 for any other shape. */
+static int
+read_plain_register(const char *d, Py_ssize_t n, const char *peer_host, Py_ssize_t hlen, int peer_port,
+                    const char *server, Py_ssize_t slen, msg_t *m, buf_t *out, const char **user, Py_ssize_t *ulen,
+                    int *reply_port)
+{
+    if (scan(m, d, n, 65536, 0) < 0 || m->status != 0 || m->mlen != 8 || memcmp(m->method, "REGISTER", 8) != 0
+        || m->blen != 0)
+        return -1;
+    if (uri_user(first_header(m, H_FROM), user, ulen) < 0)
+        return -1;
+    return answer_head(out, m, peer_host, hlen, peer_port, server, slen, reply_port);
+}
+
+static PyObject *
+found_tuple(const msg_t *m, const char *user, Py_ssize_t ulen, int reply_port, const buf_t *out)
+{
+    return Py_BuildValue("(NNNNNiy#N)", ascii_str(user, ulen), header_or_none(m, H_AUTHORIZATION),
+                         header_or_none(m, H_CONTACT), header_or_none(m, H_EXPIRES), header_or_none(m, H_X_GB_VER),
+                         reply_port, out->p, (Py_ssize_t)out->len, digest_fields(first_header(m, H_AUTHORIZATION)));
+}
+
 static PyObject *
 register_(PyObject *module, PyObject *args)
 {
@@ -991,17 +1016,490 @@ register_(PyObject *module, PyObject *args)
 
     if (!PyArg_ParseTuple(args, "y#s#is#:register", &d, &n, &peer_host, &hlen, &peer_port, &server, &slen))
         return NULL;
-    if (scan(&m, d, n, 65536, 0) < 0 || m.status != 0 || m.mlen != 8 || memcmp(m.method, "REGISTER", 8) != 0
-        || m.blen != 0)
+    if (read_plain_register(d, n, peer_host, hlen, peer_port, server, slen, &m, &out, &user, &ulen, &reply_port) < 0)
         Py_RETURN_NONE;
-    if (uri_user(first_header(&m, H_FROM), &user, &ulen) < 0)
-        Py_RETURN_NONE;
-    if (answer_head(&out, &m, peer_host, hlen, peer_port, server, slen, &reply_port) < 0)
-        Py_RETURN_NONE;
-    return Py_BuildValue("(NNNNNiy#N)", ascii_str(user, ulen), header_or_none(&m, H_AUTHORIZATION),
-                         header_or_none(&m, H_CONTACT), header_or_none(&m, H_EXPIRES), header_or_none(&m, H_X_GB_VER),
-                         reply_port, out.p, (Py_ssize_t)out.len, digest_fields(first_header(&m, H_AUTHORIZATION)));
+    return found_tuple(&m, user, ulen, reply_port, &out);
 }
+
+/* -- The REGISTER decision ---------------------------------------------------------------------------
+ * RegisterDecider answers the two hot outcomes of a plain REGISTER without Python: the challenge
+ * of a REGISTER without Authorization, and the check of a digest answer that verifies. It reads
+ * the tables the Python side keeps (camgrid.signaling.auth_cache.AuthCache's flat HA1 buffers,
+ * the slot map, BanList's bans, the LoadMonitor's flag) and the NonceFactory's key, so there is
+ * nothing to keep in step. Everything else (unknown, pending or banned devices, unregistering,
+ * a wrong answer, a stale nonce, SHA-256, overload) goes back to Registrar.handle_native with the
+ * request read, and the Python code decides and answers as before.
+ *
+ *   decide(data, host, port, server) -> None                      not a plain REGISTER
+ *                                     | (0, found)                read; Python decides (found as register())
+ *                                     | (1, answer, reply_port)   challenged here (401)
+ *                                     | (2, found, issued_at, fingerprint)   answer verified; Python
+ *                                                                 checks for a replay and accepts */
+#include <time.h>
+#include "sipfast_hash.h"
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *slots, *flags, *md5, *realm_ix, *realms, *unusual, *banned, *load, *overloaded_name;
+    unsigned char key[32];
+    Py_ssize_t klen;
+    char realm[256];
+    Py_ssize_t realm_len;
+    double ttl;
+    long expires_min;
+    int need_flags, qop;
+} decider_t;
+
+static void
+decider_dealloc(decider_t *self)
+{
+    Py_XDECREF(self->slots);
+    Py_XDECREF(self->flags);
+    Py_XDECREF(self->md5);
+    Py_XDECREF(self->realm_ix);
+    Py_XDECREF(self->realms);
+    Py_XDECREF(self->unusual);
+    Py_XDECREF(self->banned);
+    Py_XDECREF(self->load);
+    Py_XDECREF(self->overloaded_name);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+decider_init(decider_t *self, PyObject *args, PyObject *kwds)
+{
+    static char *kw[] = {"slots", "flags", "md5", "realm_ix", "realms", "unusual", "banned", "load", "need_flags",
+                         "key", "realm", "ttl", "expires_min", "qop", NULL};
+    PyObject *slots, *flags, *md5, *realm_ix, *realms, *unusual, *banned, *load;
+    const char *key, *realm;
+    Py_ssize_t klen, rlen;
+    int need_flags, qop;
+    double ttl;
+    long expires_min;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!OO!O!O!Oiy#s#dlp:RegisterDecider", kw, &PyDict_Type, &slots,
+                                     &PyByteArray_Type, &flags, &PyByteArray_Type, &md5, &realm_ix, &PyList_Type,
+                                     &realms, &PyDict_Type, &unusual, &PyDict_Type, &banned, &load, &need_flags,
+                                     &key, &klen, &realm, &rlen, &ttl, &expires_min, &qop))
+        return -1;
+    if (klen > 32 || rlen >= (Py_ssize_t)sizeof self->realm) {
+        PyErr_SetString(PyExc_ValueError, "nonce key over 32 bytes or realm too long");
+        return -1;
+    }
+    if (!PyObject_CheckBuffer(realm_ix)) {
+        PyErr_SetString(PyExc_TypeError, "realm_ix must be an array('H')");
+        return -1;
+    }
+#define KEEP(field, value) do { Py_INCREF(value); Py_XSETREF(self->field, value); } while (0)
+    KEEP(slots, slots);
+    KEEP(flags, flags);
+    KEEP(md5, md5);
+    KEEP(realm_ix, realm_ix);
+    KEEP(realms, realms);
+    KEEP(unusual, unusual);
+    KEEP(banned, banned);
+    KEEP(load, load);
+#undef KEEP
+    Py_XSETREF(self->overloaded_name, PyUnicode_InternFromString("overloaded"));
+    if (self->overloaded_name == NULL)
+        return -1;
+    memcpy(self->key, key, (size_t)klen);
+    self->klen = klen;
+    memcpy(self->realm, realm, (size_t)rlen);
+    self->realm_len = rlen;
+    self->ttl = ttl;
+    self->expires_min = expires_min < 1 ? 1 : expires_min;
+    self->need_flags = need_flags;
+    self->qop = qop;
+    return 0;
+}
+
+static double
+wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The device's slot when the decision may be taken here: a 20-digit ID, known, approved, with a
+ * plain MD5 HA1, neither it nor the source address banned. -1 otherwise, -2 on a Python error. */
+static Py_ssize_t
+usable_slot(decider_t *self, const char *user, Py_ssize_t ulen, const char *host, Py_ssize_t hlen)
+{
+    PyObject *id, *slot_obj, *host_obj;
+    Py_ssize_t slot;
+    int banned;
+
+    if (ulen != 20 || !all_digits(user, 10) || !all_digits(user + 10, 10))  /* all_digits takes up to 18 */
+        return -1;
+    id = PyUnicode_FromStringAndSize(user, ulen);
+    if (id == NULL)
+        return -2;
+    slot_obj = PyDict_GetItemWithError(self->slots, id);
+    banned = slot_obj != NULL && PyDict_Size(self->banned) > 0 ? PyDict_Contains(self->banned, id) : 0;
+    Py_DECREF(id);
+    if (slot_obj == NULL)
+        return PyErr_Occurred() ? -2 : -1;
+    if (banned)
+        return banned < 0 ? -2 : -1;
+    slot = PyLong_AsSsize_t(slot_obj);
+    if (slot < 0)
+        return PyErr_Occurred() ? -2 : -1;
+    if (slot >= PyByteArray_GET_SIZE(self->flags) || (slot + 1) * 16 > PyByteArray_GET_SIZE(self->md5))
+        return -1;
+    if ((((unsigned char *)PyByteArray_AS_STRING(self->flags))[slot] & self->need_flags) != self->need_flags)
+        return -1;
+    if (PyDict_Size(self->unusual) > 0) {  /* HA1 values kept as given (not plain hex): Python's */
+        PyObject *k = PyLong_FromSsize_t(slot);
+        int has = k == NULL ? -1 : PyDict_Contains(self->unusual, k);
+        Py_XDECREF(k);
+        if (has)
+            return has < 0 ? -2 : -1;
+    }
+    if (PyDict_Size(self->banned) > 0) {
+        host_obj = PyUnicode_FromStringAndSize(host, hlen);
+        if (host_obj == NULL)
+            return -2;
+        banned = PyDict_Contains(self->banned, host_obj);
+        Py_DECREF(host_obj);
+        if (banned)
+            return banned < 0 ? -2 : -1;
+    }
+    return slot;
+}
+
+/* Registrar's _requested_expires when its answer is plain: the Contact's expires= (digits) or
+ * else the Expires header (digits); -1 for none given, -2 for any shape left to Python. */
+static long
+plain_expires(const msg_t *m)
+{
+    const header_t *contact = first_header(m, H_CONTACT), *expires = first_header(m, H_EXPIRES);
+    const char *v;
+    Py_ssize_t n, k;
+
+    if (contact != NULL) {
+        for (k = 0; k + 8 <= contact->vlen; k++)
+            if (strncasecmp(contact->value + k, "expires=", 8) == 0) {
+                const char *end = contact->value + contact->vlen;
+                v = contact->value + k + 8;
+                n = 0;
+                while (v + n < end && v[n] != ';' && v[n] != ',')
+                    n++;
+                strip_blanks(&v, &n);
+                return n >= 1 && n <= 9 && all_digits(v, n) ? (long)digits_value(v, n) : -2;
+            }
+    }
+    if (expires == NULL)
+        return -1;
+    v = expires->value;
+    n = expires->vlen;
+    strip_blanks(&v, &n);
+    return n >= 1 && n <= 9 && all_digits(v, n) ? (long)digits_value(v, n) : -2;
+}
+
+static int
+is_overloaded(decider_t *self)
+{
+    PyObject *flag;
+    int yes;
+    if (self->load == Py_None)
+        return 0;
+    flag = PyObject_GetAttr(self->load, self->overloaded_name);
+    if (flag == NULL)
+        return -1;
+    yes = PyObject_IsTrue(flag);
+    Py_DECREF(flag);
+    return yes;
+}
+
+static int
+hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The digest fields of a clean Authorization (digest_fields' parse, as pointers). */
+typedef struct { const char *v[D_FIELDS]; Py_ssize_t n[D_FIELDS]; } creds_t;
+
+static int
+creds_of(PyObject *fields, creds_t *c)
+{
+    int i;
+    for (i = 0; i < D_FIELDS; i++) {
+        PyObject *o = PyTuple_GET_ITEM(fields, i);
+        if (o == Py_None) {
+            c->v[i] = NULL;
+            c->n[i] = 0;
+        } else if ((c->v[i] = PyUnicode_AsUTF8AndSize(o, &c->n[i])) == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+#define SAME(c, i, s, len) ((c)->n[i] == (len) && memcmp((c)->v[i], (s), (size_t)(len)) == 0)
+
+/* 1: the answer verifies against the slot's HA1 with a fresh nonce of ours; 0: anything else. */
+static int
+verified(decider_t *self, const creds_t *c, const char *user, Py_ssize_t slot, double *issued_at)
+{
+    unsigned char raw[20], sig[12];
+    const char *realm = self->realm;
+    Py_ssize_t realm_len = self->realm_len, i;
+    uint64_t bits = 0;
+    double age;
+    char ha1[32], ha2[32], expected[32];
+    const unsigned char *h;
+    md5_t s;
+    unsigned char diff = 0;
+    PyObject *auth_realm;
+
+    if (c->v[D_NONCE] == NULL || base64_decode_exact(c->v[D_NONCE], (size_t)c->n[D_NONCE], raw, 20) < 0)
+        return 0;
+    {
+        unsigned char signed_text[8 + sizeof self->realm];
+        memcpy(signed_text, raw, 8);
+        memcpy(signed_text + 8, self->realm, (size_t)self->realm_len);
+        if (blake2s_mac(self->key, (size_t)self->klen, signed_text, 8 + (size_t)self->realm_len, sig, 12) < 0)
+            return 0;
+    }
+    for (i = 0; i < 12; i++)
+        diff |= (unsigned char)(sig[i] ^ raw[8 + i]);
+    if (diff)
+        return 0;
+    for (i = 0; i < 8; i++)
+        bits = bits << 8 | raw[i];
+    memcpy(issued_at, &bits, sizeof bits);
+    age = wall_now() - *issued_at;
+    if (!(age >= -5 && age <= self->ttl))
+        return 0;  /* stale (or NaN): Python challenges again with stale=TRUE */
+    if (!SAME(c, D_USERNAME, user, 20) || !SAME(c, D_ALGORITHM, "MD5", 3))
+        return 0;
+    if (c->v[D_QOP] != NULL && !SAME(c, D_QOP, "auth", 4))
+        return 0;
+    {  /* the realm the device's secret was made with: its own, else the platform's */
+        unsigned short ix;
+        Py_buffer view;
+        if (PyObject_GetBuffer(self->realm_ix, &view, PyBUF_SIMPLE) < 0)
+            return -1;
+        if (view.len < (slot + 1) * (Py_ssize_t)sizeof ix) {
+            PyBuffer_Release(&view);
+            return 0;
+        }
+        memcpy(&ix, (char *)view.buf + slot * (Py_ssize_t)sizeof ix, sizeof ix);
+        PyBuffer_Release(&view);
+        if (ix >= PyList_GET_SIZE(self->realms))
+            return 0;
+        auth_realm = PyList_GET_ITEM(self->realms, ix);
+        if (auth_realm != Py_None && PyUnicode_Check(auth_realm) && PyUnicode_GET_LENGTH(auth_realm) > 0) {
+            if ((realm = PyUnicode_AsUTF8AndSize(auth_realm, &realm_len)) == NULL)
+                return -1;
+        }
+    }
+    if (!SAME(c, D_REALM, realm, realm_len))
+        return 0;
+    h = (const unsigned char *)PyByteArray_AS_STRING(self->md5) + slot * 16;
+    for (i = 0; i < 16; i++) {
+        static const char HEX[] = "0123456789abcdef";
+        ha1[2 * i] = HEX[h[i] >> 4];
+        ha1[2 * i + 1] = HEX[h[i] & 15];
+    }
+    md5_init(&s);
+    md5_update(&s, "REGISTER:", 9);
+    md5_update(&s, c->v[D_URI], (size_t)c->n[D_URI]);
+    md5_hex(&s, ha2);
+    md5_init(&s);
+    md5_update(&s, ha1, 32);
+    md5_update(&s, ":", 1);
+    md5_update(&s, c->v[D_NONCE], (size_t)c->n[D_NONCE]);
+    md5_update(&s, ":", 1);
+    if (c->v[D_QOP] != NULL) {
+        md5_update(&s, c->v[D_NC], (size_t)c->n[D_NC]);
+        md5_update(&s, ":", 1);
+        md5_update(&s, c->v[D_CNONCE], (size_t)c->n[D_CNONCE]);
+        md5_update(&s, ":auth:", 6);
+    }
+    md5_update(&s, ha2, 32);
+    md5_hex(&s, expected);
+    if (c->n[D_RESPONSE] != 32)
+        return 0;
+    diff = 0;
+    for (i = 0; i < 32; i++) {
+        char r = c->v[D_RESPONSE][i];
+        diff |= (unsigned char)(expected[i] ^ (r >= 'A' && r <= 'Z' ? r + 32 : r));
+    }
+    return diff == 0;
+}
+
+static PyObject *
+decider_decide(decider_t *self, PyObject *args)
+{
+    const char *d, *peer_host, *server, *user;
+    Py_ssize_t n, hlen, slen, ulen, slot, i;
+    int peer_port, reply_port = 0, overloaded;
+    long expires;
+    msg_t m;
+    char space[4096];
+    buf_t out = {space, 0, sizeof space};
+    const header_t *authorization, *ver;
+    PyObject *found, *fields;
+    creds_t creds;
+    double issued_at = 0;
+    uint64_t fingerprint = 0;
+
+    if (!PyArg_ParseTuple(args, "y#s#is#:decide", &d, &n, &peer_host, &hlen, &peer_port, &server, &slen))
+        return NULL;
+    if (read_plain_register(d, n, peer_host, hlen, peer_port, server, slen, &m, &out, &user, &ulen, &reply_port) < 0)
+        Py_RETURN_NONE;
+    slot = usable_slot(self, user, ulen, peer_host, hlen);
+    if (slot == -2)
+        return NULL;
+    expires = plain_expires(&m);
+    authorization = first_header(&m, H_AUTHORIZATION);
+    if (slot >= 0 && expires != -2 && (expires == -1 || expires >= self->expires_min) && authorization == NULL) {
+        if ((overloaded = is_overloaded(self)) < 0)
+            return NULL;
+        if (!overloaded) {  /* the challenge: Registrar._challenge's answer with a nonce made here */
+            unsigned char raw[20];
+            unsigned char signed_text[8 + sizeof self->realm];
+            char nonce[28];
+            double now = wall_now();
+            uint64_t bits;
+            char answer_space[4096 + 512];
+            buf_t answer = {answer_space, 0, sizeof answer_space};
+
+            memcpy(&bits, &now, sizeof bits);
+            for (i = 0; i < 8; i++)
+                raw[i] = (unsigned char)(bits >> (56 - 8 * i));
+            memcpy(signed_text, raw, 8);
+            memcpy(signed_text + 8, self->realm, (size_t)self->realm_len);
+            blake2s_mac(self->key, (size_t)self->klen, signed_text, 8 + (size_t)self->realm_len, raw + 8, 12);
+            base64_encode(raw, 20, nonce);
+            ver = first_header(&m, H_X_GB_VER);
+            if (PUTS(&answer, "SIP/2.0 401 Unauthorized\r\n") == 0 && put(&answer, out.p, out.len) == 0
+                && PUTS(&answer, "WWW-Authenticate: Digest realm=\"") == 0
+                && put(&answer, self->realm, (size_t)self->realm_len) == 0 && PUTS(&answer, "\", nonce=\"") == 0
+                && put(&answer, nonce, 28) == 0 && PUTS(&answer, "\", algorithm=MD5") == 0
+                && (!self->qop || PUTS(&answer, ", qop=\"auth\"") == 0) && PUTS(&answer, "\r\n") == 0
+                && (ver == NULL || ver->vlen == 0 || put_header(&answer, "X-GB-Ver", ver->value, ver->vlen) == 0)
+                && PUTS(&answer, "Content-Length: 0\r\n\r\n") == 0)
+                return Py_BuildValue("(iy#i)", 1, answer.p, (Py_ssize_t)answer.len, reply_port);
+            /* too long for the buffer: Python answers */
+        }
+    }
+    found = found_tuple(&m, user, ulen, reply_port, &out);
+    if (found == NULL)
+        return NULL;
+    fields = PyTuple_GET_ITEM(found, 7);
+    if (slot >= 0 && expires != -2 && (expires == -1 || expires >= self->expires_min) && authorization != NULL
+        && fields != Py_None) {
+        int ok;
+        if (creds_of(fields, &creds) < 0 || (ok = verified(self, &creds, user, slot, &issued_at)) < 0) {
+            Py_DECREF(found);
+            return NULL;
+        }
+        if (ok) {
+            for (i = 0; i < 16; i++)
+                fingerprint = fingerprint << 4 | (uint64_t)hex_digit(creds.v[D_RESPONSE][i]);
+            return Py_BuildValue("(iNdK)", 2, found, issued_at, (unsigned long long)fingerprint);
+        }
+    }
+    return Py_BuildValue("(iN)", 0, found);
+}
+
+static PyMethodDef decider_methods[] = {
+    {"decide", (PyCFunction)decider_decide, METH_VARARGS,
+     "decide(data, peer_host, peer_port, server) -> None | (0, found) | (1, answer, reply_port)\n"
+     "| (2, found, issued_at, fingerprint): see the module's comment above RegisterDecider."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject DeciderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "camgrid.gb28181.sip._sipfast.RegisterDecider",
+    .tp_basicsize = sizeof(decider_t),
+    .tp_dealloc = (destructor)decider_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "RegisterDecider(slots=, flags=, md5=, realm_ix=, realms=, unusual=, banned=, load=, need_flags=,\n"
+              "key=, realm=, ttl=, expires_min=, qop=): the native REGISTER decision over the registrar's tables.",
+    .tp_methods = decider_methods,
+    .tp_init = (initproc)decider_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* Test hooks: the digests above against hashlib / base64. */
+static PyObject *
+md5_hex_py(PyObject *module, PyObject *args)
+{
+    Py_buffer data;
+    md5_t s;
+    char out[32];
+    if (!PyArg_ParseTuple(args, "y*:md5_hex", &data))
+        return NULL;
+    md5_init(&s);
+    md5_update(&s, data.buf, (size_t)data.len);
+    PyBuffer_Release(&data);
+    md5_hex(&s, out);
+    return PyUnicode_FromStringAndSize(out, 32);
+}
+
+static PyObject *
+blake2s_mac_py(PyObject *module, PyObject *args)
+{
+    Py_buffer key, data;
+    unsigned char out[32];
+    int size, rc;
+    if (!PyArg_ParseTuple(args, "y*y*i:blake2s_mac", &key, &data, &size))
+        return NULL;
+    rc = blake2s_mac(key.buf, (size_t)key.len, data.buf, (size_t)data.len, out, (size_t)size);
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&data);
+    if (rc < 0) {
+        PyErr_SetString(PyExc_ValueError, "key over 32 bytes or size not 1-32");
+        return NULL;
+    }
+    return PyBytes_FromStringAndSize((char *)out, size);
+}
+
+static PyObject *
+base64_py(PyObject *module, PyObject *args)
+{
+    Py_buffer data;
+    char *out;
+    PyObject *text;
+    size_t len;
+    if (!PyArg_ParseTuple(args, "y*:base64", &data))
+        return NULL;
+    out = PyMem_Malloc(4 * ((size_t)data.len + 2) / 3 + 4);
+    if (out == NULL) {
+        PyBuffer_Release(&data);
+        return PyErr_NoMemory();
+    }
+    len = base64_encode(data.buf, (size_t)data.len, out);
+    PyBuffer_Release(&data);
+    text = PyUnicode_FromStringAndSize(out, (Py_ssize_t)len);
+    PyMem_Free(out);
+    return text;
+}
+
+static PyObject *
+unbase64_py(PyObject *module, PyObject *args)
+{
+    const char *text;
+    Py_ssize_t n;
+    int want;
+    unsigned char out[64];
+    if (!PyArg_ParseTuple(args, "s#i:unbase64", &text, &n, &want))
+        return NULL;
+    if (want < 0 || want > 64 || base64_decode_exact(text, (size_t)n, out, (size_t)want) < 0)
+        Py_RETURN_NONE;
+    return PyBytes_FromStringAndSize((char *)out, want);
+}
+
 
 /* -- UDP batches -------------------------------------------------------------------------------- */
 #ifdef __linux__
@@ -1164,6 +1662,11 @@ static PyMethodDef methods[] = {
      "Authorization, else None. None for anything else."},
     {"set_tag_prefix", set_tag_prefix, METH_VARARGS,
      "set_tag_prefix(prefix, start): To tags of keepalive answers are prefix + a hex counter."},
+    {"md5_hex", md5_hex_py, METH_VARARGS, "md5_hex(data) -> lower-case hex MD5 (test hook for sipfast_hash.c)."},
+    {"blake2s_mac", blake2s_mac_py, METH_VARARGS, "blake2s_mac(key, data, size) -> keyed BLAKE2s (test hook)."},
+    {"base64", base64_py, METH_VARARGS, "base64(data) -> standard base64 text (test hook)."},
+    {"unbase64", unbase64_py, METH_VARARGS,
+     "unbase64(text, size) -> exactly size bytes from canonical base64, or None (test hook)."},
 #ifdef __linux__
     {"recv_batch", recv_batch, METH_VARARGS,
      "recv_batch(fd, count=64, size=65536) -> [(data, host, port), ...]: one recvmmsg call;\n"
@@ -1194,7 +1697,8 @@ PyInit__sipfast(void)
             return NULL;
         }
     }
-    if (PyModule_AddIntConstant(m, "API_VERSION", API_VERSION) < 0) {
+    if (PyType_Ready(&DeciderType) < 0 || PyModule_AddObjectRef(m, "RegisterDecider", (PyObject *)&DeciderType) < 0
+        || PyModule_AddIntConstant(m, "API_VERSION", API_VERSION) < 0) {
         Py_DECREF(m);
         return NULL;
     }

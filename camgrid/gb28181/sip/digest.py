@@ -123,6 +123,11 @@ class NonceFactory:
     def now(self) -> float:
         return self._clock()
 
+    def native_key(self) -> bytes | None:
+        """The signing key, for the native REGISTER decision (sip._sipfast), which makes and
+        checks these nonces on the wall clock; None when this factory runs on another clock."""
+        return self._key if self._clock is time.time else None
+
     @staticmethod
     def issued_at(nonce: str) -> float:
         """When a nonce that check() found 'ok' or 'stale' was made (this factory's clock)."""

@@ -3,7 +3,9 @@
 `camgrid.gb28181.sip._sipfast` (camgrid/gb28181/sip/_sipfast.c, built by `pip install -e .` where
 a compiler and the Python headers are present) parses the clean shape of a SIP message, answers
 a GB/T 28181 Keepalive in its plain shape, reads a plain REGISTER (the fields the registrar
-needs, its digest parameters, the head of its answers; the registrar still decides), and reads
+needs, its digest parameters, the head of its answers), decides a REGISTER's two hot outcomes
+(RegisterDecider: the challenge, and the check of a digest answer that verifies; the registrar
+decides everything else, and does what follows a verified answer), and reads
 and writes UDP datagrams in batches (recvmmsg/sendmmsg). For anything it does not handle it
 returns None and the pure-Python code runs, which stays the reference: tests/gb28181/sip/test_sipfast.py and test_sipfast_register.py
 hold the two to the same results.
@@ -18,7 +20,7 @@ from types import ModuleType
 
 from camgrid.native import load
 
-API_VERSION = 2  # what this source expects of _sipfast.c (its API_VERSION)
+API_VERSION = 3  # what this source expects of _sipfast.c (its API_VERSION)
 
 
 def _load() -> tuple[ModuleType | None, str]:
@@ -33,6 +35,7 @@ NATIVE: bool = native is not None
 parse = getattr(native, "parse", None)
 keepalive = getattr(native, "keepalive", None)
 register = getattr(native, "register", None)
+RegisterDecider = getattr(native, "RegisterDecider", None)
 recv_batch = getattr(native, "recv_batch", None)  # Linux only
 send_batch = getattr(native, "send_batch", None)
 
