@@ -40,6 +40,9 @@ def _register_subapps() -> None:
     from camgrid.ops.vqd.patrol_cli import patrol_cmd
 
     vqd_app.command("patrol")(patrol_cmd)
+    from camgrid.ops.vqd.manufacturers_cli import manufacturers_app
+
+    vqd_app.add_typer(manufacturers_app, name="manufacturers")
     app.add_typer(vqd_app, name="vqd", help="Video quality diagnosis of a clip or stream.")
     from camgrid.ops.alarms.cli import alarms_app
 
