@@ -21,6 +21,9 @@
 #include <stddef.h>
 #include <structmember.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #ifdef __linux__
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -375,9 +378,11 @@ write_parts(PyObject *module, PyObject *args)
 /* camgrid.media.ps.PythonPsDemuxer in C, move for move: pack and PES framing, resync over garbage,
  * the lost-packet rule (a pack header inside a video PES), the program stream map, PTS/DTS and the
  * gathering of a unit's payloads, with the same counters. What a finished unit becomes (its codec,
- * whether it is a key frame, the AccessUnit) stays in Python: `make_unit(codecs, stream_id, pts,
- * dts, data)` is called for each, in the order the Python reference would build them. A unit's
- * payloads are gathered straight into the bytes object that is handed over (shrunk to fit). */
+ * whether it is a key frame, the AccessUnit) is ps.make_unit's policy: built here by unit_build when
+ * the demuxer was given the AccessUnit class (camgrid.media.ps.NativePsDemuxer), else by calling
+ * `make_unit(codecs, stream_id, pts, dts, data)`, in the order the Python reference builds them. A
+ * unit's payloads are gathered straight into the bytes object that is handed over (shrunk to fit);
+ * the payload of a video PES that spans datagrams goes there from each datagram (ps_spill_*). */
 #define PS_STREAMS 256
 
 /* -- access units built in C ---------------------------------------------------------------------- */
@@ -1941,8 +1946,31 @@ static PyTypeObject UdpDrainType = {
 #endif
 
 
+/* -- the C library's heap ---------------------------------------------------------------------- */
+/* A media node frees and allocates a frame's worth of bytes per frame per stream (each GOP's
+ * frames go at the next key frame). With glibc's defaults the heap's free top is given back to the
+ * kernel past 128 KiB (and blocks past 128 KiB come from mmap, unmapped on free), so the next
+ * frames fault fresh zeroed pages in: clear_page was 8.8 % of the node's CPU in the ingest bench's
+ * backlog, 1.5 % with these settings (docs/benchmarks.md, ingest). They keep up to 512 MiB of freed
+ * heap for reuse, take blocks below 32 MiB from the heap, and grow it 16 MiB at a time. True where
+ * the C library has mallopt (glibc), else False (nothing changed). */
+static PyObject *
+keep_freed_heap(PyObject *module, PyObject *unused)
+{
+#ifdef __GLIBC__
+    int ok = mallopt(M_TRIM_THRESHOLD, 512 << 20) && mallopt(M_MMAP_THRESHOLD, 32 << 20)
+             && mallopt(M_TOP_PAD, 16 << 20);
+    return PyBool_FromLong(ok);
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
 /* -- module ------------------------------------------------------------------------------------- */
 static PyMethodDef methods[] = {
+    {"keep_freed_heap", keep_freed_heap, METH_NOARGS,
+     "keep_freed_heap() -> bool: glibc keeps freed heap for reuse instead of returning it to the kernel\n"
+     "(process-wide; called by a media node's UDP ingest). False where mallopt is not available."},
     {"make_unit", native_make_unit, METH_VARARGS,
      "make_unit(unit_type, codecs, stream_id, pts, dts, data) -> unit: camgrid.media.ps.make_unit in C, the\n"
      "unit of class unit_type (AccessUnit) filled without its __init__ (what PsDemuxer(unit_type=) does)."},
@@ -1976,7 +2004,7 @@ static struct PyModuleDef module_def = {
 
 /* Raised whenever an entry point is added or changes: camgrid.media.fastpath refuses a module
  * built from older source (an install that was not rebuilt) rather than call what it lacks. */
-#define API_VERSION 7
+#define API_VERSION 8
 
 PyMODINIT_FUNC
 PyInit__native(void)

@@ -3,12 +3,13 @@
 `camgrid.media._native` (camgrid/media/_native.c, built by `pip install -e .` where a compiler
 and the Python headers are present) does the per-frame Annex B → length-prefixed conversion of
 fMP4 fragments in one allocation, reads many UDP datagrams per system call (recvmmsg), and
-demuxes PS (camgrid.media.ps.NativePsDemuxer), including the in-order runs of RTP packets of a
-batch in one call (NativePsDemuxer.feed_rtp, used by MediaStream.on_datagrams), and reads every
+demuxes PS into access units built in C as camgrid.media.ps.make_unit builds them
+(camgrid.media.ps.NativePsDemuxer), including the in-order runs of RTP packets of a batch in one
+call (NativePsDemuxer.feed_rtp, used by MediaStream.on_datagrams), and reads every
 ready UDP stream socket of a node in one call per wake-up, demuxing the in-order runs straight
 from its receive buffer (UdpDrain, used by camgrid.media.ingest). The pure-Python code beside each
-use (camgrid.media.h26x.nal_bounds, FragmentWriter's Python path, socket.recv, PythonPsDemuxer,
-MediaStream.on_packet, one reader per socket) is the reference: tests/media/test_fastpath.py,
+use (camgrid.media.h26x.nal_bounds, FragmentWriter's Python path, socket.recv, PythonPsDemuxer
+and make_unit, MediaStream.on_packet, one reader per socket) is the reference: tests/media/test_fastpath.py,
 test_ps_native.py, test_stream_native.py and test_udp_drain_native.py hold both to the same output.
 
 CAMGRID_NATIVE=0 (or false/no/off) turns the native module off for a process, e.g. to compare
@@ -25,7 +26,7 @@ from types import ModuleType
 
 from camgrid.native import load
 
-API_VERSION = 7  # what this source expects of _native.c (its API_VERSION)
+API_VERSION = 8  # what this source expects of _native.c (its API_VERSION)
 
 
 def _load() -> tuple[ModuleType | None, str]:

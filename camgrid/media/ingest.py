@@ -114,6 +114,9 @@ class UdpDrain:
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         assert fastpath.UdpDrain is not None
+        # Frames are allocated and freed all the time: keep freed heap for reuse rather than fault
+        # fresh pages in (process-wide; see keep_freed_heap in _native.c and docs/benchmarks.md).
+        fastpath.native.keep_freed_heap()
         self._native = fastpath.UdpDrain(READ_BATCH)
         self._loop = weakref.ref(loop) if loop is not None else None  # the loop's reader holds this object
         self.sockets: dict[int, socket.socket] = {}

@@ -14,17 +14,22 @@ from camgrid.sim.rtp_sender import packetize
 from camgrid.sim.video import synthetic_footage
 
 
-def footage_packets(ssrc: int, first_seq: int, audio_by_gop: list[str | None], copies: int = 1) -> list[bytes]:
+def footage_packets(ssrc: int, first_seq: int, audio_by_gop: list[str | None], copies: int = 1,
+                    video_by_copy: tuple[str, ...] = ("h264",)) -> list[bytes]:
     """Video and G.711 audio muxed as devices do, cut into RTP packets of varying size: 2 s of
     footage (50 frames, 5 key frames) `copies` times in a row. Each key frame's map lists the next
-    audio codec of `audio_by_gop` (or none); the sequence numbers wrap when `first_seq` is near 65535."""
-    footage = synthetic_footage("h264", 320, 240, 25, 2, gop_s=0.4)
+    audio codec of `audio_by_gop` (or none); the sequence numbers wrap when `first_seq` is near 65535.
+    Copy k is coded in video_by_copy[k % len] (h264, h265: a codec change where they differ)."""
+    by_codec = {codec: synthetic_footage(codec, 320, 240, 25, 2, gop_s=0.4) for codec in set(video_by_copy)}
+    footage = by_codec[video_by_copy[0]]
     span = len(footage.frames) * footage.frame_period  # a copy follows the one before it in time
+    frames = [(by_codec[video_by_copy[k % len(video_by_copy)]], f) for k in range(copies) for f in range(len(footage.frames))]
     out, seq, gop = [], first_seq, -1
-    for i, frame in enumerate(footage.frames * copies):
+    for i, (source, index) in enumerate(frames):
+        frame = source.frames[index]
         gop += frame.keyframe
         audio = audio_by_gop[gop % len(audio_by_gop)]
-        streams = {VIDEO_ID: "h264", **({AUDIO_ID: audio} if audio else {})}
+        streams = {VIDEO_ID: source.codec, **({AUDIO_ID: audio} if audio else {})}
         pts = frame.pts + i // len(footage.frames) * span
         data = mux_ps(VIDEO_ID, frame.data, pts, streams=streams, keyframe=frame.keyframe)
         if audio and i % 2:

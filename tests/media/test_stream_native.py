@@ -134,6 +134,35 @@ def test_the_combined_call_gives_what_the_python_path_gives(packets, seed, rate,
         assert calls["feed_rtp"] > 0
 
 
+@pytest.fixture(scope="module")
+def mixed_packets() -> list[bytes]:
+    """The footage in H.264, then in H.265 (the codec changes at a key frame, with its map), with
+    AAC and G.711 audio by GOP."""
+    return footage_packets(SSRC, 65_400, ["aac", "g711u", None, "g711a", "aac"], copies=2, video_by_copy=("h264", "h265"))
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32), rate=st.sampled_from([0.0, 0.005, 0.02, 0.08]),
+       transport=st.sampled_from(["udp", "udp", "tcp-passive"]), restart=st.booleans())
+def test_the_combined_call_gives_what_the_python_path_gives_across_a_codec_change(mixed_packets, seed, rate, transport,
+                                                                                 restart):
+    """H.264 then H.265 with AAC and G.711, under loss, reordering, duplicates and restarts: the
+    units built in C (codec, key frames) and everything the stream counts, as in Python."""
+    rng = random.Random(seed)
+    spoiled = spoil(mixed_packets, rng, rate, restart)
+    assert_same(spoiled, _batches(rng, len(spoiled)), StreamSpec("s", transport, ssrc=SSRC))
+
+
+def test_a_codec_change_comes_out_as_the_python_path_gives_it(mixed_packets):
+    assert_same(mixed_packets, [64] * (len(mixed_packets) // 64 + 1), StreamSpec("s", "udp", ssrc=SSRC))
+    stream = MediaStream(StreamSpec("s", "udp", ssrc=SSRC), created_at=0.0)
+    video: list = []
+    stream.consumers.append(lambda u: video.append((u.codec, u.keyframe)) if u.is_video else None)
+    stream.on_datagrams(mixed_packets, 1.0)
+    assert [codec for codec, _ in video] == ["h264"] * 50 + ["h265"] * 50
+    assert sum(key for _, key in video) == 10 and stream.video_frames == 100
+
+
 @pytest.mark.parametrize("transport", ["udp", "tcp-passive"])
 @pytest.mark.parametrize("batch", [1, 64, 100_000])
 def test_a_clean_stream_goes_through_the_combined_call(packets, transport, batch):

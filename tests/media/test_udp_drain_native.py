@@ -80,6 +80,23 @@ def drain_all(drain: ingest.UdpDrain, now: float) -> int:
        ssrc=st.sampled_from([SSRC, None]), strict=st.booleans(), restart=st.booleans())
 @example(seed=7, rate=0.0, streams=3, ssrc=SSRC, strict=False, restart=False)
 def test_the_drain_gives_what_the_python_path_gives(packets, seed, rate, streams, ssrc, strict, restart):
+    _drain_matches_python(packets, seed, rate, streams, ssrc, strict, restart)
+
+
+@pytest.fixture(scope="module")
+def mixed_packets() -> list[bytes]:
+    """The footage in H.264, then in H.265 (a codec change at a key frame), AAC and G.711 by GOP."""
+    return footage_packets(SSRC, 65_450, ["aac", "g711a", None, "g711u"], copies=2, video_by_copy=("h264", "h265"))
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32), rate=st.sampled_from([0.0, 0.01, 0.05]), streams=st.integers(1, 3),
+       restart=st.booleans())
+def test_the_drain_gives_what_the_python_path_gives_across_a_codec_change(mixed_packets, seed, rate, streams, restart):
+    _drain_matches_python(mixed_packets, seed, rate, streams, SSRC, False, restart)
+
+
+def _drain_matches_python(packets, seed, rate, streams, ssrc, strict, restart):
     rng = random.Random(seed)
     drain = ingest.UdpDrain()
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -420,3 +437,17 @@ async def test_stream_sockets_share_one_drain_per_loop(packets):
         assert not loop.remove_reader(fd)  # already off the loop
     finally:
         tx.close()
+
+
+def test_a_drain_keeps_freed_heap_for_reuse(monkeypatch):
+    """The node's UDP ingest asks glibc to keep freed heap (frames come and go all the time; giving
+    the heap back made the node fault in fresh pages); elsewhere the call changes nothing."""
+    import platform
+
+    assert fastpath.native.keep_freed_heap() is (platform.libc_ver()[0] == "glibc")
+    calls: list[bool] = []
+    real = fastpath.native.keep_freed_heap
+    monkeypatch.setattr(fastpath.native, "keep_freed_heap", lambda: calls.append(real()) or calls[-1])
+    drain = ingest.UdpDrain()
+    drain.close()
+    assert len(calls) == 1
