@@ -215,9 +215,11 @@ class SignalingServer:
         return None
 
     def _fast_register(self, data: bytes, host: str, port: int) -> tuple[bytes, int] | None:
-        """A REGISTER read in C; the registrar decides as for any other, but only its hot
-        outcomes are taken here (Registrar.handle_native). b"" as the answer: handled, the
-        answer follows later (a registry recheck)."""
+        """A REGISTER read in C. Its two hottest outcomes are decided there too (the decider:
+        a challenge, or a verified answer that Registrar.accept_verified takes on); otherwise the
+        registrar decides as for any other, taking only its hot outcomes here
+        (Registrar.handle_native). b"" as the answer: handled, the answer follows later (a
+        registry recheck)."""
         counters = self.stack.counters
         if self._decide is None:
             found = _native_register(data, host, port, self._user_agent)

@@ -1222,6 +1222,16 @@ hex_digit(char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* NonceFactory._sig: keyed BLAKE2s (12 bytes) of the nonce's 8-byte time and the realm. */
+static void
+nonce_mac(const decider_t *self, const unsigned char stamp[8], unsigned char mac[12])
+{
+    unsigned char text[8 + sizeof self->realm];
+    memcpy(text, stamp, 8);
+    memcpy(text + 8, self->realm, (size_t)self->realm_len);
+    blake2s_mac(self->key, (size_t)self->klen, text, 8 + (size_t)self->realm_len, mac, 12);  /* sizes valid by init */
+}
+
 /* The digest fields of a clean Authorization (digest_fields' parse, as pointers). */
 typedef struct { const char *v[D_FIELDS]; Py_ssize_t n[D_FIELDS]; } creds_t;
 
@@ -1260,13 +1270,7 @@ verified(decider_t *self, const creds_t *c, const char *user, Py_ssize_t slot, d
 
     if (c->v[D_NONCE] == NULL || base64_decode_exact(c->v[D_NONCE], (size_t)c->n[D_NONCE], raw, 20) < 0)
         return 0;
-    {
-        unsigned char signed_text[8 + sizeof self->realm];
-        memcpy(signed_text, raw, 8);
-        memcpy(signed_text + 8, self->realm, (size_t)self->realm_len);
-        if (blake2s_mac(self->key, (size_t)self->klen, signed_text, 8 + (size_t)self->realm_len, sig, 12) < 0)
-            return 0;
-    }
+    nonce_mac(self, raw, sig);
     for (i = 0; i < 12; i++)
         diff |= (unsigned char)(sig[i] ^ raw[8 + i]);
     if (diff)
@@ -1340,7 +1344,7 @@ decider_decide(decider_t *self, PyObject *args)
 {
     const char *d, *peer_host, *server, *user;
     Py_ssize_t n, hlen, slen, ulen, slot, i;
-    int peer_port, reply_port = 0, overloaded;
+    int peer_port, reply_port = 0, overloaded, hot;
     long expires;
     msg_t m;
     char space[4096];
@@ -1360,12 +1364,12 @@ decider_decide(decider_t *self, PyObject *args)
         return NULL;
     expires = plain_expires(&m);
     authorization = first_header(&m, H_AUTHORIZATION);
-    if (slot >= 0 && expires != -2 && (expires == -1 || expires >= self->expires_min) && authorization == NULL) {
+    hot = slot >= 0 && expires != -2 && (expires == -1 || expires >= self->expires_min);  /* else handle_native's */
+    if (hot && authorization == NULL) {
         if ((overloaded = is_overloaded(self)) < 0)
             return NULL;
         if (!overloaded) {  /* the challenge: Registrar._challenge's answer with a nonce made here */
             unsigned char raw[20];
-            unsigned char signed_text[8 + sizeof self->realm];
             char nonce[28];
             double now = wall_now();
             uint64_t bits;
@@ -1375,9 +1379,7 @@ decider_decide(decider_t *self, PyObject *args)
             memcpy(&bits, &now, sizeof bits);
             for (i = 0; i < 8; i++)
                 raw[i] = (unsigned char)(bits >> (56 - 8 * i));
-            memcpy(signed_text, raw, 8);
-            memcpy(signed_text + 8, self->realm, (size_t)self->realm_len);
-            blake2s_mac(self->key, (size_t)self->klen, signed_text, 8 + (size_t)self->realm_len, raw + 8, 12);
+            nonce_mac(self, raw, raw + 8);
             base64_encode(raw, 20, nonce);
             ver = first_header(&m, H_X_GB_VER);
             if (PUTS(&answer, "SIP/2.0 401 Unauthorized\r\n") == 0 && put(&answer, out.p, out.len) == 0
@@ -1395,8 +1397,7 @@ decider_decide(decider_t *self, PyObject *args)
     if (found == NULL)
         return NULL;
     fields = PyTuple_GET_ITEM(found, 7);
-    if (slot >= 0 && expires != -2 && (expires == -1 || expires >= self->expires_min) && authorization != NULL
-        && fields != Py_None) {
+    if (hot && authorization != NULL && fields != Py_None) {
         int ok;
         if (creds_of(fields, &creds) < 0 || (ok = verified(self, &creds, user, slot, &issued_at)) < 0) {
             Py_DECREF(found);
