@@ -79,6 +79,10 @@ class NativeRegister:
         extra = "".join(f"{k}: {v}\r\n" for k, v in headers)
         data = b"".join((f"SIP/2.0 {status} {reason or REASONS.get(status, '')}\r\n".encode(), self.head,
                          extra.encode("utf-8", "surrogateescape"), b"Content-Length: 0\r\n\r\n"))
+        self.send(data, status)
+
+    def send(self, data: bytes, status: int) -> None:
+        """An answer whole (respond's, or one the native decider built)."""
         self._counters[f"out.{status // 100}xx"] += 1
         if self.detached:
             self._send(data, self.host, self.reply_port)
@@ -109,6 +113,8 @@ class Registrar:
         self.failures: Counter[str] = Counter()  # by reason
         self._pending_tasks: set[asyncio.Task] = set()
         self.overloaded: Callable[[], bool] = lambda: False  # the signaling server wires its LoadMonitor here
+        self._decider = None  # the native decider (native_decider), told each new second's Date prefix
+        self._decider_second = None
 
     # -- entry point --------------------------------------------------------------------------
     def handle(self, req: SipMessage, peer: Peer) -> None:
@@ -229,19 +235,30 @@ class Registrar:
             return
         self._verified(req, peer, device_id, (self.nonces.issued_at(creds.nonce), answer_fingerprint(creds.response)))
 
-    def accept_verified(self, req: NativeRegister, peer: Peer, issued_at: float, fingerprint: int) -> None:
-        """What follows a digest answer that the native decision (native_decider) verified:
-        the same as for one verified here."""
-        self._verified(req, peer, self.auth.slots.canonical(req.device_id), (issued_at, fingerprint))
+    def accept_verified(self, req: NativeRegister, peer: Peer, issued_at: float, fingerprint: int, expires: int,
+                        answer: bytes | None) -> None:
+        """What follows a digest answer that the native decision (native_decider) verified: the
+        same as for one verified here. The decider took it only for a registration (not an
+        unregistration, not too brief): `expires` is the one requested (-1: none), `answer` the
+        200 OK it built (None: built here), sent only when the answer is no replay."""
+        device_id = self.auth.slots.canonical(req.device_id)
+        if self.registrations.replayed(device_id, issued_at, fingerprint, peer, self.nonces.now()):
+            self._replayed(req, peer, device_id)
+            return
+        self.bans.success(device_id)
+        self._register(req, peer, device_id, (issued_at, fingerprint), 3600 if expires < 0 else expires, answer)
 
     def _verified(self, req: SipMessage | NativeRegister, peer: Peer, device_id: str, proof: tuple[float, int]) -> None:
         if self.registrations.replayed(device_id, *proof, peer, self.nonces.now()):
-            self.failures["replayed"] += 1
-            self.bus.publish(Event("sip.auth_failed", device_id, {"remote_addr": peer.addr, "reason": "replayed"}))
-            self._challenge(req, peer, stale=True)
+            self._replayed(req, peer, device_id)
             return
         self.bans.success(device_id)
         self._accept(req, peer, device_id, proof)
+
+    def _replayed(self, req: SipMessage | NativeRegister, peer: Peer, device_id: str) -> None:
+        self.failures["replayed"] += 1
+        self.bus.publish(Event("sip.auth_failed", device_id, {"remote_addr": peer.addr, "reason": "replayed"}))
+        self._challenge(req, peer, stale=True)
 
     def native_decider(self, load: object) -> object | None:
         """The native REGISTER decision (sipfast.RegisterDecider) over this registrar's own
@@ -253,10 +270,12 @@ class Registrar:
         key = self.nonces.native_key()
         if key is None:
             return None
-        return sipfast.RegisterDecider(
+        self._decider = sipfast.RegisterDecider(
             **self.auth.native_tables(), banned=self.bans.native_table(), load=load, key=key,
             realm=self.settings.realm, ttl=float(self.nonces.ttl_s), expires_min=self.settings.register_expires_min,
-            qop=self.settings.digest_qop)
+            qop=self.settings.digest_qop, expires_max=self.settings.register_expires_max)
+        self._decider_second = None
+        return self._decider
 
     async def _recheck(self, req: SipMessage, peer: Peer, device_id: str) -> None:
         try:
@@ -315,12 +334,11 @@ class Registrar:
         expires = _requested_expires(req)
         if expires is None:
             expires = 3600
-        contact = req.get("Contact") or ""
         if expires == 0:
             self.registrations.remove(device_id)
             self.registrations.note_answer(device_id, *proof)
             self.writer.unregistered(device_id)
-            self._respond(req, peer, 200, headers=[("Date", gb_date(datetime.now(UTC), self.tz)), *self._ver(req)])
+            self._respond(req, peer, 200, headers=[("Date", self._date(datetime.now(UTC))), *self._ver(req)])
             self.bus.publish(Event("device.unregistered", device_id, {"remote_addr": peer.addr}))
             self.on_unregistered(device_id, "unregistered by the device")
             return
@@ -328,22 +346,43 @@ class Registrar:
             self.failures["interval_too_brief"] += 1
             self._respond(req, peer, 423, headers=[("Min-Expires", str(self.settings.register_expires_min))])
             return
+        self._register(req, peer, device_id, proof, expires)
+
+    def _register(self, req: SipMessage | NativeRegister, peer: Peer, device_id: str, proof: tuple[float, int],
+                  expires: int, answer: bytes | None = None) -> None:
+        """A registration or its refresh, with the 200 OK (`answer` when the native decider built it)."""
         expires = min(expires, self.settings.register_expires_max)
         is_new = not self.registrations.is_registered(device_id)
-        version = req.get("X-GB-Ver") or self.settings.gb_version
+        ver = req.get("X-GB-Ver")
+        version = ver or self.settings.gb_version
         device_id = self.registrations.put(device_id, peer, self._clock() + expires, version)
         self.registrations.note_answer(device_id, *proof)
         now = datetime.now(UTC)
-        headers = [("Date", gb_date(now, self.tz)), ("Expires", str(expires))]
-        if contact:
-            headers.append(("Contact", contact.split(";expires", 1)[0]))
-        self._respond(req, peer, 200, headers=headers + self._ver(req), idempotent=True)  # a repeat only refreshes
+        contact = req.get("Contact") or ""
+        if answer is not None:
+            req.send(answer, 200)  # type: ignore[union-attr]  # only a NativeRegister comes with one
+        else:
+            headers = [("Date", self._date(now)), ("Expires", str(expires))]
+            if contact:
+                headers.append(("Contact", contact.split(";expires", 1)[0]))
+            if ver:
+                headers.append(("X-GB-Ver", ver))
+            self._respond(req, peer, 200, headers=headers, idempotent=True)  # a repeat only refreshes
         self.writer.registered(device_id, transport=peer.transport, remote_addr=peer.addr, contact=contact,
                                gb_version=version, expires_at=now + timedelta(seconds=expires))
         if is_new:
             self.bus.publish(Event("device.registered", device_id, {"remote_addr": peer.addr, "transport": peer.transport,
                                                                     "expires": expires, "gb_version": version}))
         self.on_registered(device_id, peer, is_new)
+
+    def _date(self, now: datetime) -> str:
+        """gb_date, and the native decider told the Date prefix of each new second, so that it
+        builds the 200 OKs of that second itself (it builds none for a second it was not told)."""
+        text = gb_date(now, self.tz)
+        if self._decider is not None and _date_prefix[0] != self._decider_second:
+            self._decider_second = _date_prefix[0]
+            self._decider.set_date(_date_prefix[0], _date_prefix[2].encode())
+        return text
 
 
 def answer_fingerprint(response: str) -> int:

@@ -216,7 +216,8 @@ class SignalingServer:
 
     def _fast_register(self, data: bytes, host: str, port: int) -> tuple[bytes, int] | None:
         """A REGISTER read in C. Its two hottest outcomes are decided there too (the decider:
-        a challenge, or a verified answer that Registrar.accept_verified takes on); otherwise the
+        a challenge, or a verified answer that Registrar.accept_verified takes on, with the 200 OK
+        built in C but sent only once it is known to be no replay); otherwise the
         registrar decides as for any other, taking only its hot outcomes here
         (Registrar.handle_native). b"" as the answer: handled, the answer follows later (a
         registry recheck)."""
@@ -241,7 +242,7 @@ class SignalingServer:
         req = NativeRegister(found, host, self._send_later, counters)
         peer = Peer("udp", host, port)
         if verified is not None:
-            self.registrar.accept_verified(req, peer, verified[2], verified[3])
+            self.registrar.accept_verified(req, peer, *verified[2:])
             self.decided_registers += 1
         elif not self.registrar.handle_native(req, peer):
             return None

@@ -34,7 +34,7 @@
 #include <arpa/inet.h>
 #endif
 
-#define API_VERSION 3
+#define API_VERSION 4
 #define MAX_HEADERS 64
 
 typedef struct {
@@ -1033,8 +1033,14 @@ register_(PyObject *module, PyObject *args)
  *   decide(data, host, port, server) -> None                      not a plain REGISTER
  *                                     | (0, found)                read; Python decides (found as register())
  *                                     | (1, answer, reply_port)   challenged here (401)
- *                                     | (2, found, issued_at, fingerprint)   answer verified; Python
- *                                                                 checks for a replay and accepts */
+ *                                     | (2, found, issued_at, fingerprint, expires, ok)   answer
+ *                                                                 verified; Python checks for a replay
+ *                                                                 and accepts
+ * where `expires` is the requested expiry (-1: none given) and `ok` the 200 OK that Registrar._register
+ * would send (Date, Expires, Contact, X-GB-Ver), or None: it is built only within the wall-clock second
+ * whose Date prefix Python last gave set_date() (local time in the registrar's zone, formatted by
+ * registrar.gb_date), so the zone and its rules stay in Python. Python sends `ok` only when the
+ * answer is not a replay. */
 #include <time.h>
 #include "sipfast_hash.h"
 
@@ -1046,7 +1052,10 @@ typedef struct {
     char realm[256];
     Py_ssize_t realm_len;
     double ttl;
-    long expires_min;
+    long expires_min, expires_max;  /* expires_max < 0: no 200 OK built here */
+    long long date_second;  /* the wall-clock second date_prefix is for */
+    char date_prefix[64];  /* "YYYY-MM-DDTHH:MM:SS." of that second in the registrar's zone */
+    Py_ssize_t date_len;  /* 0: none set */
     int need_flags, qop;
 } decider_t;
 
@@ -1069,18 +1078,18 @@ static int
 decider_init(decider_t *self, PyObject *args, PyObject *kwds)
 {
     static char *kw[] = {"slots", "flags", "md5", "realm_ix", "realms", "unusual", "banned", "load", "need_flags",
-                         "key", "realm", "ttl", "expires_min", "qop", NULL};
+                         "key", "realm", "ttl", "expires_min", "qop", "expires_max", NULL};
     PyObject *slots, *flags, *md5, *realm_ix, *realms, *unusual, *banned, *load;
     const char *key, *realm;
     Py_ssize_t klen, rlen;
     int need_flags, qop;
     double ttl;
-    long expires_min;
+    long expires_min, expires_max = -1;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!OO!O!O!Oiy#s#dlp:RegisterDecider", kw, &PyDict_Type, &slots,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!OO!O!O!Oiy#s#dlp|l:RegisterDecider", kw, &PyDict_Type, &slots,
                                      &PyByteArray_Type, &flags, &PyByteArray_Type, &md5, &realm_ix, &PyList_Type,
                                      &realms, &PyDict_Type, &unusual, &PyDict_Type, &banned, &load, &need_flags,
-                                     &key, &klen, &realm, &rlen, &ttl, &expires_min, &qop))
+                                     &key, &klen, &realm, &rlen, &ttl, &expires_min, &qop, &expires_max))
         return -1;
     if (klen > 32 || rlen >= (Py_ssize_t)sizeof self->realm) {
         PyErr_SetString(PyExc_ValueError, "nonce key over 32 bytes or realm too long");
@@ -1109,6 +1118,8 @@ decider_init(decider_t *self, PyObject *args, PyObject *kwds)
     self->realm_len = rlen;
     self->ttl = ttl;
     self->expires_min = expires_min < 1 ? 1 : expires_min;
+    self->expires_max = expires_max;
+    self->date_len = 0;
     self->need_flags = need_flags;
     self->qop = qop;
     return 0;
@@ -1339,6 +1350,65 @@ verified(decider_t *self, const creds_t *c, const char *user, Py_ssize_t slot, d
     return diff == 0;
 }
 
+/* Registrar._register's 200 OK for a verified answer, or Py_None when it cannot be built here
+ * (no Date prefix for this second, no maximum given, too long): the status line, the answer head,
+ * Date (the prefix and milliseconds), Expires (the requested one or 3600, at most expires_max),
+ * the Contact up to ";expires" when one was sent, and the X-GB-Ver echo. */
+static PyObject *
+accepted_answer(decider_t *self, const msg_t *m, const buf_t *head, long expires)
+{
+    struct timespec ts;
+    const header_t *contact = first_header(m, H_CONTACT), *ver = first_header(m, H_X_GB_VER);
+    char space[4096 + 512], number[64];
+    buf_t b = {space, 0, sizeof space};
+    Py_ssize_t clen;
+    const char *cut;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (self->expires_max < 0 || self->date_len == 0 || (long long)ts.tv_sec != self->date_second)
+        Py_RETURN_NONE;
+    if (expires < 0)
+        expires = 3600;
+    if (expires > self->expires_max)
+        expires = self->expires_max;
+    snprintf(number, sizeof number, "%03ld\r\nExpires: %ld\r\n", (long)(ts.tv_nsec / 1000000), expires);
+    if (PUTS(&b, "SIP/2.0 200 OK\r\n") < 0 || put(&b, head->p, head->len) < 0 || PUTS(&b, "Date: ") < 0
+        || put(&b, self->date_prefix, (size_t)self->date_len) < 0 || PUTS(&b, number) < 0)
+        Py_RETURN_NONE;
+    if (contact != NULL && contact->vlen > 0) {  /* contact.split(";expires", 1)[0] */
+        clen = contact->vlen;
+        cut = memmem(contact->value, (size_t)clen, ";expires", 8);
+        if (cut != NULL)
+            clen = cut - contact->value;
+        if (put_header(&b, "Contact", contact->value, clen) < 0)
+            Py_RETURN_NONE;
+    }
+    if (ver != NULL && ver->vlen > 0 && put_header(&b, "X-GB-Ver", ver->value, ver->vlen) < 0)
+        Py_RETURN_NONE;
+    if (PUTS(&b, "Content-Length: 0\r\n\r\n") < 0)
+        Py_RETURN_NONE;
+    return PyBytes_FromStringAndSize(b.p, (Py_ssize_t)b.len);
+}
+
+static PyObject *
+decider_set_date(decider_t *self, PyObject *args)
+{
+    long long second;
+    const char *prefix;
+    Py_ssize_t n;
+
+    if (!PyArg_ParseTuple(args, "Ly#:set_date", &second, &prefix, &n))
+        return NULL;
+    if (n <= 0 || n >= (Py_ssize_t)sizeof self->date_prefix) {
+        PyErr_SetString(PyExc_ValueError, "Date prefix empty or too long");
+        return NULL;
+    }
+    memcpy(self->date_prefix, prefix, (size_t)n);
+    self->date_len = n;
+    self->date_second = second;
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 decider_decide(decider_t *self, PyObject *args)
 {
@@ -1406,7 +1476,13 @@ decider_decide(decider_t *self, PyObject *args)
         if (ok) {
             for (i = 0; i < 16; i++)
                 fingerprint = fingerprint << 4 | (uint64_t)hex_digit(creds.v[D_RESPONSE][i]);
-            return Py_BuildValue("(iNdK)", 2, found, issued_at, (unsigned long long)fingerprint);
+            PyObject *ok_answer = accepted_answer(self, &m, &out, expires);
+            if (ok_answer == NULL) {
+                Py_DECREF(found);
+                return NULL;
+            }
+            return Py_BuildValue("(iNdKlN)", 2, found, issued_at, (unsigned long long)fingerprint, expires,
+                                 ok_answer);
         }
     }
     return Py_BuildValue("(iN)", 0, found);
@@ -1415,7 +1491,9 @@ decider_decide(decider_t *self, PyObject *args)
 static PyMethodDef decider_methods[] = {
     {"decide", (PyCFunction)decider_decide, METH_VARARGS,
      "decide(data, peer_host, peer_port, server) -> None | (0, found) | (1, answer, reply_port)\n"
-     "| (2, found, issued_at, fingerprint): see the module's comment above RegisterDecider."},
+     "| (2, found, issued_at, fingerprint, expires, ok): see the module's comment above RegisterDecider."},
+    {"set_date", (PyCFunction)decider_set_date, METH_VARARGS,
+     "set_date(second, prefix): the Date prefix (bytes, \"YYYY-MM-DDTHH:MM:SS.\") of that wall-clock second"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1426,7 +1504,8 @@ static PyTypeObject DeciderType = {
     .tp_dealloc = (destructor)decider_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "RegisterDecider(slots=, flags=, md5=, realm_ix=, realms=, unusual=, banned=, load=, need_flags=,\n"
-              "key=, realm=, ttl=, expires_min=, qop=): the native REGISTER decision over the registrar's tables.",
+              "key=, realm=, ttl=, expires_min=, qop=, expires_max=-1): the native REGISTER decision over the\n"
+              "registrar's tables.",
     .tp_methods = decider_methods,
     .tp_init = (initproc)decider_init,
     .tp_new = PyType_GenericNew,

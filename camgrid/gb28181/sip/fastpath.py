@@ -5,7 +5,8 @@ a compiler and the Python headers are present) parses the clean shape of a SIP m
 a GB/T 28181 Keepalive in its plain shape, reads a plain REGISTER (the fields the registrar
 needs, its digest parameters, the head of its answers), decides a REGISTER's two hot outcomes
 (RegisterDecider: the challenge, and the check of a digest answer that verifies; the registrar
-decides everything else, and does what follows a verified answer), and reads
+decides everything else, and does what follows a verified answer; the decider builds that
+answer's 200 OK, which the registrar sends unless the answer is a replay), and reads
 and writes UDP datagrams in batches (recvmmsg/sendmmsg). For anything it does not handle it
 returns None and the pure-Python code runs, which stays the reference: tests/gb28181/sip/test_sipfast.py and test_sipfast_register.py
 hold the two to the same results.
@@ -20,7 +21,7 @@ from types import ModuleType
 
 from camgrid.native import load
 
-API_VERSION = 3  # what this source expects of _sipfast.c (its API_VERSION)
+API_VERSION = 4  # what this source expects of _sipfast.c (its API_VERSION)
 
 
 def _load() -> tuple[ModuleType | None, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -30,7 +31,7 @@ from camgrid.registry.devices import add_device
 from camgrid.registry.slots import DeviceSlots
 from camgrid.signaling.auth_cache import AuthCache
 from camgrid.signaling.persist import RegistrationWriter
-from camgrid.signaling.registrar import NativeRegister, Registrar
+from camgrid.signaling.registrar import NativeRegister, Registrar, gb_date
 from camgrid.signaling.registrations import RegistrationTable
 from camgrid.store.engine import make_engine, migrate
 
@@ -72,6 +73,7 @@ class Side:
         self.registrar.auth.load_all()
         self.decider = self.registrar.native_decider(self.load) if native else None
         self.decided: Counter[int] = Counter()
+        self.built_in_c = 0  # 200 OKs the decider built
 
     def take(self, data: bytes, host: str, port: int) -> bytes | None:
         """The answer sent, or None when the general path would take the datagram."""
@@ -90,7 +92,8 @@ class Side:
             return None
         req = NativeRegister(found, host, lambda *a: None, Counter())
         if verified is not None:
-            self.registrar.accept_verified(req, peer, verified[2], verified[3])
+            self.built_in_c += verified[5] is not None
+            self.registrar.accept_verified(req, peer, *verified[2:])
         elif not self.registrar.handle_native(req, peer):
             return None
         return req.answer
@@ -242,3 +245,43 @@ def test_any_sequence_of_registers_ends_the_same(registry, steps, mutated):
     for data in mutated:
         assert same_bytes(c.take(data, *HOSTS[0])) == same_bytes(py.take(data, *HOSTS[0])), data
         assert c.state() == py.state()
+
+
+@pytest.mark.parametrize("expires, contact_params, ver", [
+    ("Expires: 3600\r\n", "", ""), (None, ";expires=600", "X-GB-Ver: 3.0\r\n"), ("Expires: 999999\r\n", "", ""),
+    ("Expires: 120\r\n", ";Expires=90;transport=udp", "X-GB-Ver: 2.0\r\n")])
+def test_the_200_ok_built_in_c_is_the_registrars_to_the_byte(registry, expires, contact_params, ver):
+    c = Side(registry, native=True)
+    py = Side(registry, native=False, key=c.registrar.nonces.native_key())
+    tz = c.registrar.tz
+    for n in range(8):  # the first 200 of a second is built in Python, which tells C that second's Date
+        auth = answer_for(c.registrar.nonces, DEVICE, SECRETS[DEVICE])
+        data = request(DEVICE, n, auth=auth, expires=expires, contact_params=contact_params, ver=ver)
+        built_before = c.built_in_c
+        before = datetime.now(UTC)
+        ours = c.take(data, *HOSTS[0])
+        after = datetime.now(UTC)
+        theirs = py.take(data, *HOSTS[0])
+        date = re.search(rb"\r\nDate: ([^\r]*)\r\n", ours).group(1)
+        assert gb_date(before, tz).encode() <= date <= gb_date(after, tz).encode()  # the registrar's Date then
+        tag = re.search(rb"\r\nTo: [^\r]*?(;tag=[^;\r]*)", ours).group(1)
+        theirs = re.sub(rb"(\r\nTo: [^\r]*?);tag=[^;\r]*", rb"\1" + tag, theirs)
+        assert ours == re.sub(rb"\r\nDate: [^\r]*", b"\r\nDate: " + date, theirs)
+        if c.built_in_c > built_before:
+            break
+    assert c.built_in_c == 1
+    assert c.state() == py.state()
+
+
+def test_a_replayed_answer_gets_no_200_from_c(registry):
+    c = Side(registry, native=True)
+    py = Side(registry, native=False, key=c.registrar.nonces.native_key())
+    auth = answer_for(c.registrar.nonces, DEVICE, SECRETS[DEVICE])
+    for n in range(2):  # the second one's 200 would be built in C (same second, Date told)
+        data = request(DEVICE, n, auth=answer_for(c.registrar.nonces, DEVICE, SECRETS[DEVICE]))
+        assert same_bytes(c.take(data, *HOSTS[0])) == same_bytes(py.take(data, *HOSTS[0]))
+    data = request(DEVICE, 5, auth=auth)  # an older nonce than the live registration's, from elsewhere
+    replayed = c.take(data, *HOSTS[1])
+    assert c.decided[2] == 3 and replayed.startswith(b"SIP/2.0 401 Unauthorized\r\n") and b"stale=TRUE" in replayed
+    assert same_bytes(replayed) == same_bytes(py.take(data, *HOSTS[1]))
+    assert c.state() == py.state() and c.registrar.failures["replayed"] == 1
