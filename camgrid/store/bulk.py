@@ -9,19 +9,55 @@ statement is compiled once per dialect, the bind processors SQLAlchemy itself wo
 (SQLite's datetime formatting, JSON serialisation) are looked up once, and the rows go to the
 driver's executemany as plain tuples or dicts. tests/store/test_bulk.py holds it to what
 `conn.execute` stores, on SQLite and PostgreSQL.
+
+One processor is replaced by an equal, cheaper one: SQLite's DATETIME formats every datetime
+with `format % {seven fields}`, 5-10 µs a value on a loaded 2-core VM, three times in each
+registration row; datetime.isoformat gives the same text in well under a microsecond.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.sql import ClauseElement
 
 ROWS_PER_CALL = 5000  # rows per executemany: bounds the memory of one call's parameters
 
 _Compiled = tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...], bool]
+
+_SQLITE_DATETIME_FORMAT = SQLITE_DATETIME()._storage_format  # "%(year)04d-%(month)02d-%(day)02d %(hour)02d:..."
+
+
+def sqlite_datetime(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """SQLite DATETIME's bind processor (default storage format) for a plain datetime: its
+    fields as YYYY-MM-DD HH:MM:SS.ffffff, the zone ignored as SQLAlchemy ignores it; anything
+    else (None, a date, a subclass) goes to `processor` itself. The text of the last value is
+    kept: a row's times are often one object (registered_at and updated_at)."""
+    last: list[tuple[Any, str]] = [(object(), "")]  # one tuple, replaced whole: safe across threads
+
+    def process(value: Any) -> Any:
+        known, text = last[0]
+        if value is known:
+            return text
+        if type(value) is datetime:
+            text = value.isoformat(" ", "microseconds")[:26]
+            last[0] = (value, text)
+            return text
+        return processor(value)
+    return process
+
+
+def _fast(bind: Any, processor: Callable[[Any], Any] | None, conn: Connection) -> Callable[[Any], Any] | None:
+    if processor is None or conn.dialect.name != "sqlite":
+        return processor
+    impl = bind.type.dialect_impl(conn.dialect)
+    if type(impl) is SQLITE_DATETIME and impl._storage_format == _SQLITE_DATETIME_FORMAT:
+        return sqlite_datetime(processor)
+    return processor
 
 
 class BulkStatement:
@@ -44,7 +80,8 @@ class BulkStatement:
         if unnamed:
             raise ValueError(f"BulkStatement needs every value as a named bindparam(); {unnamed} carry values")
         processors = compiled._bind_processors  # what Connection.execute applies per row
-        entry = (compiled.string, tuple((n, processors.get(n)) for n in names), positional)
+        entry = (compiled.string, tuple((n, _fast(compiled.binds[n], processors.get(n), conn)) for n in names),
+                 positional)
         self._by_dialect[conn.dialect.name] = entry
         return entry
 

@@ -115,3 +115,28 @@ def test_no_rows_is_no_statement(sqlite_engine):
     with sqlite_engine.begin() as conn:
         stmt.execute(conn, [])
     assert stmt._by_dialect == {}  # not even compiled
+
+
+def test_sqlite_datetimes_are_formatted_as_sqlalchemy_formats_them():
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.dialects.sqlite import DATETIME
+
+    from camgrid.store.bulk import sqlite_datetime
+
+    theirs = DATETIME().bind_processor(sqlite.dialect())
+    ours = sqlite_datetime(theirs)
+    zone = timezone(timedelta(hours=-3, minutes=-30))
+    values = [None, T0, T0, T0.replace(microsecond=0), T0.replace(tzinfo=None), T0.astimezone(zone), None,
+              datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(999, 2, 3, 4, 5, 6, 7),
+              T0.date(), T0.replace(fold=1), None]
+    assert [ours(v) for v in values] == [theirs(v) for v in values]
+    with pytest.raises(TypeError):
+        ours("2026-12-01")
+
+
+def test_bulk_on_sqlite_uses_the_cheaper_datetime_formatting(sqlite_engine):
+    stmt = BulkStatement(_update_stmt())
+    with sqlite_engine.begin() as conn:
+        stmt.execute(conn, [{"b_id": "x", "addr": None, "expires": T0, "seen": None, "updated": T0}])
+    _, binds, _ = stmt._by_dialect["sqlite"]
+    assert {n: getattr(p, "__qualname__", None) for n, p in binds}["updated"] == "sqlite_datetime.<locals>.process"
