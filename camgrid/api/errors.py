@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from camgrid.governance.passwords import WeakPasswordError
@@ -96,6 +97,36 @@ def _mapped(status: int, code: str | None = None):  # noqa: ANN202
     return handler
 
 
+# SQLite reports a missing table as an OperationalError too: only these mean "cannot be used now".
+SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk i/o error",
+                      "database or disk is full")
+DATABASE_RETRY_AFTER_S = 5
+
+
+def database_unavailable(exc: DBAPIError) -> bool:
+    """The database cannot be reached or used now (down, restarting, locked, disk full): a
+    condition that passes, unlike a failing statement."""
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        text = str(exc.orig).lower()
+        return any(m in text for m in SQLITE_UNAVAILABLE)
+    return True
+
+
+async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+    if not database_unavailable(exc):
+        return await _unexpected(request, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                str(exc.orig).strip().splitlines()[0][:200] if exc.orig else type(exc).__name__)
+    return error_response(503, "database_unavailable",
+                          "the database cannot be reached now; devices are still answered and video still "
+                          "recorded, and what was queued is written when it is back: try again shortly",
+                          headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "the server failed to handle the request; the error is logged")
@@ -117,4 +148,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RegistryError, _mapped(422))
     app.add_exception_handler(UserError, _mapped(422))
     app.add_exception_handler(PtzError, _mapped(422))
+    app.add_exception_handler(DBAPIError, _database)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
