@@ -286,8 +286,9 @@ def _clean_stream(args: tuple[gen.ClipSpec, str, str | None, float]) -> list[dic
     return rows
 
 
-def clean_windows(seeds: list[int], footage: Path, out: Path, jobs: int, stride: float) -> list[dict]:
-    specs = [s for seed in seeds for s in gen.clean_streams(seed, footage)]
+def clean_windows(seeds: list[int], footage: Path, out: Path, jobs: int, stride: float,
+                  footage_only: str | None = None) -> list[dict]:
+    specs = [s for seed in seeds for s in gen.clean_streams(seed, footage) if not footage_only or footage_only in s.source]
     files = generate(specs, footage, out / "clean-streams", jobs)
     rows: list[dict] = []
     with ProcessPoolExecutor(jobs) as pool:
@@ -346,15 +347,22 @@ def main() -> None:
                     "--clean-windows the clean streams (default there 1-12)")
     ap.add_argument("--no-throughput", action="store_true", help="skip the throughput measurement")
     ap.add_argument("--stride", type=float, default=1.0, help="--clean-windows: seconds between window starts")
+    ap.add_argument("--only", help="fault clips: only the clips labelled with these (e.g. stripe or stripe,normal)")
+    ap.add_argument("--footage-only", help="--clean-windows: only the streams of footage files whose name contains this")
     a = ap.parse_args()
     if a.clean_windows:
         a.seeds = a.seeds or "1-12"
         seeds = _seeds(a.seeds)
-        rows = clean_windows(seeds, a.footage, a.out, a.jobs, a.stride)
+        rows = clean_windows(seeds, a.footage, a.out, a.jobs, a.stride, a.footage_only)
         print(f"VQD-Bench clean windows: seeds {a.seeds}, {len({r['stream'] for r in rows})} clean streams, "
               f"12 s windows {a.stride:g} s apart: `python bench/vqd_bench.py --clean-windows --seeds {a.seeds} "
-              f"--stride {a.stride:g}`\n")
+              f"--stride {a.stride:g}{' --footage-only ' + a.footage_only if a.footage_only else ''}`\n")
         print(report_clean(rows))
+        alarms = [r for r in rows if r["found"]]
+        if alarms:
+            print("\nFalse alarms (stream, window start, with the reference?: what was reported):\n")
+            for r in alarms:
+                print(f"- {r['stream']} {r['start']:g} s, {'with' if r['reference'] else 'without'}: {r['faults']}")
         if a.json:
             a.json.write_text(json.dumps(rows, indent=1))
         return
@@ -362,12 +370,14 @@ def main() -> None:
     rows, bare = [], []
     for seed in seeds:
         specs = gen.plan(seed, a.footage, quick=a.quick)
+        if a.only:
+            specs = [s for s in specs if s.label in a.only.split(",")]
         files = generate(specs, a.footage, a.out / f"seed{seed}-{'quick' if a.quick else 'full'}", a.jobs)
         rows += run(specs, files, seed=seed)
         bare += run(specs, files, with_reference=False, seed=seed)
     tp = {} if a.no_throughput else throughput(a.footage, a.out, a.reps)
     which = f"--seeds {a.seeds}" if a.seeds else f"--seed {a.seed}"
-    cmd = "python bench/vqd_bench.py" + (" --quick" if a.quick else "") + f" {which}"
+    cmd = "python bench/vqd_bench.py" + (" --quick" if a.quick else "") + f" {which}" + (f" --only {a.only}" if a.only else "")
     print(f"VQD-Bench: {len(rows)} clips, {'seeds ' + a.seeds if a.seeds else f'seed {a.seed}'}{' (quick)' if a.quick else ''}"
           f": `{cmd}`\n")
     print("With the channel's reference picture (as a patrol runs it):\n")

@@ -187,7 +187,11 @@ def stripe_strength(y: np.ndarray, block: int = 8) -> tuple[float, float]:
     """(horizontal, vertical) banding strength in grey levels: the amplitude of the row (column)
     pattern common to the whole picture, times how periodic it is (0 unless one frequency band
     holds over 30 % of its energy), times the share of columns (rows) that carry it. Interference adds the same bands to every column; a
-    lane mark, a horizon or a row of windows is in some columns only, or not periodic."""
+    lane mark, a horizon or a row of windows is in some columns only, or not periodic.
+    The amplitude is the one most of the pattern has (the median of its quarters, never more
+    than the whole's): interference is as strong everywhere, while a kerb, a lane line and a crash
+    barrier along one edge, running the full height, are strong in one quarter only and would
+    otherwise lend their amplitude to faint periodic texture elsewhere."""
     a = as_float(y)
     result = []
     for plane in (a, a.T):  # rows pattern first (horizontal bands), then columns
@@ -208,7 +212,9 @@ def stripe_strength(y: np.ndarray, block: int = 8) -> tuple[float, float]:
         spec = np.abs(np.fft.rfft((common - common.mean()) * np.hanning(h)))[2:max(3, h // 4)] ** 2  # periods >= 4 px
         i = int(np.argmax(spec)) if spec.size else 0
         peak = float(spec[max(0, i - 1):i + 2].sum() / max(spec.sum(), 1e-9)) if spec.size else 0.0
-        amplitude = float(np.sqrt(2 * (common ** 2).mean()))
+        mean_square = float((common ** 2).mean())
+        typical = float(np.median([(q ** 2).mean() for q in np.array_split(common, 4)]))
+        amplitude = float(np.sqrt(2 * min(typical, mean_square)))
         periodic = min(1.0, max(0.0, (peak - 0.3) / 0.4))  # one frequency (and its neighbours) holds most energy
         result.append(amplitude * periodic * consistent)
     return result[0], result[1]
