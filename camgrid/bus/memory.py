@@ -65,12 +65,14 @@ class MemoryBus:
     def __init__(self) -> None:
         self._subs: list[_Subscriber] = []
         self._inline: list[tuple[str, InlineHandler]] = []
+        self._routes: dict[str, tuple[tuple[tuple[str, InlineHandler], ...], tuple[_Subscriber, ...]]] = {}
         self._started = False
         self.inline_errors = 0
 
     def subscribe(self, prefix: str, handler: Handler, *, queue_size: int = 10000) -> None:
         sub = _Subscriber(prefix, handler, queue_size)
         self._subs.append(sub)
+        self._routes.clear()
         if self._started:
             sub.task = asyncio.get_running_loop().create_task(sub.run())
 
@@ -80,18 +82,26 @@ class MemoryBus:
         that a queued subscriber costs per event, which is most of the bus's cost when events come
         one at a time (a registration storm paced by the devices)."""
         self._inline.append((prefix, handler))
+        self._routes.clear()
+
+    def _route(self, kind: str) -> tuple[tuple[tuple[str, InlineHandler], ...], tuple[_Subscriber, ...]]:
+        """The subscribers whose prefix the kind has, in subscription order; kept per kind (a
+        handful of kinds make nearly every event) until the next subscription."""
+        route = (tuple(entry for entry in self._inline if kind.startswith(entry[0])),
+                 tuple(sub for sub in self._subs if kind.startswith(sub.prefix)))
+        if len(self._routes) < 1024:  # bounded, should kinds ever come from data
+            self._routes[kind] = route
+        return route
 
     def publish(self, event: Event) -> None:
-        for prefix, handler in self._inline:
-            if event.kind.startswith(prefix):
-                try:
-                    handler(event)
-                except Exception:  # a broken subscriber must not reach the publisher
-                    self.inline_errors += 1
-                    log.exception("inline event handler for %r failed on %s", prefix, event.kind)
-        for sub in self._subs:
-            if not event.kind.startswith(sub.prefix):
-                continue
+        inline, subs = self._routes.get(event.kind) or self._route(event.kind)
+        for prefix, handler in inline:
+            try:
+                handler(event)
+            except Exception:  # a broken subscriber must not reach the publisher
+                self.inline_errors += 1
+                log.exception("inline event handler for %r failed on %s", prefix, event.kind)
+        for sub in subs:
             if sub.queue.full():
                 with contextlib.suppress(asyncio.QueueEmpty):
                     sub.queue.get_nowait()

@@ -38,8 +38,9 @@ class RegistrationWriter:
         self.failures = 0
 
     def registered(self, device_id: str, *, transport: str, remote_addr: str, contact: str, gb_version: str,
-                   expires_at: datetime) -> None:
-        now = utcnow()
+                   expires_at: datetime, now: datetime | None = None) -> None:
+        """`now`: when it registered (the caller's clock reading, else read here)."""
+        now = now or utcnow()
         self._pending[device_id] = {
             "b_id": device_id, "transport": transport, "remote_addr": remote_addr, "contact": contact[:300],
             "gb_version": gb_version, "register_expires_at": expires_at, "registered_at": now, "updated_at": now,

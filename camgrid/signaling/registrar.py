@@ -352,11 +352,10 @@ class Registrar:
                   expires: int, answer: bytes | None = None) -> None:
         """A registration or its refresh, with the 200 OK (`answer` when the native decider built it)."""
         expires = min(expires, self.settings.register_expires_max)
-        is_new = not self.registrations.is_registered(device_id)
         ver = req.get("X-GB-Ver")
         version = ver or self.settings.gb_version
-        device_id = self.registrations.put(device_id, peer, self._clock() + expires, version)
-        self.registrations.note_answer(device_id, *proof)
+        device_id, registered_before = self.registrations.register(
+            device_id, peer, self._clock() + expires, version, *proof)
         now = datetime.now(UTC)
         contact = req.get("Contact") or ""
         if answer is not None:
@@ -368,12 +367,13 @@ class Registrar:
             if ver:
                 headers.append(("X-GB-Ver", ver))
             self._respond(req, peer, 200, headers=headers, idempotent=True)  # a repeat only refreshes
-        self.writer.registered(device_id, transport=peer.transport, remote_addr=peer.addr, contact=contact,
-                               gb_version=version, expires_at=now + timedelta(seconds=expires))
-        if is_new:
-            self.bus.publish(Event("device.registered", device_id, {"remote_addr": peer.addr, "transport": peer.transport,
-                                                                    "expires": expires, "gb_version": version}))
-        self.on_registered(device_id, peer, is_new)
+        remote_addr = peer.addr
+        self.writer.registered(device_id, transport=peer.transport, remote_addr=remote_addr, contact=contact,
+                               gb_version=version, expires_at=now + timedelta(seconds=expires), now=now)
+        if not registered_before:
+            self.bus.publish(Event("device.registered", device_id, {"remote_addr": remote_addr, "transport": peer.transport,
+                                                                    "expires": expires, "gb_version": version}, now))
+        self.on_registered(device_id, peer, not registered_before)
 
     def _date(self, now: datetime) -> str:
         """gb_date, and the native decider told the Date prefix of each new second, so that it

@@ -202,6 +202,21 @@ class RegistrationTable:
     def put(self, device_id: str, peer: Peer, expires_at: float, gb_version: str = "2.0") -> str:
         """Add or renew a registration; returns the table's own copy of the device ID."""
         slot = self._slot(device_id)
+        self._put(slot, peer, expires_at, gb_version)
+        return self.slots.ids[slot]
+
+    def register(self, device_id: str, peer: Peer, expires_at: float, gb_version: str, nonce_at: float,
+                 fingerprint: int) -> tuple[str, bool]:
+        """put() and note_answer() in one pass, for an accepted REGISTER: the table's own copy of
+        the device ID, and whether the device was registered before (is_registered)."""
+        slot = self._slot(device_id)
+        was_registered = self._expires[slot] > self._clock()
+        self._put(slot, peer, expires_at, gb_version)
+        self._nonce_at[slot] = nonce_at
+        self._answer[slot] = fingerprint
+        return self.slots.ids[slot], was_registered
+
+    def _put(self, slot: int, peer: Peer, expires_at: float, gb_version: str) -> None:
         if self._expires[slot] == NEVER:
             self._count += 1
         self._expires[slot] = expires_at
@@ -217,7 +232,6 @@ class RegistrationTable:
             bucket = self._buckets[key] = array("I")
             heapq.heappush(self._bucket_keys, key)
         bucket.append(slot)
-        return self.slots.ids[slot]
 
     def remove(self, device_id: str) -> Registration | None:
         slot = self.slots.find(device_id)

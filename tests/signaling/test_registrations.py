@@ -40,7 +40,8 @@ _IDS = [f"3402000000132{i:07d}" for i in range(6)]
 _PEERS = [Peer("udp", "10.0.0.1", 5060), Peer("udp", "10.0.0.1", 5061), Peer("udp", "cam.example", 5060),
           Peer("udp", "::1", 5060), Peer("tcp", "10.0.0.9", 40000)]
 _OPS = st.one_of(
-    st.tuples(st.just("put"), st.sampled_from(_IDS), st.sampled_from(_PEERS), st.floats(0.1, 30), st.sampled_from(["2.0", "3.0", "x"])),
+    st.tuples(st.sampled_from(["put", "register"]), st.sampled_from(_IDS), st.sampled_from(_PEERS), st.floats(0.1, 30),
+              st.sampled_from(["2.0", "3.0", "x"])),
     st.tuples(st.just("remove"), st.sampled_from(_IDS)),
     st.tuples(st.just("touch"), st.sampled_from(_IDS), st.sampled_from(_PEERS)),
     st.tuples(st.just("wait"), st.floats(0, 10)),
@@ -60,6 +61,14 @@ def test_table_matches_a_dict_model(ops):
             _, dev, peer, ttl, ver = op
             table.put(dev, peer, now[0] + ttl, ver)
             model[dev] = (peer, now[0] + ttl, ver)
+        elif op[0] == "register":  # put and note_answer in one, telling whether it was registered
+            _, dev, peer, ttl, ver = op
+            was_live = dev in model and model[dev][1] > now[0]
+            fingerprint = len(expired_seen) + 1
+            assert table.register(dev, peer, now[0] + ttl, ver, now[0], fingerprint) == (dev, was_live)
+            model[dev] = (peer, now[0] + ttl, ver)
+            assert not table.replayed(dev, now[0], fingerprint, peer, now[0])
+            assert table.replayed(dev, now[0] - 1, fingerprint + 1, peer, now[0])  # an older nonce than noted
         elif op[0] == "remove":
             removed = table.remove(op[1])
             assert (removed is not None) == (op[1] in model)
