@@ -32,8 +32,10 @@ class FakeClock:
         self.now += seconds
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll (generous deadline, no timing assertion) until predicate() is truthy; its value."""
+async def until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition",
+                state: Callable[[], Any] | None = None) -> Any:
+    """Poll (generous deadline, no timing assertion) until predicate() is truthy; its value. On a
+    timeout the message shows `state()` (what was there instead), for a failure seen only in CI."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -42,7 +44,7 @@ async def until(predicate: Callable[[], Any], timeout: float = 20.0, what: str =
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}" + (f"; state: {state()!r}" if state else ""))
         await asyncio.sleep(0.05)
 
 

@@ -82,7 +82,12 @@ async def test_flapping_alarm_open_at_a_restart_clears_when_the_device_stays_qui
     for _ in range(4):
         bus.publish(Event("device.offline", DEVICE, {"reason": "keepalive timeout"}))
         bus.publish(Event("device.online", DEVICE, {"reason": "registered"}))
-    await until(lambda: (r := flapping_rows(sqlite_engine)) and r[0]["count"] == 2, what="flapping alarm")
+    def state(c: AlarmCentre) -> tuple:
+        return (flapping_rows(sqlite_engine), offline_rows(sqlite_engine), c.events_seen, c.write_failures,
+                c.last_error, recorder.written, recorder.write_failures)
+
+    await until(lambda: (r := flapping_rows(sqlite_engine)) and r[0]["count"] == 2, what="flapping alarm",
+                state=lambda: state(centre))
     await centre.stop()
     await bus.stop()
     await recorder.stop()  # everything on the bus is now in the events table
@@ -98,11 +103,13 @@ async def test_flapping_alarm_open_at_a_restart_clears_when_the_device_stays_qui
         # still flapping after the restart: another offline adds to the flapping alarm, no offline alarm
         bus2.publish(Event("device.offline", DEVICE, {"reason": "keepalive timeout"}))
         bus2.publish(Event("device.online", DEVICE, {"reason": "registered"}))
-        await until(lambda: flapping_rows(sqlite_engine)[0]["count"] == 3, what="the offline counted as flapping")
+        await until(lambda: flapping_rows(sqlite_engine)[0]["count"] == 3, what="the offline counted as flapping",
+                    state=lambda: state(centre2))
         assert len(offline_rows(sqlite_engine)) == 2  # the two before flapping started, both resolved
         # then quiet: after flap_stable_s the alarm clears (and, nobody took it on, is resolved)
         clock2.advance(121)
-        await until(lambda: flapping_rows(sqlite_engine)[0]["state"] == "resolved", what="the flapping alarm cleared")
+        await until(lambda: flapping_rows(sqlite_engine)[0]["state"] == "resolved", what="the flapping alarm cleared",
+                    state=lambda: (state(centre2), centre2.flap.is_flapping(DEVICE), clock2.now))
         row = flapping_rows(sqlite_engine)[0]
         assert row["resolution"] == "cleared" and row["cleared_at"] is not None
         assert not centre2.flap.is_flapping(DEVICE)
