@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from camgrid.cli_common import DataDir
+from camgrid.cli_common import DatabaseUrl, DataDir
 from camgrid.config import describe, load_settings
 
 app = typer.Typer(help="camgrid: the central platform for GB/T 28181 camera networks.", no_args_is_help=True,
@@ -292,6 +292,28 @@ def media(
             engine.dispose()
 
     run_async(main)
+
+
+@app.command()
+def doctor(
+    data_dir: DataDir = Path("./data"),
+    database_url: DatabaseUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check what would stop the platform from working with this data dir and configuration
+    (ports, addresses, disk, database, schema, users, devices), each finding with what to do.
+    Read-only. Exit 1 when a check fails."""
+    from camgrid.cli_common import cli_settings
+    from camgrid.doctor import FAIL, run_checks
+
+    findings = run_checks(cli_settings(data_dir, database_url))
+    if as_json:
+        typer.echo(json.dumps([f.to_dict() for f in findings], indent=2, ensure_ascii=False))
+    else:
+        for f in findings:
+            typer.echo(f"{f.status.upper():4}  {f.check:16} {f.message}")
+    if any(f.status == FAIL for f in findings):
+        raise typer.Exit(1)
 
 
 @app.command()
