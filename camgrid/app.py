@@ -13,6 +13,7 @@ from typing import Any
 
 from camgrid.api.app import ApiContext, create_api
 from camgrid.asgi import AsgiServer
+from camgrid.ports import bind_error
 from camgrid.bus import MemoryBus
 from camgrid.config import Settings
 from camgrid.governance.event_log import EventRecorder
@@ -87,7 +88,10 @@ class Platform:
         s = self.settings
         if self.serve_http:  # the HTTP port first: the media node and its client open sockets before we serve
             self._http = AsgiServer(None, s.http.host, s.http.port)
-            self._http.bind()
+            try:
+                self._http.bind()
+            except OSError as exc:
+                raise bind_error("HTTP", s.http.host, s.http.port, exc, setting="http.port, --http-port") from exc
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = await asyncio.to_thread(open_store, s.database_url)
         one_time = await asyncio.to_thread(first_run_bootstrap, self.engine)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from camgrid.gb28181.sip import fastpath
 from camgrid.gb28181.sip.message import MessageTooLarge, SipError, frame_stream
+from camgrid.ports import bind_error
 
 log = logging.getLogger(__name__)
 
@@ -259,14 +260,20 @@ class Transports:
         if "udp" in self.kinds:
             udp = UdpTransport(self._receiver, self.max_size)
             udp.fast = self.fast
-            udp.open(self.host, port)
+            try:
+                udp.open(self.host, port)
+            except OSError as exc:
+                raise bind_error("SIP UDP", self.host, port, exc, setting="sip.port, --sip-port") from exc
             self.udp = udp
             port = udp.local_address[1]
         if "tcp" in self.kinds:
-            self._tcp_server = await loop.create_server(
-                lambda: TcpConnection(self._receiver, self.max_size, self.tcp_connections),
-                self.host, port, reuse_address=True, backlog=4096,
-            )
+            try:
+                self._tcp_server = await loop.create_server(
+                    lambda: TcpConnection(self._receiver, self.max_size, self.tcp_connections),
+                    self.host, port, reuse_address=True, backlog=4096,
+                )
+            except OSError as exc:
+                raise bind_error("SIP TCP", self.host, port, exc, setting="sip.port, --sip-port") from exc
             port = self._tcp_server.sockets[0].getsockname()[1]
         self.port = port
 
