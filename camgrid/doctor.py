@@ -40,7 +40,7 @@ class Finding:
 def run_checks(settings: Settings, *, port_free: Callable[[str, int, int], bool] | None = None) -> list[Finding]:
     """Every check against `settings` (as `camgrid serve` would run with them)."""
     free = port_free or _port_free
-    out = [*_listening(settings, free), _recordings_disk(settings)]
+    out = [*_listening(settings, free), *_receive_buffers(settings), _recordings_disk(settings)]
     engine = _open_existing(settings, out)
     if engine is not None:
         try:
@@ -95,6 +95,29 @@ def _listening(s: Settings, port_free: Callable[[str, int, int], bool]) -> list[
                                               + (advertised or "the address facing each device (set "
                                                  "media.advertised_host behind NAT)")))
     return out
+
+
+RMEM_MAX = Path("/proc/sys/net/core/rmem_max")
+
+
+def _receive_buffers(s: Settings, rmem_max_file: Path = RMEM_MAX) -> list[Finding]:
+    """The kernel caps every UDP socket's receive buffer at net.core.rmem_max without a word: a
+    registration storm or a busy stream then overflows it and loses packets."""
+    from camgrid.gb28181.sip.transport import UDP_RECEIVE_BUFFER as SIP_BUFFER
+    from camgrid.media.ingest import UDP_RECEIVE_BUFFER as MEDIA_BUFFER
+
+    try:
+        cap = int(rmem_max_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []  # not Linux, or not readable: nothing to say
+    wanted = max(SIP_BUFFER, MEDIA_BUFFER * (4 if s.media.single_port else 1))
+    if cap >= wanted:
+        return [Finding("udp_buffers", OK, f"net.core.rmem_max {cap} allows the {wanted >> 20} MiB UDP receive "
+                                           "buffers camgrid asks for")]
+    return [Finding("udp_buffers", WARN, f"net.core.rmem_max is {cap} bytes: the kernel cuts camgrid's UDP receive "
+                                         f"buffers (it asks for {wanted >> 20} MiB) to that, and a registration storm "
+                                         "or a busy stream loses packets. Raise it: `sysctl -w net.core.rmem_max="
+                                         f"{wanted}` and the same line in /etc/sysctl.d/")]
 
 
 # -- disk -------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from camgrid.cli import app
 from camgrid.config import load_settings
-from camgrid.doctor import FAIL, OK, WARN, run_checks
+from camgrid.doctor import FAIL, OK, WARN, _receive_buffers, run_checks
 from camgrid.governance.users import create_user
 from camgrid.registry.devices import add_device
 from camgrid.store.engine import alembic_config, make_engine, open_store
@@ -107,6 +107,19 @@ def test_recordings_disk_under_the_low_water_or_not_writable(tmp_path):
         assert status == (OK if os.geteuid() == 0 else FAIL)  # root writes anywhere
     finally:
         locked.chmod(0o700)
+
+
+def test_udp_receive_buffers_capped_by_the_kernel(tmp_path):
+    rmem = tmp_path / "rmem_max"
+    rmem.write_text("212992\n")
+    (found,) = _receive_buffers(settings_for(tmp_path), rmem)
+    assert found.status == WARN and "212992" in found.message and "net.core.rmem_max=8388608" in found.message
+    (found,) = _receive_buffers(settings_for(tmp_path, media={"single_port": 30000}), rmem)
+    assert "net.core.rmem_max=16777216" in found.message  # one socket takes every stream
+    rmem.write_text("16777216\n")
+    (found,) = _receive_buffers(settings_for(tmp_path, media={"single_port": 30000}), rmem)
+    assert found.status == OK
+    assert _receive_buffers(settings_for(tmp_path), tmp_path / "absent") == []
 
 
 def test_the_command_exits_1_on_a_failure_and_prints_json(tmp_path):

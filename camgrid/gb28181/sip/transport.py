@@ -47,6 +47,11 @@ _PINGS = (b"\r\n\r\n", b"\r\n", b"\x00\x00\x00\x00")  # NAT keep-alives
 _BATCH = 64  # datagrams read per system call and per wake-up
 
 
+# Room for a registration storm's burst. The kernel silently caps it at net.core.rmem_max
+# (208 KiB on many systems): `camgrid doctor` says so.
+UDP_RECEIVE_BUFFER = 8 << 20
+
+
 class UdpTransport:
     """One UDP socket read when the loop says it is readable: up to 64 datagrams per wake-up,
     in one recvmmsg call with the native module, else a recvfrom loop."""
@@ -67,7 +72,7 @@ class UdpTransport:
             sock.setblocking(False)
             sock.bind((host, port))
             with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
             self._loop = asyncio.get_running_loop()
             self._loop.add_reader(sock.fileno(), self._readable)
