@@ -25,6 +25,7 @@ from camgrid.registry.devices import DeviceAuth, add_pending_device
 from camgrid.signaling.auth_cache import AuthCache
 from camgrid.signaling.bans import BanList
 from camgrid.signaling.persist import RegistrationWriter
+from camgrid.signaling.refusals import RefusalLog
 from camgrid.signaling.registrations import RegistrationTable
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class Registrar:
         self.nonces = NonceFactory(settings.realm, settings.nonce_ttl_s)
         self.bans = BanList(settings.ban_failures, settings.ban_window_s, settings.ban_duration_s, clock=clock)
         self.failures: Counter[str] = Counter()  # by reason
+        self.refusals = RefusalLog(bus, clock=clock)  # sip.refused events for IDs refused before any digest
         self._pending_tasks: set[asyncio.Task] = set()
         self.overloaded: Callable[[], bool] = lambda: False  # the signaling server wires its LoadMonitor here
         self._decider = None  # the native decider (native_decider), told each new second's Date prefix
@@ -316,6 +318,8 @@ class Registrar:
     def _fail(self, req: SipMessage, peer: Peer, device_id: str, reason: str, status: int, text: str | None,
               *, count_ban: bool = True) -> None:
         self.failures[reason] += 1
+        if not count_ban:
+            self.refusals.note(device_id, reason, peer.addr)
         if count_ban:
             banned = self.bans.failure(peer.host) | self.bans.failure(device_id)
             self.bus.publish(Event("sip.auth_failed", device_id, {"remote_addr": peer.addr, "reason": reason}))
