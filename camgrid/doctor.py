@@ -18,7 +18,7 @@ from pathlib import Path
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, func, make_url, or_, select
 
 from camgrid.config import Settings
 from camgrid.store.engine import alembic_config, make_engine
@@ -145,9 +145,9 @@ def _recordings_disk(s: Settings) -> Finding:
 # -- database ---------------------------------------------------------------------------------------
 def _open_existing(s: Settings, out: list[Finding]) -> Engine | None:
     url = s.database_url
-    if url.startswith("sqlite") and not s.store.database_url:
-        path = s.data_dir / "camgrid.db"
-        if not path.exists():
+    if url.startswith("sqlite"):
+        path = make_url(url).database
+        if path and path != ":memory:" and not Path(path).exists():  # connecting would create it
             out.append(Finding("database", WARN, f"no database at {path} yet: `camgrid serve` creates it on its first "
                                                  "start (or give --database-url)"))
             return None

@@ -41,6 +41,10 @@ def test_a_fresh_data_dir_is_only_a_warning_and_stays_untouched(tmp_path):
     assert found["database"].status == WARN and "creates it on its first start" in found["database"].message
     assert "schema" not in found and found["ports"].status == OK
     assert not data.exists()  # read-only: nothing created
+    elsewhere = tmp_path / "db" / "camgrid.db"
+    found = by_check(run_checks(settings_for(data, store={"database_url": f"sqlite:///{elsewhere}"})))
+    assert found["database"].status == WARN and str(elsewhere) in found["database"].message
+    assert not elsewhere.parent.exists()
 
 
 def test_a_working_store_with_things_to_look_at(tmp_path):
