@@ -1,11 +1,11 @@
-"""A clean traffic view is not striped because a kerb, a lane line and a crash barrier run down
-one edge (issue 5, held-out seeds 25-36: VQD-Bench seed 30's traffic stream, windows at 8-9 s,
+"""A clean traffic view is not striped because an edge line, a lane line and a crash barrier run
+down one side (issue 5, held-out seeds 25-36: VQD-Bench seed 30's traffic stream, windows at 8-9 s,
 without a reference, read as vertical stripes of 2.7 grey levels). The picture-only measure
 multiplies the amplitude of the column pattern common to all rows by how periodic that pattern
 is. There the amplitude (10.6 levels) came from those lines in the right sixth of the view
-(+-40 levels), the periodicity (41 % of the energy at a 44 px period) from faint structure in the
-rest of it (the pattern with the right 80 columns zeroed is as periodic, at 5.3 levels), so
-neither alone was a stripe. The amplitude is now the one most of the pattern has.
+(+-40 levels), the periodicity (41 % of the energy at a period of 44 of 480 px) from faint
+structure in the rest of it (with the right 80 columns zeroed the pattern is as periodic, at
+5.3 levels), so neither alone was a stripe. The amplitude is now the one most of the pattern has.
 
 PROFILE is that picture's column profile: the mean of each column of the 480 x 270 analysis luma
 (rows 0-263, those the measure averages) of the key frame at 14 s; a picture of it repeated on
