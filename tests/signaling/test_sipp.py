@@ -56,17 +56,22 @@ def served(tmp_path, db_url):
     r = camgrid("admin", "create-user", *common, "--username", "ops", "--role", "admin", "--password-stdin",
                 stdin="correct-horse-battery-9\n")
     assert r.returncode == 0, r.stderr
-    http_port, sip_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "camgrid", "serve", *common, "--http-port", str(http_port), "--sip-port", str(sip_port),
-         "--sip-id", PLATFORM_ID, "--sip-host", "127.0.0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if "camgrid serving" in line or proc.poll() is not None:
+    for attempt in range(3):
+        # A port found free can be taken before serve binds it (another test's or program's
+        # socket): serve then says "... is already in use" and another pair is tried.
+        http_port, sip_port = free_port(), free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "camgrid", "serve", *common, "--http-port", str(http_port), "--sip-port",
+             str(sip_port), "--sip-id", PLATFORM_ID, "--sip-host", "127.0.0.1"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines = []
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "camgrid serving" in line or proc.poll() is not None:
+                break
+        if proc.poll() is None or attempt == 2 or "is already in use" not in "".join(lines):
             break
     assert proc.poll() is None, "".join(lines)
     try:
