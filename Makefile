@@ -66,7 +66,7 @@ demo: $(STAMP) console
 	$(PY) -m camgrid demo --data-dir $(DATA) --audio g711a
 
 test: $(STAMP) sysdeps console
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider --durations=30 $(PYTEST_ARGS)
 
 # The SIP benchmark compares camgrid with Kamailio (Debian's package puts it in /usr/sbin); SIPp
 # comes from sysdeps. Installed when missing and we are root, as sysdeps does; else the command is said.
