@@ -12,7 +12,6 @@ import ipaddress
 import os
 import shutil
 import socket
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,10 +36,9 @@ class Finding:
         return asdict(self)
 
 
-def run_checks(settings: Settings, *, port_free: Callable[[str, int, int], bool] | None = None) -> list[Finding]:
+def run_checks(settings: Settings) -> list[Finding]:
     """Every check against `settings` (as `camgrid serve` would run with them)."""
-    free = port_free or _port_free
-    out = [*_listening(settings, free), *_receive_buffers(settings), _recordings_disk(settings)]
+    out = [*_listening(settings), *_receive_buffers(settings), _recordings_disk(settings)]
     engine = _open_existing(settings, out)
     if engine is not None:
         try:
@@ -70,14 +68,14 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def _listening(s: Settings, port_free: Callable[[str, int, int], bool]) -> list[Finding]:
+def _listening(s: Settings) -> list[Finding]:
     out = []
     busy = []
     for transport in s.sip.transports:
         kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
-        if s.sip.port and not port_free(s.sip.host, s.sip.port, kind):
+        if s.sip.port and not _port_free(s.sip.host, s.sip.port, kind):
             busy.append(f"{transport.upper()} {s.sip.host}:{s.sip.port}")
-    if s.http.port and not port_free(s.http.host, s.http.port, socket.SOCK_STREAM):
+    if s.http.port and not _port_free(s.http.host, s.http.port, socket.SOCK_STREAM):
         busy.append(f"HTTP {s.http.host}:{s.http.port}")
     if busy:
         out.append(Finding("ports", WARN, f"in use: {', '.join(busy)}. Fine if this platform is running; otherwise "
