@@ -5,6 +5,7 @@ cannot flood the log."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 from conftest import sim_for, wait_for
 from sqlalchemy import select
@@ -81,7 +82,7 @@ async def test_an_unknown_device_leaves_its_id_and_address_in_the_event_log(plat
         await asyncio.sleep(0.3)  # a second or third event would have been written by now
         rows = stored()
         assert len(rows) == 1 and rows[0][0] == strangers[0].id
-        data = rows[0][1] if isinstance(rows[0][1], dict) else __import__("json").loads(rows[0][1])
+        data = rows[0][1] if isinstance(rows[0][1], dict) else json.loads(rows[0][1])
         assert data["reason"] == "unknown" and data["remote_addr"].startswith("127.0.0.1:")
     finally:
         await sim.stop()
