@@ -318,9 +318,9 @@ class Registrar:
     def _fail(self, req: SipMessage, peer: Peer, device_id: str, reason: str, status: int, text: str | None,
               *, count_ban: bool = True) -> None:
         self.failures[reason] += 1
-        if not count_ban:
+        if not count_ban:  # refused before any digest: no ban to count, an event to leave
             self.refusals.note(device_id, reason, peer.addr)
-        if count_ban:
+        else:
             banned = self.bans.failure(peer.host) | self.bans.failure(device_id)
             self.bus.publish(Event("sip.auth_failed", device_id, {"remote_addr": peer.addr, "reason": reason}))
             if banned:
